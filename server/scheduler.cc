@@ -1,0 +1,277 @@
+#include "server/scheduler.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace hellepoll {
+
+std::string_view trigger_name(Trigger t) { return t == Trigger::kEdge ? "edge" : "level"; }
+
+// ---------------------------------------------------------------- Timer
+
+Timer::Timer(Scheduler& sched, std::function<void()> cb) : sched_(&sched), cb_(std::move(cb)) {}
+
+Timer::~Timer() {
+  cancel();
+  if (sched_->firing_ == this) sched_->firing_gone_ = true;
+}
+
+void Timer::start(Duration after) {
+  cancel();
+  period_ = Duration::zero();
+  deadline_ = sched_->now() + after;
+  sched_->timer_insert(this);
+}
+
+void Timer::start_periodic(Duration every) {
+  cancel();
+  period_ = every;
+  deadline_ = sched_->now() + every;
+  sched_->timer_insert(this);
+}
+
+void Timer::cancel() {
+  if (active()) sched_->timer_erase(this);
+  // Cancelling from inside the own callback must stop a periodic re-arm.
+  if (sched_->firing_ == this) sched_->firing_gone_ = true;
+}
+
+// ---------------------------------------------------------------- Scheduler
+
+Scheduler::Scheduler(Trigger trigger)
+    : trigger_(trigger),
+      epfd_(epoll_create1(EPOLL_CLOEXEC)),
+      wakefd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      now_(Clock::now()) {
+  if (!epfd_ || !wakefd_) {
+    std::fprintf(stderr, "hellepoll: epoll_create1/eventfd failed: %s\n", std::strerror(errno));
+    std::abort();
+  }
+  // The wake-up eventfd is always level-triggered: it is drained explicitly.
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = wakefd_.get();
+  epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev);
+}
+
+Scheduler::~Scheduler() {
+  for (Timer* t : heap_) t->heap_index_ = Timer::kInactive;
+}
+
+bool Scheduler::add(int fd, Task* task, uint32_t interest) {
+  epoll_event ev{};
+  ev.events = interest | (edge_triggered() ? EPOLLET : 0u);
+  ev.data.fd = fd;
+  if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
+  if (static_cast<size_t>(fd) >= tasks_.size()) {
+    // Grow geometrically; the table is indexed by fd like redis ae's.
+    tasks_.resize(std::max<size_t>(fd + 1, tasks_.size() * 2), nullptr);
+  }
+  tasks_[fd] = task;
+  ++task_count_;
+  return true;
+}
+
+bool Scheduler::modify(int fd, uint32_t interest) {
+  epoll_event ev{};
+  ev.events = interest | (edge_triggered() ? EPOLLET : 0u);
+  ev.data.fd = fd;
+  return epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
+}
+
+void Scheduler::remove(int fd) {
+  epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  forget(fd);
+}
+
+void Scheduler::forget(int fd) {
+  if (static_cast<size_t>(fd) < tasks_.size() && tasks_[fd]) {
+    tasks_[fd] = nullptr;
+    --task_count_;
+  }
+}
+
+void Scheduler::add_callback(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(cb_mu_);
+    callbacks_.push_back(std::move(fn));
+  }
+  has_callbacks_.store(true, std::memory_order_release);
+  // On the loop thread the next turn polls without sleeping; elsewhere the
+  // loop may be asleep in epoll_wait, so one eventfd write wakes it.
+  if (loop_thread_.load(std::memory_order_relaxed) != std::this_thread::get_id()) wake();
+}
+
+void Scheduler::stop() {
+  stop_.store(true, std::memory_order_release);
+  if (loop_thread_.load(std::memory_order_relaxed) != std::this_thread::get_id()) wake();
+}
+
+void Scheduler::wake() {
+  if (wake_sent_.exchange(true, std::memory_order_acq_rel)) return;  // one write per sleep
+  uint64_t one = 1;
+  ssize_t r = ::write(wakefd_.get(), &one, sizeof one);
+  (void)r;  // EAGAIN means the counter is already non-zero: the loop will wake
+}
+
+void Scheduler::run_callbacks() {
+  if (!has_callbacks_.exchange(false, std::memory_order_acq_rel)) return;
+  {
+    std::lock_guard<std::mutex> lock(cb_mu_);
+    running_.swap(callbacks_);
+  }
+  for (auto& fn : running_) fn();
+  running_.clear();  // keeps capacity: no allocation in steady state
+}
+
+bool Scheduler::run() {
+  loop_thread_.store(std::this_thread::get_id());
+  bool ok = true;
+  while (!stop_.load(std::memory_order_acquire)) {
+    if (!run_once(std::chrono::hours(1))) {
+      ok = false;
+      break;
+    }
+  }
+  loop_thread_.store(std::thread::id{});
+  // A stop() request is consumed by the run() it ended (or, if it came
+  // before run() started, by the next one).
+  stop_.store(false, std::memory_order_relaxed);
+  return ok;
+}
+
+int Scheduler::wait_timeout_ms(Duration max_wait) const {
+  if (has_callbacks_.load(std::memory_order_acquire) || stop_.load(std::memory_order_relaxed)) {
+    return 0;
+  }
+  Duration wait = max_wait;
+  if (!heap_.empty()) wait = std::min(wait, heap_[0]->deadline_ - now_);
+  if (wait <= Duration::zero()) return 0;
+  // Round up so a timer is never woken for early and spun on.
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
+  return ms > 3600000 ? 3600000 : static_cast<int>(ms);
+}
+
+bool Scheduler::run_once(Duration max_wait) {
+  if (loop_thread_.load(std::memory_order_relaxed) == std::thread::id{}) {
+    loop_thread_.store(std::this_thread::get_id());
+  }
+  constexpr int kMaxEvents = 256;
+  epoll_event events[kMaxEvents];
+  int n = epoll_wait(epfd_.get(), events, kMaxEvents, wait_timeout_ms(max_wait));
+  if (n < 0) {
+    if (errno != EINTR) return false;
+    n = 0;
+  }
+  now_ = Clock::now();
+  ++turns_;
+  for (int i = 0; i < n; ++i) {
+    const int fd = events[i].data.fd;
+    const uint32_t ev = events[i].events;
+    if (fd == wakefd_.get()) {
+      uint64_t v;
+      ssize_t r = ::read(fd, &v, sizeof v);
+      (void)r;
+      wake_sent_.store(false, std::memory_order_release);
+      continue;
+    }
+    Task* t = static_cast<size_t>(fd) < tasks_.size() ? tasks_[fd] : nullptr;
+    if (t == nullptr) continue;  // removed earlier in this batch
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+#ifndef NDEBUG
+      t->sated_ = false;
+#endif
+      t->on_readable();
+#ifndef NDEBUG
+      if (edge_triggered() && tasks_[fd] == t && !t->sated_ && !t->reading_paused()) {
+        std::fprintf(stderr,
+                     "hellepoll: edge-triggered task '%.*s' (fd %d) returned without reading "
+                     "until EAGAIN; it would never be woken for the bytes it left\n",
+                     static_cast<int>(t->task_name().size()), t->task_name().data(), fd);
+        std::abort();
+      }
+#endif
+      if (tasks_[fd] != t) continue;  // closed itself
+    }
+    if (ev & EPOLLOUT) t->on_writable();
+  }
+  expire_timers();
+  run_callbacks();
+  return true;
+}
+
+// ---------------------------------------------------------------- timer heap
+
+void Scheduler::timer_insert(Timer* t) {
+  t->heap_index_ = static_cast<uint32_t>(heap_.size());
+  heap_.push_back(t);
+  heap_up(t->heap_index_);
+}
+
+void Scheduler::timer_erase(Timer* t) {
+  uint32_t i = t->heap_index_;
+  t->heap_index_ = Timer::kInactive;
+  Timer* last = heap_.back();
+  heap_.pop_back();
+  if (last == t) return;
+  heap_[i] = last;
+  last->heap_index_ = i;
+  heap_down(i);
+  heap_up(last->heap_index_);
+}
+
+void Scheduler::heap_up(uint32_t i) {
+  Timer* t = heap_[i];
+  while (i > 0) {
+    uint32_t parent = (i - 1) / 2;
+    if (heap_[parent]->deadline_ <= t->deadline_) break;
+    heap_[i] = heap_[parent];
+    heap_[i]->heap_index_ = i;
+    i = parent;
+  }
+  heap_[i] = t;
+  t->heap_index_ = i;
+}
+
+void Scheduler::heap_down(uint32_t i) {
+  const uint32_t n = static_cast<uint32_t>(heap_.size());
+  Timer* t = heap_[i];
+  for (;;) {
+    uint32_t child = 2 * i + 1;
+    if (child >= n) break;
+    if (child + 1 < n && heap_[child + 1]->deadline_ < heap_[child]->deadline_) ++child;
+    if (t->deadline_ <= heap_[child]->deadline_) break;
+    heap_[i] = heap_[child];
+    heap_[i]->heap_index_ = i;
+    i = child;
+  }
+  heap_[i] = t;
+  t->heap_index_ = i;
+}
+
+void Scheduler::expire_timers() {
+  while (!heap_.empty() && heap_[0]->deadline_ <= now_) {
+    Timer* t = heap_[0];
+    timer_erase(t);
+    firing_ = t;
+    firing_gone_ = false;
+    t->cb_();
+    // The callback may have cancelled, restarted or destroyed `t`.
+    const bool gone = firing_gone_;
+    firing_ = nullptr;
+    if (!gone && !t->active() && t->period_ > Duration::zero()) {
+      // Periodic: next expiry counted from the deadline, not from now, so a
+      // late turn does not drift the schedule; skip missed periods.
+      t->deadline_ += t->period_;
+      if (t->deadline_ <= now_) t->deadline_ = now_ + t->period_;
+      timer_insert(t);
+    }
+  }
+}
+
+}  // namespace hellepoll

@@ -1,0 +1,173 @@
+// Scheduler: one event loop per thread, on epoll.
+//
+// Contract
+// - Threading: a Scheduler and everything registered with it belong to the
+//   thread that calls run(). Only add_callback() and stop() may be called from
+//   other threads.
+// - Tasks: a Task is registered by fd; the scheduler keeps a non-owning
+//   pointer in an fd-indexed table (8 bytes per fd slot) and calls it when the
+//   fd is ready. The owner unregisters (remove()/forget()) before destroying
+//   it. A task may unregister and destroy itself from inside its own callback.
+// - Trigger: chosen per scheduler. Level-triggered tasks may read once per
+//   event. Edge-triggered tasks must read until EAGAIN (or pause reading) and
+//   call mark_sated() when they see EAGAIN; debug builds abort naming any task
+//   that returns from on_readable() without doing so.
+// - Timers: a binary min-heap of Timer objects owned by their users:
+//   start/cancel O(log n), next deadline O(1), each expiry O(log n). The clock
+//   is CLOCK_MONOTONIC (steady_clock), read once per loop turn.
+// - Callbacks: add_callback(fn) runs fn on the loop thread at the next turn,
+//   in FIFO order; from another thread it wakes the loop through an eventfd.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "server/error.h"
+#include "server/fd.h"
+
+namespace hellepoll {
+
+using Clock = std::chrono::steady_clock;
+using TimePoint = Clock::time_point;
+using Duration = Clock::duration;
+
+enum class Trigger : uint8_t { kLevel, kEdge };
+std::string_view trigger_name(Trigger t);
+
+// Interest bits for add()/modify().
+inline constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP;
+inline constexpr uint32_t kWritable = EPOLLOUT;
+
+class Task {
+ public:
+  virtual ~Task() = default;
+  // Input is ready, or the peer hung up or failed (EPOLLHUP/EPOLLERR are
+  // delivered here: the next read() reports the error as an errno).
+  virtual void on_readable() = 0;
+  // Output space is available.
+  virtual void on_writable() {}
+  // Name used in diagnostics (the edge-triggered check).
+  virtual std::string_view task_name() const { return "task"; }
+  // Edge-triggered tasks that stop reading on purpose (back-pressure) return
+  // true here; the debug check then leaves them alone.
+  virtual bool reading_paused() const { return false; }
+
+  // Edge-triggered protocol: call when read() returned EAGAIN.
+  void mark_sated() { sated_ = true; }
+
+ private:
+  friend class Scheduler;
+  bool sated_ = true;
+};
+
+class Scheduler;
+
+// A one-shot or periodic callback. Owned by its user; destroying it cancels
+// it, also from inside its own callback.
+class Timer {
+ public:
+  Timer(Scheduler& sched, std::function<void()> cb);
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  void start(Duration after);          // one-shot; restarts if active
+  void start_periodic(Duration every); // first expiry after `every`
+  void cancel();
+  bool active() const { return heap_index_ != kInactive; }
+  TimePoint deadline() const { return deadline_; }
+
+ private:
+  friend class Scheduler;
+  static constexpr uint32_t kInactive = UINT32_MAX;
+  Scheduler* sched_;
+  std::function<void()> cb_;
+  TimePoint deadline_{};
+  Duration period_{};
+  uint32_t heap_index_ = kInactive;
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(Trigger trigger = Trigger::kLevel);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  Trigger trigger() const { return trigger_; }
+  bool edge_triggered() const { return trigger_ == Trigger::kEdge; }
+
+  // Registers `task` for `fd` with `interest` (kReadable | kWritable). In
+  // edge-triggered mode EPOLLET is added. Returns false (errno set) on failure.
+  bool add(int fd, Task* task, uint32_t interest);
+  // Changes the interest of a registered fd.
+  bool modify(int fd, uint32_t interest);
+  // Unregisters `fd` with epoll_ctl(DEL).
+  void remove(int fd);
+  // Unregisters `fd` without a syscall, for a caller that is about to close
+  // it (close() drops the fd from epoll; this saves one epoll_ctl per
+  // connection).
+  void forget(int fd);
+  size_t task_count() const { return task_count_; }
+
+  // Runs `fn` on the loop thread at its next turn. Safe from any thread.
+  void add_callback(std::function<void()> fn);
+
+  // The time at the start of this loop turn.
+  TimePoint now() const { return now_; }
+  // Re-reads the clock (for code that ran long inside one turn).
+  TimePoint refresh_now() { return now_ = Clock::now(); }
+
+  // Runs until stop(). Returns false if epoll_wait failed fatally.
+  bool run();
+  // One turn: wait at most `max_wait` (or until the next timer), dispatch.
+  bool run_once(Duration max_wait);
+  // Asks run() to return after the current turn (or the next run() at once,
+  // if none is running). Safe from any thread.
+  void stop();
+  bool stopping() const { return stop_.load(std::memory_order_relaxed); }
+
+  // Counters, for tests and profiles.
+  uint64_t turns() const { return turns_; }
+
+ private:
+  friend class Timer;
+
+  void timer_insert(Timer* t);
+  void timer_erase(Timer* t);
+  void heap_up(uint32_t i);
+  void heap_down(uint32_t i);
+  void expire_timers();
+  int wait_timeout_ms(Duration max_wait) const;
+  void run_callbacks();
+  void wake();
+
+  Trigger trigger_;
+  UniqueFd epfd_;
+  UniqueFd wakefd_;  // eventfd: add_callback()/stop() from other threads
+  std::vector<Task*> tasks_;  // indexed by fd
+  size_t task_count_ = 0;
+  std::vector<Timer*> heap_;
+  Timer* firing_ = nullptr;   // timer whose callback is running
+  bool firing_gone_ = false;  // ...and was cancelled or destroyed meanwhile
+  TimePoint now_;
+  uint64_t turns_ = 0;
+
+  std::mutex cb_mu_;
+  std::vector<std::function<void()>> callbacks_;  // guarded by cb_mu_
+  std::vector<std::function<void()>> running_;    // loop thread only
+  std::atomic<bool> has_callbacks_{false};
+  std::atomic<bool> wake_sent_{false};
+  std::atomic<bool> stop_{false};
+  std::atomic<std::thread::id> loop_thread_{};
+};
+
+}  // namespace hellepoll
