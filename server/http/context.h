@@ -1,0 +1,83 @@
+// What every connection of one HttpServer shares: configuration, pools,
+// timeout queues, counters. One per server, so one per thread.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+
+#include "server/http/buffer.h"
+#include "server/http/date.h"
+#include "server/http/out_buffer.h"
+#include "server/http/parser.h"
+#include "server/http/router.h"
+#include "server/scheduler.h"
+#include "server/timeout_queue.h"
+
+namespace hellepoll::http {
+
+using namespace std::chrono_literals;
+
+struct ServerConfig {
+  Limits limits;
+  Duration idle_timeout = 60s;    // keep-alive connection with no request
+  Duration read_timeout = 20s;    // from a request's first byte to its last
+  Duration write_timeout = 20s;   // output blocked without progress
+  Duration linger_timeout = 2s;   // after an error reply, draining the peer's input
+  Duration drain_timeout = 10s;   // graceful shutdown: then in-flight connections are cut
+  size_t output_high_water = 256 * 1024;  // stop taking pipelined requests above this
+};
+
+// The read buffer a connection borrows while a request is in flight, with
+// everything the parser records about it.
+struct InBuffer {
+  InBuffer(uint32_t capacity, uint32_t max_headers)
+      : data(new char[capacity]), cap(capacity), slots(new HeaderSlot[max_headers]) {
+    head.headers = slots.get();
+  }
+  std::unique_ptr<char[]> data;
+  uint32_t cap;
+  uint32_t len = 0;
+  std::unique_ptr<HeaderSlot[]> slots;
+  RequestHead head;
+  ByteBuffer body;  // bodies that do not fit in place, and chunked ones
+};
+
+struct ServerStats {
+  uint64_t accepted = 0;
+  uint64_t active = 0;
+  uint64_t requests = 0;
+  uint64_t error_replies = 0;  // 4xx/5xx the framework sent (bad requests)
+  uint64_t timeouts = 0;
+  uint64_t resets = 0;         // connections that failed with an I/O error
+};
+
+struct ConnectionContext {
+  ConnectionContext(Scheduler& s, const Router& r, const ServerConfig& c)
+      : sched(&s),
+        router(&r),
+        config(c),
+        in_pool(64),
+        out_pool(64),
+        idle(c.idle_timeout),
+        reading(c.read_timeout),
+        writing(c.write_timeout),
+        lingering(c.linger_timeout) {}
+
+  uint32_t in_capacity() const { return config.limits.max_head_bytes + 1024; }
+  InBuffer* take_in() { return in_pool.take(in_capacity(), config.limits.max_headers); }
+
+  Scheduler* sched;
+  const Router* router;
+  ServerConfig config;
+  Pool<InBuffer> in_pool;
+  Pool<OutBuffer> out_pool;
+  DateCache date;
+  // Every open connection is in exactly one of these.
+  TimeoutQueue idle, reading, writing, lingering;
+  TimeoutQueue parked{Duration::max() / 2};  // waiting for a deferred handler: no timeout
+  ServerStats stats;
+  bool draining = false;
+};
+
+}  // namespace hellepoll::http

@@ -1,0 +1,58 @@
+// OutBuffer: the bytes owed to one connection's peer, in wire order.
+//
+// `bytes` is the main stream: status lines, headers, and every body the write
+// path copied. A body that is sent without copying (the writev path) is a
+// BodyRef: a piece spliced into the stream at offset `at` of `bytes`, taken
+// either from `bodies` (bodies a handler buffered) or from memory the handler
+// guarantees outlives the response (send_static). Only the writev path
+// creates BodyRefs, so the write path's flush is one contiguous write.
+#pragma once
+
+#include <cstdint>
+
+#include "server/http/buffer.h"
+
+namespace hellepoll::http {
+
+struct BodyRef {
+  uint32_t at;         // offset in `bytes` where this piece goes
+  uint32_t len;
+  uint32_t bodies_off; // used when ext == nullptr
+  const char* ext;     // external memory, or nullptr for `bodies`
+};
+
+struct OutBuffer {
+  static constexpr uint32_t kMaxRefs = 64;
+
+  ByteBuffer bytes;
+  ByteBuffer bodies;
+  ByteBuffer extra;         // header lines added by the handler, for the response being built
+  BodyRef refs[kMaxRefs];
+  uint32_t nrefs = 0;
+  uint32_t body_mark = 0;   // where the response being built starts in `bodies`
+  size_t sent = 0;          // bytes of the whole stream already written
+
+  size_t ref_bytes = 0;     // sum of refs[].len
+
+  size_t total() const { return bytes.size() + ref_bytes; }
+  bool pending() const { return sent < total(); }
+  void add_ref(BodyRef r) {
+    refs[nrefs++] = r;
+    ref_bytes += r.len;
+  }
+  // Back-pressure: stop producing when this much is queued.
+  bool full(size_t high_water) const {
+    return nrefs + 2 > kMaxRefs || bytes.size() + bodies.size() > high_water;
+  }
+  void reset() {
+    bytes.clear();
+    bodies.clear();
+    extra.clear();
+    nrefs = 0;
+    ref_bytes = 0;
+    body_mark = 0;
+    sent = 0;
+  }
+};
+
+}  // namespace hellepoll::http

@@ -1,0 +1,413 @@
+#include "server/http/parser.h"
+
+#include <array>
+#include <cstring>
+
+namespace hellepoll::http {
+namespace {
+
+// Character classes, one table lookup per byte.
+constexpr uint8_t kTchar = 1;   // token (RFC 9110 §5.6.2)
+constexpr uint8_t kTarget = 2;  // request-target: visible, no space/CTL
+constexpr uint8_t kField = 4;   // field-value: VCHAR, SP, HTAB, obs-text
+
+constexpr std::array<uint8_t, 256> make_classes() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t v = 0;
+    bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (alnum || (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
+                                std::string_view::npos)) {
+      v |= kTchar;
+    }
+    if (c > 0x20 && c != 0x7f) v |= kTarget;
+    if (c == '\t' || (c >= 0x20 && c != 0x7f)) v |= kField;
+    t[c] = v;
+  }
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClass = make_classes();
+
+inline bool all_of(const char* p, uint32_t n, uint8_t cls) {
+  for (uint32_t i = 0; i < n; ++i) {
+    if (!(kClass[static_cast<uint8_t>(p[i])] & cls)) return false;
+  }
+  return true;
+}
+
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
+
+// Case-insensitive compare against a lower-case literal.
+inline bool iequals(const char* p, uint32_t n, std::string_view lit) {
+  if (n != lit.size()) return false;
+  for (uint32_t i = 0; i < n; ++i) {
+    if (lower(p[i]) != lit[i]) return false;
+  }
+  return true;
+}
+
+Method classify_method(const char* p, uint32_t n) {
+  switch (n) {
+    case 3:
+      if (std::memcmp(p, "GET", 3) == 0) return Method::kGet;
+      if (std::memcmp(p, "PUT", 3) == 0) return Method::kPut;
+      break;
+    case 4:
+      if (std::memcmp(p, "HEAD", 4) == 0) return Method::kHead;
+      if (std::memcmp(p, "POST", 4) == 0) return Method::kPost;
+      break;
+    case 5:
+      if (std::memcmp(p, "PATCH", 5) == 0) return Method::kPatch;
+      if (std::memcmp(p, "TRACE", 5) == 0) return Method::kTrace;
+      break;
+    case 6:
+      if (std::memcmp(p, "DELETE", 6) == 0) return Method::kDelete;
+      break;
+    case 7:
+      if (std::memcmp(p, "OPTIONS", 7) == 0) return Method::kOptions;
+      if (std::memcmp(p, "CONNECT", 7) == 0) return Method::kConnect;
+      break;
+  }
+  return Method::kOther;
+}
+
+// Splits a comma-separated list, trimming optional whitespace, and calls
+// fn(token, len) for each non-empty element. Returns false if fn does.
+template <class Fn>
+bool for_each_token(const char* p, uint32_t n, Fn&& fn) {
+  uint32_t i = 0;
+  while (i < n) {
+    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == ',')) ++i;
+    uint32_t start = i;
+    while (i < n && p[i] != ',') ++i;
+    uint32_t end = i;
+    while (end > start && (p[end - 1] == ' ' || p[end - 1] == '\t')) --end;
+    if (end > start && !fn(p + start, end - start)) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view method_name(Method m) {
+  switch (m) {
+    case Method::kGet: return "GET";
+    case Method::kHead: return "HEAD";
+    case Method::kPost: return "POST";
+    case Method::kPut: return "PUT";
+    case Method::kDelete: return "DELETE";
+    case Method::kOptions: return "OPTIONS";
+    case Method::kPatch: return "PATCH";
+    case Method::kTrace: return "TRACE";
+    case Method::kConnect: return "CONNECT";
+    case Method::kOther: break;
+  }
+  return "OTHER";
+}
+
+RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestHead& head) {
+  if (state_ == State::kDone) return Result::kComplete;
+  if (state_ == State::kError) return Result::kError;
+  if (scan_ == 0) {
+    HeaderSlot* slots = head.headers;
+    head = RequestHead{};
+    head.headers = slots;
+  }
+  for (;;) {
+    // Find the end of the current line, resuming where the last call stopped.
+    const char* nl = scan_ < len ? static_cast<const char*>(std::memchr(buf + scan_, '\n', len - scan_))
+                                 : nullptr;
+    if (nl == nullptr) {
+      scan_ = static_cast<uint32_t>(len);
+      const uint32_t pending = scan_ - line_start_;
+      if (state_ == State::kRequestLine && pending > limits_->max_request_line) {
+        state_ = State::kError;
+        return fail(414);
+      }
+      if (scan_ > limits_->max_head_bytes) {
+        const int status = state_ == State::kRequestLine ? 414 : 431;
+        state_ = State::kError;
+        return fail(status);
+      }
+      return Result::kIncomplete;
+    }
+    const uint32_t eol = static_cast<uint32_t>(nl - buf);  // offset of '\n'
+    scan_ = eol + 1;
+    if (eol == line_start_ || buf[eol - 1] != '\r') {
+      state_ = State::kError;  // bare LF
+      return fail(400);
+    }
+    const uint32_t line_len = eol - 1 - line_start_;  // without CRLF
+    const char* line = buf + line_start_;
+    if (state_ == State::kRequestLine) {
+      if (line_len == 0 && line_start_ < 8) {  // RFC 9112 §2.2: skip a leading empty line
+        line_start_ = scan_;
+        continue;
+      }
+      if (line_len > limits_->max_request_line) {
+        state_ = State::kError;
+        return fail(414);
+      }
+      if (!parse_request_line(line, line_len, head)) {
+        state_ = State::kError;
+        return Result::kError;
+      }
+      head.target_off += line_start_;
+      state_ = State::kHeaders;
+    } else if (line_len == 0) {
+      line_start_ = scan_;
+      if (line_start_ > limits_->max_head_bytes) {
+        state_ = State::kError;
+        return fail(431);
+      }
+      if (!finish_head(buf, head)) {
+        state_ = State::kError;
+        return Result::kError;
+      }
+      state_ = State::kDone;
+      return Result::kComplete;
+    } else if (!parse_header_line(buf, line_start_, line_len, head)) {
+      state_ = State::kError;
+      return Result::kError;
+    }
+    line_start_ = scan_;
+    if (line_start_ > limits_->max_head_bytes) {
+      state_ = State::kError;
+      return fail(431);
+    }
+  }
+}
+
+bool RequestParser::parse_request_line(const char* line, uint32_t len, RequestHead& head) {
+  // method SP request-target SP HTTP-version
+  const char* sp1 = static_cast<const char*>(std::memchr(line, ' ', len));
+  if (sp1 == nullptr || sp1 == line) return fail(400), false;
+  const uint32_t mlen = static_cast<uint32_t>(sp1 - line);
+  if (!all_of(line, mlen, kTchar)) return fail(400), false;
+  const uint32_t toff = mlen + 1;
+  const char* sp2 = static_cast<const char*>(std::memchr(line + toff, ' ', len - toff));
+  if (sp2 == nullptr) return fail(400), false;
+  const uint32_t tlen = static_cast<uint32_t>(sp2 - (line + toff));
+  if (tlen == 0 || !all_of(line + toff, tlen, kTarget)) return fail(400), false;
+  const char* ver = sp2 + 1;
+  const uint32_t vlen = static_cast<uint32_t>(line + len - ver);
+  if (vlen != 8 || std::memcmp(ver, "HTTP/", 5) != 0 || ver[6] != '.' || ver[5] < '0' ||
+      ver[5] > '9' || ver[7] < '0' || ver[7] > '9') {
+    return fail(400), false;
+  }
+  if (ver[5] != '1') return fail(505), false;  // HTTP/2.0 preface, HTTP/0.9, HTTP/3
+  head.method = classify_method(line, mlen);
+  head.method_len = mlen;
+  head.target_off = toff;
+  head.target_len = tlen;
+  head.version_minor = static_cast<uint8_t>(ver[7] - '0');
+  head.keep_alive = head.version_minor >= 1;
+  if (head.method == Method::kConnect) return fail(501), false;
+  const char first = line[toff];
+  if (first != '/' && !(first == '*' && tlen == 1 && head.method == Method::kOptions) &&
+      !(tlen > 7 && (iequals(line + toff, 7, "http://") ||
+                     (tlen > 8 && iequals(line + toff, 8, "https://"))))) {
+    return fail(400), false;
+  }
+  return true;
+}
+
+bool RequestParser::parse_header_line(const char* base, uint32_t off, uint32_t len, RequestHead& head) {
+  const char* line = base + off;
+  if (line[0] == ' ' || line[0] == '\t') return fail(400), false;  // obs-fold
+  const char* colon = static_cast<const char*>(std::memchr(line, ':', len));
+  if (colon == nullptr || colon == line) return fail(400), false;
+  const uint32_t nlen = static_cast<uint32_t>(colon - line);
+  if (!all_of(line, nlen, kTchar)) return fail(400), false;  // also refuses "Name :"
+  uint32_t v = nlen + 1, vend = len;
+  while (v < vend && (line[v] == ' ' || line[v] == '\t')) ++v;
+  while (vend > v && (line[vend - 1] == ' ' || line[vend - 1] == '\t')) --vend;
+  const char* value = line + v;
+  const uint32_t vlen = vend - v;
+  if (!all_of(value, vlen, kField)) return fail(400), false;
+  if (head.num_headers >= limits_->max_headers || head.num_headers >= kMaxHeadersCap) {
+    return fail(431), false;
+  }
+  head.headers[head.num_headers++] = HeaderSlot{off, off + v, static_cast<uint16_t>(nlen),
+                                                static_cast<uint16_t>(vlen)};
+
+  // The few headers that change how the message is framed or answered are
+  // interpreted here, once; the rest are only recorded.
+  switch (lower(line[0])) {
+    case 'c':
+      if (iequals(line, nlen, "content-length")) {
+        if (head.has_content_length) return fail(400), false;  // duplicate: smuggling vector
+        if (vlen == 0 || vlen > 19) return fail(vlen == 0 ? 400 : 413), false;
+        uint64_t n = 0;
+        for (uint32_t i = 0; i < vlen; ++i) {
+          if (value[i] < '0' || value[i] > '9') return fail(400), false;  // "+5", "-1", "5 5"
+          n = n * 10 + static_cast<uint64_t>(value[i] - '0');
+        }
+        head.has_content_length = true;
+        head.content_length = n;
+      } else if (iequals(line, nlen, "connection")) {
+        for_each_token(value, vlen, [&](const char* t, uint32_t n) {
+          if (iequals(t, n, "close")) {
+            head.keep_alive = false;
+          } else if (iequals(t, n, "keep-alive") && head.version_minor == 0) {
+            head.keep_alive = true;
+          }
+          return true;
+        });
+      }
+      break;
+    case 't':
+      if (iequals(line, nlen, "transfer-encoding")) {
+        if (head.has_transfer_encoding) return fail(400), false;
+        head.has_transfer_encoding = true;
+        int codings = 0;
+        bool unknown = false;
+        for_each_token(value, vlen, [&](const char* t, uint32_t n) {
+          ++codings;
+          if (iequals(t, n, "chunked")) {
+            head.chunked = true;
+          } else {
+            unknown = true;
+          }
+          return true;
+        });
+        if (unknown) return fail(501), false;
+        if (codings != 1) return fail(400), false;  // empty, or "chunked, chunked"
+      }
+      break;
+    case 'h':
+      if (iequals(line, nlen, "host")) {
+        if (head.has_host) return fail(400), false;
+        head.has_host = true;
+      }
+      break;
+    case 'e':
+      if (iequals(line, nlen, "expect")) {
+        if (!iequals(value, vlen, "100-continue")) return fail(417), false;
+        head.expect_continue = true;
+      }
+      break;
+  }
+  return true;
+}
+
+bool RequestParser::finish_head(const char*, RequestHead& head) {
+  if (head.has_transfer_encoding) {
+    // RFC 9112 §6.1: a 1.0 message with Transfer-Encoding is faulty, and
+    // with Content-Length as well the framing is ambiguous: refuse both.
+    if (head.version_minor == 0 || head.has_content_length) return fail(400), false;
+  }
+  if (head.version_minor >= 1 && !head.has_host) return fail(400), false;
+  if (head.has_content_length && head.content_length > limits_->max_body) return fail(413), false;
+  return true;
+}
+
+// ---------------------------------------------------------------- chunked
+
+ChunkedDecoder::Result ChunkedDecoder::step(const char* p, size_t n, size_t* used, uint64_t max_body,
+                                            const char** data, size_t* data_len) {
+  auto error = [&](int status) {
+    status_ = static_cast<uint16_t>(status);
+    return Result::kError;
+  };
+  size_t i = 0;
+  while (i < n) {
+    const char c = p[i];
+    switch (state_) {
+      case State::kSize: {
+        int d = (c >= '0' && c <= '9')   ? c - '0'
+                : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+                : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                         : -1;
+        if (d >= 0) {
+          if (++digits_ > 15) return error(413);  // > 2^60: no body is that large
+          remaining_ = remaining_ * 16 + static_cast<uint64_t>(d);
+          ++i;
+          break;
+        }
+        if (digits_ == 0) return error(400);  // "0x5", " 5", "+5", "-1"
+        if (total_ + remaining_ > max_body) return error(413);
+        if (c == ';') {
+          state_ = State::kExt;
+        } else if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else {
+          return error(400);
+        }
+        ++i;
+        break;
+      }
+      case State::kExt:
+        // chunk-ext: ignored, but no control characters.
+        if (c == '\r') {
+          state_ = State::kSizeLf;
+        } else if ((static_cast<uint8_t>(c) < 0x20 && c != '\t') || c == 0x7f) {
+          return error(400);
+        }
+        ++i;
+        break;
+      case State::kSizeLf:
+        if (c != '\n') return error(400);
+        ++i;
+        digits_ = 0;
+        if (remaining_ == 0) {
+          state_ = State::kTrailer;
+          trailer_line_empty_ = true;
+        } else {
+          state_ = State::kData;
+        }
+        break;
+      case State::kData: {
+        size_t take = n - i < remaining_ ? n - i : static_cast<size_t>(remaining_);
+        *data = p + i;
+        *data_len = take;
+        remaining_ -= take;
+        total_ += take;
+        i += take;
+        if (remaining_ == 0) state_ = State::kDataCr;
+        *used = i;
+        return Result::kIncomplete;  // hand the data to the sink, then resume
+      }
+      case State::kDataCr:
+        if (c != '\r') return error(400);
+        state_ = State::kDataLf;
+        ++i;
+        break;
+      case State::kDataLf:
+        if (c != '\n') return error(400);
+        state_ = State::kSize;
+        ++i;
+        break;
+      case State::kTrailer:
+        // Trailer fields are read and discarded, bounded in size.
+        if (++trailer_bytes_ > 8192) return error(431);
+        if (c == '\r') {
+          state_ = State::kTrailerLf;
+        } else if ((static_cast<uint8_t>(c) < 0x20 && c != '\t') || c == 0x7f) {
+          return error(400);
+        } else {
+          trailer_line_empty_ = false;
+        }
+        ++i;
+        break;
+      case State::kTrailerLf:
+        if (c != '\n') return error(400);
+        ++i;
+        if (trailer_line_empty_) {
+          state_ = State::kDone;
+          *used = i;
+          return Result::kDone;
+        }
+        state_ = State::kTrailer;
+        trailer_line_empty_ = true;
+        break;
+      case State::kDone:
+        *used = i;
+        return Result::kDone;
+    }
+  }
+  *used = i;
+  return state_ == State::kDone ? Result::kDone : Result::kIncomplete;
+}
+
+}  // namespace hellepoll::http

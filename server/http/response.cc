@@ -1,0 +1,223 @@
+#include "server/http/response.h"
+
+#include <charconv>
+#include <cstring>
+
+namespace hellepoll::http {
+namespace {
+
+constexpr std::string_view kServerLine = "Server: hellepoll\r\n";
+
+inline char* put(char* p, std::string_view s) {
+  std::memcpy(p, s.data(), s.size());
+  return p + s.size();
+}
+
+inline char* put_status_line(char* p, int status) {
+  p = put(p, "HTTP/1.1 ");
+  p[0] = static_cast<char>('0' + status / 100);
+  p[1] = static_cast<char>('0' + status / 10 % 10);
+  p[2] = static_cast<char>('0' + status % 10);
+  p[3] = ' ';
+  p = put(p + 4, reason_phrase(status));
+  return put(p, "\r\n");
+}
+
+}  // namespace
+
+std::string_view reason_phrase(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 417: return "Expectation Failed";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
+  }
+  return "Unknown";
+}
+
+void Response::begin(OutBuffer* out, int version_minor, bool keep_alive, bool head_only) {
+  out_ = out;
+  status_ = 200;
+  state_ = State::kBuilding;
+  version_minor_ = static_cast<uint8_t>(version_minor);
+  keep_alive_ = keep_alive;
+  head_only_ = head_only;
+  deferred_ = false;
+  raw_stream_ = false;
+  out->extra.clear();
+  out->body_mark = static_cast<uint32_t>(out->bodies.size());
+}
+
+void Response::add_header(std::string_view name, std::string_view value) {
+  ByteBuffer& e = out_->extra;
+  char* p = e.prepare(name.size() + value.size() + 4);
+  p = put(p, name);
+  p = put(p, ": ");
+  p = put(p, value);
+  put(p, "\r\n");
+  e.commit(name.size() + value.size() + 4);
+}
+
+// One pass, one capacity check: this runs once per response.
+void Response::write_head(int64_t content_length, std::string_view content_type) {
+  const bool no_body_status = status_ < 200 || status_ == 204 || status_ == 304;
+  std::string_view date = date_->line();
+  std::string_view conn;
+  if (!keep_alive_) {
+    conn = "Connection: close\r\n";
+  } else if (version_minor_ == 0) {
+    conn = "Connection: keep-alive\r\n";
+  }
+  ByteBuffer& b = out_->bytes;
+  char* const start = b.prepare(192 + date.size() + content_type.size() + out_->extra.size());
+  char* p = put_status_line(start, status_);
+  p = put(p, kServerLine);
+  p = put(p, date);
+  if (!content_type.empty()) {
+    p = put(p, "Content-Type: ");
+    p = put(p, content_type);
+    p = put(p, "\r\n");
+  }
+  if (content_length >= 0) {
+    if (!no_body_status) {
+      p = put(p, "Content-Length: ");
+      p = std::to_chars(p, p + 20, content_length).ptr;
+      p = put(p, "\r\n");
+    }
+  } else if (!raw_stream_) {
+    p = put(p, "Transfer-Encoding: chunked\r\n");
+  }
+  p = put(p, out_->extra.view());
+  p = put(p, conn);
+  p = put(p, "\r\n");
+  b.commit(static_cast<size_t>(p - start));
+}
+
+void Response::write(std::string_view data) {
+  if (state_ == State::kStreaming) {
+    if (head_only_ || data.empty()) return;
+    ByteBuffer& b = out_->bytes;
+    if (!raw_stream_) {
+      char* const start = b.prepare(20);
+      char* p = std::to_chars(start, start + 16, data.size(), 16).ptr;
+      p = put(p, "\r\n");
+      b.commit(static_cast<size_t>(p - start));
+    }
+    b.append(data);
+    if (!raw_stream_) b.append("\r\n");
+    sink_->response_wrote();
+    return;
+  }
+  if (state_ == State::kBuilding) out_->bodies.append(data);
+}
+
+void Response::start_chunked() {
+  if (state_ != State::kBuilding) return;
+  if (version_minor_ == 0) {  // no chunked coding in 1.0: delimit by close
+    raw_stream_ = true;
+    keep_alive_ = false;
+  }
+  // Whatever was buffered so far goes first.
+  std::string_view buffered(out_->bodies.data() + out_->body_mark, out_->bodies.size() - out_->body_mark);
+  write_head(-1);
+  state_ = State::kStreaming;
+  if (!buffered.empty()) {
+    // `buffered` points into `bodies`, which write() does not touch.
+    write(buffered);
+  }
+  out_->bodies.clear();
+  out_->body_mark = 0;
+}
+
+void Response::end_buffered(std::string_view content_type) {
+  const size_t len = out_->bodies.size() - out_->body_mark;
+  write_head(static_cast<int64_t>(len), content_type);
+  if (head_only_ || len == 0) {
+    out_->bodies.truncate(out_->body_mark);  // HEAD: the body is never sent
+  } else {
+    add_body_(*out_, {out_->bodies.data() + out_->body_mark, len}, /*external=*/false);
+  }
+  finished();
+}
+
+void Response::end() {
+  if (state_ == State::kBuilding) {
+    end_buffered({});
+    return;
+  }
+  if (state_ == State::kStreaming) {
+    if (!head_only_ && !raw_stream_) out_->bytes.append("0\r\n\r\n");
+  } else {
+    return;
+  }
+  finished();
+}
+
+void Response::send(int status, std::string_view body, std::string_view content_type) {
+  if (state_ != State::kBuilding) return;
+  status_ = static_cast<uint16_t>(status);
+  out_->bodies.append(body);
+  end_buffered(content_type);
+}
+
+void Response::send_static(int status, std::string_view body, std::string_view content_type) {
+  if (state_ != State::kBuilding) return;
+  status_ = static_cast<uint16_t>(status);
+  write_head(static_cast<int64_t>(body.size()), content_type);
+  if (!head_only_ && !body.empty()) add_body_(*out_, body, /*external=*/true);
+  finished();
+}
+
+void Response::finished() {
+  state_ = State::kEnded;
+  if (deferred_) sink_->response_ended();
+}
+
+void Response::fail(const Error& e) {
+  if (state_ == State::kBuilding || state_ == State::kStreaming) {
+    auto fn = std::move(on_error_);
+    retire();
+    if (fn) fn(e);
+  }
+}
+
+void Response::write_simple(OutBuffer& out, DateCache& date, int status, bool close,
+                            std::string_view body) {
+  ByteBuffer& b = out.bytes;
+  if (status == 100) {
+    b.append("HTTP/1.1 100 Continue\r\n\r\n");
+    return;
+  }
+  std::string_view d = date.line();
+  char* const start = b.prepare(160 + d.size() + body.size());
+  char* p = put_status_line(start, status);
+  p = put(p, kServerLine);
+  p = put(p, d);
+  p = put(p, "Content-Type: text/plain\r\nContent-Length: ");
+  p = std::to_chars(p, p + 20, body.size()).ptr;
+  p = put(p, "\r\n");
+  if (close) p = put(p, "Connection: close\r\n");
+  p = put(p, "\r\n");
+  p = put(p, body);
+  b.commit(static_cast<size_t>(p - start));
+}
+
+}  // namespace hellepoll::http

@@ -1,0 +1,182 @@
+// HttpServer<Io>: accepts connections on one scheduler and serves them with
+// a Router. One per worker thread or process.
+//
+// Contract
+// - Construct and use on the scheduler's thread; the scheduler's trigger
+//   must match Io::kTrigger.
+// - The Router must outlive the server and not change while it serves.
+// - drain(done): stops accepting; idle connections close now, a request in
+//   flight is answered (with "Connection: close") and its connection
+//   closed; `done` runs when none is left or after drain_timeout, when the
+//   rest are cut.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "server/http/connection.h"
+#include "server/http/context.h"
+#include "server/listener.h"
+
+namespace hellepoll::http {
+
+template <class Io>
+class HttpServer {
+ public:
+  using Conn = Connection<Io>;
+
+  HttpServer(Scheduler& sched, const Router& router, ServerConfig config = {});
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Serves connections accepted on `sock` (a listening socket; this server
+  // owns it). `shared`: other schedulers accept on the same socket
+  // (EPOLLEXCLUSIVE).
+  void listen(UniqueFd sock, bool shared = false);
+  uint16_t port() const { return listener_ ? listener_->port() : 0; }
+  void drain(std::function<void()> done);
+
+  const ServerStats& stats() const { return ctx_.stats; }
+  const Listener* listener() const { return listener_.get(); }
+  // Buffers allocated (in use + pooled): for memory tests.
+  size_t buffers_allocated() const { return ctx_.in_pool.allocated() + ctx_.out_pool.allocated(); }
+  Scheduler& scheduler() { return *ctx_.sched; }
+
+ private:
+  void accept(UniqueFd fd);
+  static void closed(void* self, Conn* c);
+  void sweep();
+  void check_drained();
+  template <class Fn>
+  void for_each_connection(Fn&& fn);
+
+  ConnectionContext ctx_;
+  std::unique_ptr<Listener> listener_;
+  std::vector<std::unique_ptr<Conn>> all_;  // every Connection ever made, for reuse
+  std::vector<Conn*> free_;
+  Timer sweep_timer_;
+  Timer drain_timer_;
+  std::function<void()> drained_;
+};
+
+// The four combinations, compiled once in server.cc.
+using LtWrite = IoPolicy<Trigger::kLevel, CopyWrite>;
+using LtWritev = IoPolicy<Trigger::kLevel, GatherWrite>;
+using EtWrite = IoPolicy<Trigger::kEdge, CopyWrite>;
+using EtWritev = IoPolicy<Trigger::kEdge, GatherWrite>;
+extern template class Connection<LtWrite>;
+extern template class Connection<LtWritev>;
+extern template class Connection<EtWrite>;
+extern template class Connection<EtWritev>;
+extern template class HttpServer<LtWrite>;
+extern template class HttpServer<LtWritev>;
+extern template class HttpServer<EtWrite>;
+extern template class HttpServer<EtWritev>;
+
+// ============================================================ implementation
+
+template <class Io>
+HttpServer<Io>::HttpServer(Scheduler& sched, const Router& router, ServerConfig config)
+    : ctx_(sched, router, config),
+      sweep_timer_(sched, [this] { sweep(); }),
+      drain_timer_(sched, [this] {
+        // Drain deadline: cut what is left.
+        for_each_connection([](Conn* c) { c->abort(ErrorKind::kShutdown); });
+        check_drained();
+      }) {
+  if (sched.trigger() != Io::kTrigger) {
+    std::fprintf(stderr, "hellepoll: HttpServer built for %s-triggered I/O on a %s-triggered scheduler\n",
+                 trigger_name(Io::kTrigger).data(), trigger_name(sched.trigger()).data());
+    std::abort();
+  }
+  // Sweep often enough that a timeout fires within a quarter of its length.
+  Duration shortest = std::min({config.idle_timeout, config.read_timeout, config.write_timeout,
+                                config.linger_timeout});
+  Duration every = std::clamp<Duration>(shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
+  sweep_timer_.start_periodic(every);
+}
+
+template <class Io>
+HttpServer<Io>::~HttpServer() {
+  listener_.reset();
+  drained_ = nullptr;
+  for_each_connection([](Conn* c) { c->abort(ErrorKind::kShutdown); });
+}
+
+template <class Io>
+void HttpServer<Io>::listen(UniqueFd sock, bool shared) {
+  Listener::Options opts;
+  opts.exclusive = shared;
+  listener_ = std::make_unique<Listener>(*ctx_.sched, std::move(sock),
+                                         [this](UniqueFd fd) { accept(std::move(fd)); }, opts);
+}
+
+template <class Io>
+void HttpServer<Io>::accept(UniqueFd fd) {
+  if (ctx_.draining) return;  // fd closes here
+  Conn* c;
+  if (free_.empty()) {
+    all_.push_back(std::make_unique<Conn>(ctx_));
+    c = all_.back().get();
+    c->on_closed = &HttpServer::closed;
+    c->server = this;
+  } else {
+    c = free_.back();
+    free_.pop_back();
+  }
+  ++ctx_.stats.accepted;
+  ++ctx_.stats.active;
+  c->open(std::move(fd));
+}
+
+template <class Io>
+void HttpServer<Io>::closed(void* self, Conn* c) {
+  auto* s = static_cast<HttpServer*>(self);
+  s->free_.push_back(c);
+  --s->ctx_.stats.active;
+  if (s->ctx_.draining) s->check_drained();
+}
+
+template <class Io>
+void HttpServer<Io>::sweep() {
+  const TimePoint now = ctx_.sched->now();
+  auto expire = [](TimeoutLink* l) { static_cast<Conn*>(l)->timed_out(); };
+  ctx_.idle.expire(now, expire);
+  ctx_.reading.expire(now, expire);
+  ctx_.writing.expire(now, expire);
+  ctx_.lingering.expire(now, expire);
+}
+
+template <class Io>
+template <class Fn>
+void HttpServer<Io>::for_each_connection(Fn&& fn) {
+  // Snapshot first: fn may close connections, which relinks queues.
+  std::vector<Conn*> open;
+  for (auto& c : all_) {
+    if (!c->closed()) open.push_back(c.get());
+  }
+  for (Conn* c : open) fn(c);
+}
+
+template <class Io>
+void HttpServer<Io>::drain(std::function<void()> done) {
+  drained_ = std::move(done);
+  ctx_.draining = true;
+  if (listener_) listener_->close();
+  drain_timer_.start(ctx_.config.drain_timeout);
+  for_each_connection([](Conn* c) { c->drain(); });
+  check_drained();
+}
+
+template <class Io>
+void HttpServer<Io>::check_drained() {
+  if (ctx_.stats.active != 0 || !drained_) return;
+  drain_timer_.cancel();
+  auto fn = std::move(drained_);
+  drained_ = nullptr;
+  ctx_.sched->add_callback(std::move(fn));  // not from inside a connection's close
+}
+
+}  // namespace hellepoll::http

@@ -1,0 +1,97 @@
+// The write-path axis: how a finished response reaches the kernel.
+//
+// - CopyWrite ("write"): every body is copied behind its head into one
+//   contiguous buffer and sent with one write(). Costs a memcpy per body;
+//   the kernel sees one flat buffer.
+// - GatherWrite ("writev"): heads go into the buffer, bodies stay where they
+//   are (a static body, or the handler's buffered body) and the whole queue
+//   goes out as an iovec with one writev(). No body copy; the kernel walks
+//   several segments.
+// Both flush every response queued by one batch of pipelined requests in a
+// single syscall.
+#pragma once
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <string_view>
+
+#include "server/http/out_buffer.h"
+
+namespace hellepoll::http {
+
+enum class FlushResult : uint8_t { kDone, kBlocked, kError };
+
+struct CopyWrite {
+  static constexpr std::string_view kName = "write";
+
+  static void add_body(OutBuffer& out, std::string_view body, bool external) {
+    out.bytes.append(body);
+    if (!external) out.bodies.truncate(out.body_mark);  // copied: the space is free again
+  }
+
+  static FlushResult flush(int fd, OutBuffer& out) {
+    while (out.sent < out.bytes.size()) {
+      ssize_t n = ::write(fd, out.bytes.data() + out.sent, out.bytes.size() - out.sent);
+      if (n > 0) {
+        out.sent += static_cast<size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && errno == EAGAIN ? FlushResult::kBlocked : FlushResult::kError;
+    }
+    return FlushResult::kDone;
+  }
+};
+
+struct GatherWrite {
+  static constexpr std::string_view kName = "writev";
+
+  static void add_body(OutBuffer& out, std::string_view body, bool external) {
+    out.add_ref(BodyRef{static_cast<uint32_t>(out.bytes.size()), static_cast<uint32_t>(body.size()),
+                        external ? 0u : out.body_mark, external ? body.data() : nullptr});
+    if (!external) out.body_mark = static_cast<uint32_t>(out.bodies.size());
+  }
+
+  static FlushResult flush(int fd, OutBuffer& out) {
+    iovec iov[2 * OutBuffer::kMaxRefs + 1];
+    while (out.pending()) {
+      int n = gather(out, iov);
+      ssize_t w = ::writev(fd, iov, n);
+      if (w > 0) {
+        out.sent += static_cast<size_t>(w);
+        continue;
+      }
+      if (w < 0 && errno == EINTR) continue;
+      return w < 0 && errno == EAGAIN ? FlushResult::kBlocked : FlushResult::kError;
+    }
+    return FlushResult::kDone;
+  }
+
+ private:
+  // The unsent part of the stream as iovecs: bytes, spliced with refs.
+  static int gather(const OutBuffer& out, iovec* iov) {
+    size_t skip = out.sent;
+    int n = 0;
+    auto add = [&](const char* p, size_t len) {
+      if (skip >= len) {
+        skip -= len;
+        return;
+      }
+      iov[n++] = iovec{const_cast<char*>(p + skip), len - skip};
+      skip = 0;
+    };
+    uint32_t pos = 0;
+    for (uint32_t i = 0; i < out.nrefs; ++i) {
+      const BodyRef& r = out.refs[i];
+      add(out.bytes.data() + pos, r.at - pos);
+      pos = r.at;
+      add(r.ext ? r.ext : out.bodies.data() + r.bodies_off, r.len);
+    }
+    add(out.bytes.data() + pos, out.bytes.size() - pos);
+    return n;
+  }
+};
+
+}  // namespace hellepoll::http

@@ -1,0 +1,131 @@
+#include "server/listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace hellepoll {
+
+UniqueFd bind_listen_socket(const ListenOptions& opts, std::string* error) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(opts.port);
+  if (inet_pton(AF_INET, opts.host.c_str(), &addr.sin_addr) != 1) {
+    if (error) *error = "'" + opts.host + "' is not an IPv4 address (try 0.0.0.0 or 127.0.0.1)";
+    return UniqueFd();
+  }
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!s) {
+    if (error) *error = std::string("socket: ") + std::strerror(errno);
+    return UniqueFd();
+  }
+  int one = 1;
+  setsockopt(s.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (opts.reuse_port && setsockopt(s.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+    if (error) *error = std::string("SO_REUSEPORT: ") + std::strerror(errno);
+    return UniqueFd();
+  }
+  if (opts.defer_accept) {
+    int secs = 1;  // after this long without data, accept anyway
+    setsockopt(s.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+  }
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    if (error) {
+      *error = "bind " + opts.host + ":" + std::to_string(opts.port) + ": " + std::strerror(errno) +
+               (errno == EADDRINUSE ? " (another server is on that port: stop it or pick --port)" : "");
+    }
+    return UniqueFd();
+  }
+  if (::listen(s.get(), opts.backlog) != 0) {
+    if (error) *error = std::string("listen: ") + std::strerror(errno);
+    return UniqueFd();
+  }
+  return s;
+}
+
+uint16_t socket_port(int fd) {
+  sockaddr_in addr{};
+  socklen_t len = sizeof addr;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+  return ntohs(addr.sin_port);
+}
+
+Listener::Listener(Scheduler& sched, UniqueFd sock, AcceptFn on_accept, Options opts)
+    : sched_(sched),
+      sock_(std::move(sock)),
+      on_accept_(std::move(on_accept)),
+      opts_(opts),
+      backoff_timer_(sched, [this] { resume(); }) {
+  sched_.add(sock_.get(), this, EPOLLIN | (opts_.exclusive ? EPOLLEXCLUSIVE : 0u));
+}
+
+Listener::~Listener() { close(); }
+
+void Listener::close() {
+  if (closed_) return;
+  closed_ = true;
+  backoff_timer_.cancel();
+  if (!paused_) sched_.remove(sock_.get());
+  sock_.reset();
+}
+
+void Listener::pause() {
+  // EPOLLEXCLUSIVE registrations cannot be modified, so pausing is a
+  // remove and resuming an add: both are rare.
+  paused_ = true;
+  ++pauses_;
+  sched_.remove(sock_.get());
+  backoff_timer_.start(opts_.backoff);
+}
+
+void Listener::resume() {
+  if (closed_ || !paused_) return;
+  paused_ = false;
+  sched_.add(sock_.get(), this, EPOLLIN | (opts_.exclusive ? EPOLLEXCLUSIVE : 0u));
+  // Edge-triggered: connections queued while paused raise no new edge.
+  on_readable();
+}
+
+void Listener::on_readable() {
+  // Level-triggered: a bounded batch keeps one busy listener from starving
+  // the connections; the loop calls again if more are queued.
+  const int batch = sched_.edge_triggered() ? INT32_MAX : 64;
+  for (int i = 0; i < batch && !closed_ && !paused_; ++i) {
+    int fd = ::accept4(sock_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      ++accepted_;
+      if (opts_.nodelay) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+      }
+      on_accept_(UniqueFd(fd));
+      continue;
+    }
+    switch (errno) {
+      case EAGAIN:
+        mark_sated();
+        return;
+      case EINTR:
+      case ECONNABORTED:
+      case EPROTO:
+        continue;
+      case EMFILE:
+      case ENFILE:
+      case ENOBUFS:
+      case ENOMEM:
+        pause();
+        return;
+      default:
+        // Unknown: back off rather than spin.
+        pause();
+        return;
+    }
+  }
+  mark_sated();  // batch limit (level-triggered): the loop will call again
+}
+
+}  // namespace hellepoll

@@ -1,0 +1,75 @@
+// Listener: accepts TCP connections and hands each fd to a callback.
+//
+// - Non-blocking accept4 (SOCK_NONBLOCK | SOCK_CLOEXEC) in a batch per
+//   event; in edge-triggered mode, until EAGAIN.
+// - TCP_NODELAY on every accepted socket (optional): responses are written
+//   whole, so Nagle could only delay the second write of a streamed one.
+// - Survives descriptor exhaustion: on EMFILE/ENFILE/ENOBUFS/ENOMEM it
+//   stops accepting for `backoff`, keeps serving the connections it has,
+//   then resumes. The count of such pauses is kept for tests and reports.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "server/fd.h"
+#include "server/scheduler.h"
+
+namespace hellepoll {
+
+struct ListenOptions {
+  std::string host = "0.0.0.0";
+  uint16_t port = 0;          // 0: an ephemeral port (see Listener::port())
+  bool reuse_port = false;    // SO_REUSEPORT: one socket per worker
+  bool defer_accept = true;   // TCP_DEFER_ACCEPT: accept when the request has arrived
+  int backlog = 4096;
+};
+
+// Creates, binds and listens a TCP socket. On failure returns an empty fd
+// and fills `error` with what went wrong and what to do.
+UniqueFd bind_listen_socket(const ListenOptions& opts, std::string* error);
+// The port a bound socket listens on.
+uint16_t socket_port(int fd);
+
+class Listener final : public Task {
+ public:
+  using AcceptFn = std::function<void(UniqueFd)>;
+  struct Options {
+    bool nodelay = true;
+    bool exclusive = false;  // EPOLLEXCLUSIVE: several schedulers share this socket
+    Duration backoff = std::chrono::milliseconds(100);
+  };
+
+  Listener(Scheduler& sched, UniqueFd sock, AcceptFn on_accept, Options opts);
+  ~Listener() override;
+
+  uint16_t port() const { return socket_port(sock_.get()); }
+  int fd() const { return sock_.get(); }
+  // Stops accepting and closes the socket (or, for a shared socket, this
+  // scheduler's interest in it).
+  void close();
+  bool closed() const { return closed_; }
+  uint64_t accepted() const { return accepted_; }
+  uint64_t pauses() const { return pauses_; }
+
+  void on_readable() override;
+  std::string_view task_name() const override { return "listener"; }
+  bool reading_paused() const override { return paused_; }
+
+ private:
+  void pause();
+  void resume();
+
+  Scheduler& sched_;
+  UniqueFd sock_;
+  AcceptFn on_accept_;
+  Options opts_;
+  Timer backoff_timer_;
+  uint64_t accepted_ = 0;
+  uint64_t pauses_ = 0;
+  bool paused_ = false;
+  bool closed_ = false;
+};
+
+}  // namespace hellepoll

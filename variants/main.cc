@@ -1,0 +1,52 @@
+// Every Hellepoll variant is this file, compiled with one policy per axis
+// (variants.bzl passes them as defines; this is the only place they are
+// read). `helloworld` answers GET / the way a real handler would: status
+// line, Server, Date, Content-Type, Content-Length and body, all produced by
+// the framework per request.
+#include <memory>
+
+#include "server/http/server.h"
+#include "variants/options.h"
+#include "variants/workers.h"
+
+namespace hellepoll::variants {
+namespace {
+
+using Io = http::IoPolicy<Trigger::HELLEPOLL_TRIGGER, http::HELLEPOLL_WRITE>;
+using Concurrency = HELLEPOLL_WORKERS;
+
+template <class IoPolicy>
+class HttpWorker final : public Worker {
+ public:
+  HttpWorker(const http::Router& router, const http::ServerConfig& config, UniqueFd sock, bool shared)
+      : sched_(IoPolicy::kTrigger), server_(sched_, router, config) {
+    server_.listen(std::move(sock), shared);
+  }
+  Scheduler& scheduler() override { return sched_; }
+  void drain() override {
+    server_.drain([this] { sched_.stop(); });
+  }
+
+ private:
+  Scheduler sched_;
+  http::HttpServer<IoPolicy> server_;
+};
+
+int serve(int argc, char** argv) {
+  const Identity id{HELLEPOLL_VARIANT, trigger_name(Io::kTrigger), Io::Write::kName, Concurrency::kName};
+  Options opts;
+  if (int rc = parse_options(argc, argv, id, &opts); rc >= 0) return rc;
+
+  http::Router router;
+  router.get("/", [](http::Request&, http::Response& res) {
+    res.send_static(200, "Hello World", "text/plain");
+  });
+  return Concurrency::run(opts, id, [&](int, UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
+    return std::make_unique<HttpWorker<Io>>(router, opts.config, std::move(sock), shared);
+  });
+}
+
+}  // namespace
+}  // namespace hellepoll::variants
+
+int main(int argc, char** argv) { return hellepoll::variants::serve(argc, argv); }

@@ -1,0 +1,134 @@
+#include "variants/options.h"
+
+#include <sched.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+namespace hellepoll::variants {
+namespace {
+
+void usage(FILE* f, const Identity& id) {
+  std::fprintf(f,
+               "Usage: %.*s [options]\n"
+               "Hellepoll variant %.*s: trigger=%.*s write=%.*s workers=%.*s.\n"
+               "Answers GET / with \"Hello World\" and unknown paths with 404.\n"
+               "\n"
+               "Options:\n"
+               "  --port N             port to listen on (default 42042; 0: any free port)\n"
+               "  --host ADDR          IPv4 address to bind (default 0.0.0.0)\n"
+               "  --workers N          worker threads/processes (default: cores allowed)\n"
+               "  --pin                pin worker i to core i of the allowed set\n"
+               "  --accept MODE        reuseport: a socket per worker (default)\n"
+               "                       shared: one socket, EPOLLEXCLUSIVE\n"
+               "  --idle-timeout D     keep-alive idle timeout (default 60s)\n"
+               "  --read-timeout D     time allowed to receive one request (default 20s)\n"
+               "  --write-timeout D    time allowed without write progress (default 20s)\n"
+               "  --drain-timeout D    graceful shutdown limit (default 10s)\n"
+               "  --max-head N         request line + headers, bytes (default 16384; 431)\n"
+               "  --max-body N         request body, bytes (default 1048576; 413)\n"
+               "  -h, --help           this text\n"
+               "\n"
+               "Durations take a unit: 500ms, 20s, 1m. SIGINT/SIGTERM stop accepting and\n"
+               "finish the requests in flight before exiting.\n"
+               "\n"
+               "Examples:\n"
+               "  bazel run -c opt //variants:%.*s -- --port 8080 --workers 1\n"
+               "  taskset -c 0 bazel-bin/variants/%.*s --workers 1 --pin\n",
+               static_cast<int>(id.name.size()), id.name.data(), static_cast<int>(id.name.size()),
+               id.name.data(), static_cast<int>(id.trigger.size()), id.trigger.data(),
+               static_cast<int>(id.write.size()), id.write.data(), static_cast<int>(id.workers.size()),
+               id.workers.data(), static_cast<int>(id.name.size()), id.name.data(),
+               static_cast<int>(id.name.size()), id.name.data());
+}
+
+bool parse_uint(std::string_view s, uint64_t* out) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool parse_duration(std::string_view s, Duration* out) {
+  size_t i = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
+  uint64_t n;
+  if (i == 0 || !parse_uint(s.substr(0, i), &n)) return false;
+  std::string_view unit = s.substr(i);
+  using namespace std::chrono;
+  if (unit == "ms") *out = milliseconds(n);
+  else if (unit == "s") *out = seconds(n);
+  else if (unit == "m") *out = minutes(n);
+  else return false;
+  return true;
+}
+
+}  // namespace
+
+std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  std::vector<int> cpus;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+      if (CPU_ISSET(c, &set)) cpus.push_back(c);
+    }
+  }
+  if (cpus.empty()) cpus.push_back(0);
+  return cpus;
+}
+
+int parse_options(int argc, char** argv, const Identity& id, Options* o) {
+  auto bad = [&](std::string_view flag, std::string_view why) {
+    std::fprintf(stderr, "%.*s: %.*s: %.*s (see --help)\n", static_cast<int>(id.name.size()), id.name.data(),
+                 static_cast<int>(flag.size()), flag.data(), static_cast<int>(why.size()), why.data());
+    return 2;
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string_view a = argv[i];
+    if (a == "-h" || a == "--help") {
+      usage(stdout, id);
+      return 0;
+    }
+    if (a == "--pin") {
+      o->pin = true;
+      continue;
+    }
+    if (i + 1 >= argc) return bad(a, "unknown option or missing value");
+    std::string_view v = argv[++i];
+    uint64_t n = 0;
+    Duration d;
+    if (a == "--port") {
+      if (!parse_uint(v, &n) || n > 65535) return bad(a, "expects a port number 0-65535");
+      o->port = static_cast<uint16_t>(n);
+    } else if (a == "--host") {
+      o->host = std::string(v);
+    } else if (a == "--workers") {
+      if (!parse_uint(v, &n) || n == 0 || n > 1024) return bad(a, "expects a count 1-1024");
+      o->workers = static_cast<int>(n);
+    } else if (a == "--accept") {
+      if (v == "reuseport") o->accept = AcceptMode::kReusePort;
+      else if (v == "shared") o->accept = AcceptMode::kShared;
+      else return bad(a, "expects reuseport or shared");
+    } else if (a == "--idle-timeout" || a == "--read-timeout" || a == "--write-timeout" ||
+               a == "--drain-timeout") {
+      if (!parse_duration(v, &d)) return bad(a, "expects a duration like 500ms, 20s, 1m");
+      if (a == "--idle-timeout") o->config.idle_timeout = d;
+      else if (a == "--read-timeout") o->config.read_timeout = d;
+      else if (a == "--write-timeout") o->config.write_timeout = d;
+      else o->config.drain_timeout = d;
+    } else if (a == "--max-head") {
+      if (!parse_uint(v, &n) || n < 256 || n > 60000) return bad(a, "expects bytes 256-60000");
+      o->config.limits.max_head_bytes = static_cast<uint32_t>(n);
+      if (o->config.limits.max_request_line > n) o->config.limits.max_request_line = static_cast<uint32_t>(n);
+    } else if (a == "--max-body") {
+      if (!parse_uint(v, &n)) return bad(a, "expects a byte count");
+      o->config.limits.max_body = n;
+    } else {
+      return bad(a, "unknown option");
+    }
+  }
+  if (o->workers == 0) o->workers = static_cast<int>(allowed_cpus().size());
+  return -1;
+}
+
+}  // namespace hellepoll::variants
