@@ -18,7 +18,7 @@ Timer::Timer(Scheduler& sched, std::function<void()> cb) : sched_(&sched), cb_(s
 
 Timer::~Timer() {
   cancel();
-  if (sched_->firing_ == this) sched_->firing_gone_ = true;
+  if (sched_->firing_ == this) sched_->firing_destroyed_ = true;
 }
 
 void Timer::start(Duration after) {
@@ -60,7 +60,15 @@ Scheduler::Scheduler(Trigger trigger)
 }
 
 Scheduler::~Scheduler() {
+  owned_.clear();
   for (Timer* t : heap_) t->heap_index_ = Timer::kInactive;
+}
+
+void Scheduler::call_later(Duration after, std::function<void()> fn) {
+  // Reap fired ones first: amortised O(1), no per-timer bookkeeping.
+  std::erase_if(owned_, [this](const std::unique_ptr<Timer>& t) { return !t->active() && firing_ != t.get(); });
+  owned_.push_back(std::make_unique<Timer>(*this, std::move(fn)));
+  owned_.back()->start(after);
 }
 
 bool Scheduler::add(int fd, Task* task, uint32_t interest) {
@@ -186,6 +194,7 @@ bool Scheduler::run_once(Duration max_wait) {
 #ifndef NDEBUG
       t->sated_ = false;
 #endif
+      t->events_ = ev;
       t->on_readable();
 #ifndef NDEBUG
       if (edge_triggered() && tasks_[fd] == t && !t->sated_ && !t->reading_paused()) {
@@ -259,12 +268,15 @@ void Scheduler::expire_timers() {
     Timer* t = heap_[0];
     timer_erase(t);
     firing_ = t;
-    firing_gone_ = false;
-    t->cb_();
-    // The callback may have cancelled, restarted or destroyed `t`.
-    const bool gone = firing_gone_;
+    firing_gone_ = firing_destroyed_ = false;
+    // Called from a local: the callback may destroy `t` and with it cb_.
+    std::function<void()> cb = std::move(t->cb_);
+    cb();
     firing_ = nullptr;
-    if (!gone && !t->active() && t->period_ > Duration::zero()) {
+    if (firing_destroyed_) continue;
+    t->cb_ = std::move(cb);
+    // Cancelled or restarted from inside: nothing to re-arm.
+    if (!firing_gone_ && !t->active() && t->period_ > Duration::zero()) {
       // Periodic: next expiry counted from the deadline, not from now, so a
       // late turn does not drift the schedule; skip missed periods.
       t->deadline_ += t->period_;

@@ -25,6 +25,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string_view>
 #include <thread>
@@ -62,9 +63,13 @@ class Task {
 
   // Edge-triggered protocol: call when read() returned EAGAIN.
   void mark_sated() { sated_ = true; }
+  // Inside on_readable(): whether the peer shut down its side or the
+  // socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR), before any read.
+  bool hung_up() const { return events_ & (EPOLLRDHUP | EPOLLHUP | EPOLLERR); }
 
  private:
   friend class Scheduler;
+  uint32_t events_ = 0;  // of the event being dispatched
   bool sated_ = true;
 };
 
@@ -121,6 +126,11 @@ class Scheduler {
   // Runs `fn` on the loop thread at its next turn. Safe from any thread.
   void add_callback(std::function<void()> fn);
 
+  // Runs `fn` once, `after` from now, on the loop thread: a timer the
+  // scheduler owns (freed after it fires, or with the scheduler). For
+  // fire-and-forget work; use Timer to cancel or repeat.
+  void call_later(Duration after, std::function<void()> fn);
+
   // The time at the start of this loop turn.
   TimePoint now() const { return now_; }
   // Re-reads the clock (for code that ran long inside one turn).
@@ -156,8 +166,10 @@ class Scheduler {
   std::vector<Task*> tasks_;  // indexed by fd
   size_t task_count_ = 0;
   std::vector<Timer*> heap_;
+  std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped
   Timer* firing_ = nullptr;   // timer whose callback is running
-  bool firing_gone_ = false;  // ...and was cancelled or destroyed meanwhile
+  bool firing_gone_ = false;       // ...and was cancelled (or restarted) meanwhile
+  bool firing_destroyed_ = false;  // ...and was destroyed meanwhile
   TimePoint now_;
   uint64_t turns_ = 0;
 

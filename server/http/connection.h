@@ -81,7 +81,8 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void arm_timeout();
   void pause_reading();
   void resume_reading();
-  void set_interest(bool read, bool write);
+  uint32_t wanted_interest() const;
+  void update_interest();
   void compact();
   void release_buffers();
   void peer_eof();
@@ -106,7 +107,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool paused_ = false;         // back-pressure or deferred response: not reading
   bool write_blocked_ = false;  // waiting for EPOLLOUT
   bool registered_ = false;
-  bool want_read_ = true, want_write_ = false;  // level-triggered interest
+  uint32_t interest_ = 0;  // registered with epoll (level-triggered)
   bool close_after_flush_ = false;
   bool peer_eof_ = false;
   bool in_handler_ = false;
@@ -120,16 +121,13 @@ void Connection<Io>::open(UniqueFd fd) {
   phase_ = Phase::kIdle;
   paused_ = write_blocked_ = close_after_flush_ = peer_eof_ = in_handler_ = false;
   registered_ = false;
-  want_read_ = true;
-  want_write_ = false;
   req_start_ = body_pos_ = next_start_ = 0;
   ctx_.idle.push(this, ctx_.sched->now());
   on_readable();  // optimistic: the request is usually there already
   if (closed()) return;
   // Edge-triggered: both directions, once; the connection is never modified.
-  const uint32_t interest = kEdge ? (kReadable | kWritable)
-                                  : (want_read_ ? kReadable : 0u) | (want_write_ ? kWritable : 0u);
-  if (!ctx_.sched->add(fd_.get(), this, interest)) {
+  interest_ = kEdge ? (kReadable | kWritable) : wanted_interest();
+  if (!ctx_.sched->add(fd_.get(), this, interest_)) {
     fail(Error::from_errno(errno));
     return;
   }
@@ -138,8 +136,15 @@ void Connection<Io>::open(UniqueFd fd) {
 
 template <class Io>
 void Connection<Io>::on_readable() {
+  if (closed()) return;
+  if (phase_ == Phase::kWaiting) {
+    // A deferred handler still works on the answer; a peer that hangs up
+    // now has abandoned it (as nginx treats a client abort): tell the handler.
+    if (hung_up()) fail(Error{ErrorKind::kPeerClosed, 0});
+    return;
+  }
   for (;;) {
-    if (paused_ || phase_ == Phase::kWaiting || closed()) return;
+    if (paused_ || closed()) return;
     if (!in_) in_ = ctx_.take_in();
     if (in_->len == in_->cap) compact();
     const size_t room = in_->cap - in_->len;
@@ -200,7 +205,7 @@ void Connection<Io>::process() {
       pause_reading();  // back-pressure: answer what is queued first
       break;
     }
-    const uint32_t avail = in_->len - req_start_;
+    const uint32_t avail = in_ ? in_->len - req_start_ : 0;
     if (avail == 0) break;
     if (phase_ == Phase::kIdle || phase_ == Phase::kHead) {
       if (phase_ == Phase::kIdle) {
@@ -335,10 +340,7 @@ template <class Io>
 void Connection<Io>::response_ended() {
   if (in_handler_) return;  // dispatch() carries on
   after_response();
-  if (paused_) resume_reading();  // processes what is buffered, flushes
-  else {
-    process();
-  }
+  resume_reading();  // pipelined requests behind it, then flush
 }
 
 template <class Io>
@@ -365,7 +367,7 @@ void Connection<Io>::flush() {
       case FlushResult::kBlocked:
         if (!write_blocked_) {
           write_blocked_ = true;
-          set_interest(!paused_, true);
+          update_interest();
         }
         ctx_.writing.push(this, ctx_.sched->now());  // progress re-arms the write timeout
         return;
@@ -376,7 +378,7 @@ void Connection<Io>::flush() {
     out_->reset();
     if (write_blocked_) {
       write_blocked_ = false;
-      set_interest(!paused_, false);
+      update_interest();
     }
   }
   finish_if_done();
@@ -427,47 +429,51 @@ void Connection<Io>::release_buffers() {
   }
 }
 
+// What a level-triggered connection listens for, from its state.
 template <class Io>
-void Connection<Io>::set_interest(bool read, bool write) {
-  if constexpr (!kEdge) {
-    if (read == want_read_ && write == want_write_) return;  // epoll_ctl only on transitions
-    want_read_ = read;
-    want_write_ = write;
-    if (registered_) {
-      ctx_.sched->modify(fd_.get(), (read ? kReadable : 0u) | (write ? kWritable : 0u));
+uint32_t Connection<Io>::wanted_interest() const {
+  uint32_t e = 0;
+  if (!peer_eof_) {
+    if (!paused_) {
+      e |= kReadable;
+    } else if (phase_ == Phase::kWaiting) {
+      e |= EPOLLRDHUP;  // only to hear a client abort, not its pipelined bytes
     }
-  } else {
-    (void)read;
-    (void)write;
+  }
+  if (write_blocked_) e |= kWritable;
+  return e;
+}
+
+template <class Io>
+void Connection<Io>::update_interest() {
+  if constexpr (!kEdge) {
+    const uint32_t e = wanted_interest();
+    if (e == interest_ || !registered_) return;  // epoll_ctl only on transitions
+    interest_ = e;
+    ctx_.sched->modify(fd_.get(), e);
   }
 }
 
 template <class Io>
 void Connection<Io>::pause_reading() {
-  if (paused_) return;
   paused_ = true;
-  set_interest(false, write_blocked_);
+  update_interest();
 }
 
 template <class Io>
 void Connection<Io>::resume_reading() {
   paused_ = false;
-  set_interest(!peer_eof_, write_blocked_);
-  if (peer_eof_) {
-    process();
-    if (!closed()) finish_if_done();
-    return;
-  }
-  if (in_ && in_->len > req_start_ && phase_ != Phase::kLingering) process();
-  // Edge-triggered: bytes that arrived while paused raise no new edge.
-  if (!closed() && !paused_ && phase_ != Phase::kWaiting) on_readable();
+  update_interest();
+  process();  // requests already buffered; ends with a flush
+  if (closed() || paused_ || peer_eof_ || phase_ == Phase::kWaiting || phase_ == Phase::kLingering) return;
+  on_readable();  // edge-triggered: bytes that arrived while paused raise no new edge
 }
 
 template <class Io>
 void Connection<Io>::peer_eof() {
   peer_eof_ = true;
   mark_sated();
-  set_interest(false, write_blocked_);  // level-triggered EOF would fire forever
+  update_interest();  // level-triggered EOF would fire forever
   if (phase_ == Phase::kLingering) {
     close();
     return;
@@ -503,9 +509,14 @@ void Connection<Io>::drain() {
   if (closed()) return;
   const bool idle = phase_ == Phase::kIdle && !(in_ && in_->len > req_start_) &&
                     !(out_ && out_->pending());
-  if (idle || phase_ == Phase::kLingering) close();
-  // Otherwise ctx_.draining makes the response in flight carry
-  // "Connection: close" and the connection ends after it.
+  if (idle || phase_ == Phase::kLingering) {
+    close();
+    return;
+  }
+  // A response in flight carries "Connection: close" (as does any request
+  // still arriving, through ctx_.draining) and the connection ends after it.
+  if (phase_ == Phase::kWaiting) res_.close_after();
+  close_after_flush_ = close_after_flush_ || phase_ == Phase::kIdle;
 }
 
 template <class Io>

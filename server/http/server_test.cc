@@ -1,0 +1,423 @@
+// HttpServer specification, for every Io policy (trigger x write path), over
+// real sockets on 127.0.0.1 with the server's loop on its own thread.
+#include "server/http/server.h"
+
+#include <atomic>
+#include <future>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "server/testing/client.h"
+
+namespace hellepoll::http {
+namespace {
+
+using hellepoll::testing::Client;
+using hellepoll::testing::fetch;
+using hellepoll::testing::Reply;
+using namespace std::chrono_literals;
+
+constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+
+template <class Io>
+class ServerThread {
+ public:
+  ServerThread(const Router& router, ServerConfig config) {
+    std::promise<void> ready;
+    thread_ = std::thread([&] {
+      Scheduler sched(Io::kTrigger);
+      HttpServer<Io> server(sched, router, config);
+      ListenOptions lo;
+      lo.host = "127.0.0.1";
+      std::string err;
+      server.listen(bind_listen_socket(lo, &err));
+      sched_ = &sched;
+      server_ = &server;
+      port_ = server.port();
+      ready.set_value();
+      sched.run();
+    });
+    ready.get_future().wait();
+  }
+  ~ServerThread() {
+    sched_->add_callback([this] { server_->drain([this] { sched_->stop(); }); });
+    thread_.join();
+  }
+  uint16_t port() const { return port_; }
+  // Runs fn on the loop thread and returns its result.
+  template <class Fn>
+  auto on_loop(Fn fn) {
+    std::promise<decltype(fn(*server_))> p;
+    sched_->add_callback([&] { p.set_value(fn(*server_)); });
+    return p.get_future().get();
+  }
+  Scheduler& scheduler() { return *sched_; }
+  // Starts draining; returns a future that is ready when drain completes.
+  std::future<void> drain() {
+    auto done = std::make_shared<std::promise<void>>();
+    auto f = done->get_future();
+    sched_->add_callback([this, done] { server_->drain([done] { done->set_value(); }); });
+    return f;
+  }
+
+ private:
+  std::thread thread_;
+  Scheduler* sched_ = nullptr;
+  HttpServer<Io>* server_ = nullptr;
+  uint16_t port_ = 0;
+};
+
+template <class Io>
+class HttpServerTest : public ::testing::Test {
+ protected:
+  HttpServerTest() {
+    router_.get("/", [](Request&, Response& res) { res.send_static(200, "Hello World", "text/plain"); });
+    router_.exact("/echo", MethodSet{Method::kPost, Method::kPut}, [](Request& req, Response& res) {
+      res.send(200, req.body(), "application/octet-stream");
+    });
+    router_.stem("/path/", kGetHead, [](Request& req, Response& res) { res.send(200, req.path()); });
+    router_.regex("^/user/[0-9]+$", kGetHead, [](Request& req, Response& res) { res.send(200, req.target()); });
+    router_.get("/big", [](Request&, Response& res) { res.send(200, std::string(64 * 1024, 'b')); });
+    router_.get("/stream", [](Request&, Response& res) {
+      res.start_chunked();
+      res.write("one,");
+      res.write("two,");
+      res.write("three");
+      res.end();
+    });
+    router_.get("/throw", [](Request&, Response&) -> void { throw std::runtime_error("handler bug"); });
+    router_.get("/forget", [](Request&, Response&) {});
+    router_.get("/later", [this](Request& req, Response& res) {
+      // An asynchronous handler: answers 30 ms later from a timer.
+      Response::Handle handle = res.defer();
+      res.on_error([this](const Error& e) { deferred_error_ = static_cast<int>(e.kind); });
+      std::string body = "later " + std::string(req.query());
+      server_->scheduler().call_later(30ms, [handle, body] {
+        if (Response* r = handle.get()) r->send(200, body);
+      });
+    });
+  }
+  void start(ServerConfig config = {}) { server_ = std::make_unique<ServerThread<Io>>(router_, config); }
+  uint16_t port() { return server_->port(); }
+
+  Router router_;
+  std::unique_ptr<ServerThread<Io>> server_;
+  std::atomic<int> deferred_error_{-1};
+};
+
+
+using Policies = ::testing::Types<LtWrite, LtWritev, EtWrite, EtWritev>;
+class PolicyNames {
+ public:
+  template <class T>
+  static std::string GetName(int) {
+    std::string t = T::kTrigger == Trigger::kLevel ? "lt_" : "et_";
+    return t + std::string(T::Write::kName);
+  }
+};
+TYPED_TEST_SUITE(HttpServerTest, Policies, PolicyNames);
+
+TYPED_TEST(HttpServerTest, KeepAliveHttp11ServesManyRequestsOnOneConnection) {
+  this->start();
+  Client c(this->port());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(c.send(kGet));
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(200, r.status);
+    EXPECT_EQ("Hello World", r.body);
+    EXPECT_EQ("11", r.header("content-length"));
+    EXPECT_EQ("hellepoll", r.header("server"));
+    EXPECT_EQ(29u, r.header("date").size());  // "Mon, 23 Nov 2026 09:14:37 GMT"
+    EXPECT_EQ("", r.header("connection"));
+  }
+}
+
+TYPED_TEST(HttpServerTest, Http10ClosesByDefault) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET / HTTP/1.0\r\n\r\n"));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("close", r.header("connection"));
+  EXPECT_TRUE(c.wait_closed());
+}
+
+// ApacheBench -k: HTTP/1.0 with "Connection: keep-alive" is answered with
+// "Connection: keep-alive" and the connection stays open.
+TYPED_TEST(HttpServerTest, Http10KeepAliveAsApacheBenchSendsIt) {
+  this->start();
+  Client c(this->port());
+  for (int i = 0; i < 2; ++i) {
+    ASSERT_TRUE(c.send("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: t\r\n\r\n"));
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ("keep-alive", r.header("connection"));
+    EXPECT_EQ("Hello World", r.body);
+  }
+}
+
+TYPED_TEST(HttpServerTest, Http11ConnectionCloseHonoured) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("close", r.header("connection"));
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TYPED_TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
+  this->start();
+  Client c(this->port());
+  std::string batch;
+  for (int i = 0; i < 16; ++i) batch += "GET /path/" + std::to_string(i) + " HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_TRUE(c.send(batch));
+  for (int i = 0; i < 16; ++i) {
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << i;
+    EXPECT_EQ("/path/" + std::to_string(i), r.body);
+  }
+}
+
+TYPED_TEST(HttpServerTest, PipelinedBehindADeferredResponseWaitForIt) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /later?a HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /later?b HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ("later a", c.read_reply().body);
+  EXPECT_EQ("Hello World", c.read_reply().body);
+  EXPECT_EQ("later b", c.read_reply().body);
+}
+
+TYPED_TEST(HttpServerTest, DeferredHandlerHearsThatTheClientWentAway) {
+  this->start();
+  {
+    Client c(this->port());
+    ASSERT_TRUE(c.send("GET /later?x HTTP/1.1\r\nHost: t\r\n\r\n"));
+    c.close();  // gone before the answer
+  }
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (this->deferred_error_ < 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(static_cast<int>(ErrorKind::kPeerClosed), this->deferred_error_.load());
+}
+
+// A client that sends its requests and half-closes still gets every answer
+// it had asked for, then the connection closes.
+TYPED_TEST(HttpServerTest, HalfClosedClientStillAnswered) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send(std::string(kGet) + "GET /path/x HTTP/1.1\r\nHost: t\r\n\r\n"));
+  c.shutdown_write();
+  EXPECT_EQ("Hello World", c.read_reply().body);
+  EXPECT_EQ("/path/x", c.read_reply().body);
+  EXPECT_TRUE(c.wait_closed());
+}
+
+TYPED_TEST(HttpServerTest, HeadHasLengthButNoBody) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"));
+  Reply head = c.read_reply(/*head_request=*/true);
+  ASSERT_TRUE(head.ok);
+  EXPECT_EQ("11", head.header("content-length"));
+  Reply get = c.read_reply();
+  EXPECT_EQ("Hello World", get.body);  // no stray body bytes in between
+}
+
+TYPED_TEST(HttpServerTest, RequestBodies) {
+  this->start();
+  const std::string big(200 * 1024, 'x');  // larger than the read buffer
+  struct Case {
+    std::string request, body;
+  } cases[] = {
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello", "hello"},
+      {"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big, big},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+       "hello world"},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", ""},
+  };
+  for (const Case& c : cases) {
+    Reply r = fetch(this->port(), c.request);
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(200, r.status);
+    EXPECT_EQ(c.body.size(), r.body.size());
+    EXPECT_TRUE(c.body == r.body);
+  }
+}
+
+TYPED_TEST(HttpServerTest, BodyArrivingByteByByte) {
+  this->start();
+  Client c(this->port());
+  std::string req = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  for (char ch : req) ASSERT_TRUE(c.send(std::string_view(&ch, 1)));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("abc", r.body);
+}
+
+TYPED_TEST(HttpServerTest, ExpectContinue) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n"));
+  Reply cont = c.read_reply();
+  ASSERT_TRUE(cont.ok);
+  EXPECT_EQ(100, cont.status);
+  ASSERT_TRUE(c.send("data"));
+  Reply r = c.read_reply();
+  EXPECT_EQ(200, r.status);
+  EXPECT_EQ("data", r.body);
+}
+
+TYPED_TEST(HttpServerTest, ErrorsAreAnsweredThenClosed) {
+  ServerConfig config;
+  config.limits.max_request_line = 100;
+  config.limits.max_head_bytes = 1000;
+  config.limits.max_body = 100;
+  this->start(config);
+  struct Case {
+    std::string request;
+    int status;
+  } cases[] = {
+      {"GET /" + std::string(200, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 431},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n65\r\n", 413},
+      {"GET / HTTP/1.1\r\nHost t\r\n\r\n", 400},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n", 501},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+      {"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
+      {"GET /nothing-here HTTP/1.1\r\nHost: t\r\n\r\n", 404},
+      {"DELETE / HTTP/1.1\r\nHost: t\r\n\r\n", 405},
+      {"GET /throw HTTP/1.1\r\nHost: t\r\n\r\n", 500},
+      {"GET /forget HTTP/1.1\r\nHost: t\r\n\r\n", 500},
+  };
+  for (const Case& c : cases) {
+    Client client(this->port());
+    ASSERT_TRUE(client.send(c.request));
+    Reply r = client.read_reply();
+    ASSERT_TRUE(r.ok) << c.status;
+    EXPECT_EQ(c.status, r.status) << c.request.substr(0, 60);
+    if (c.status == 405) {
+      EXPECT_EQ("GET, HEAD", r.header("allow"));
+    }
+    if (c.status >= 400 && c.status != 404 && c.status != 405 && c.status != 500) {
+      EXPECT_EQ("close", r.header("connection"));
+      EXPECT_TRUE(client.wait_closed());
+    }
+  }
+  // The server is unharmed.
+  EXPECT_EQ("Hello World", fetch(this->port(), kGet).body);
+}
+
+TYPED_TEST(HttpServerTest, Routing) {
+  this->start();
+  EXPECT_EQ("/path/a/b", fetch(this->port(), "GET /path/a/b?q HTTP/1.1\r\nHost: t\r\n\r\n").body);
+  EXPECT_EQ("/user/42", fetch(this->port(), "GET /user/42 HTTP/1.1\r\nHost: t\r\n\r\n").body);
+  EXPECT_EQ(404, fetch(this->port(), "GET /user/x HTTP/1.1\r\nHost: t\r\n\r\n").status);
+  EXPECT_EQ("Hello World", fetch(this->port(), "GET http://t/ HTTP/1.1\r\nHost: t\r\n\r\n").body);
+}
+
+TYPED_TEST(HttpServerTest, ChunkedStreamingResponse) {
+  this->start();
+  Reply r = fetch(this->port(), "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("chunked", r.header("transfer-encoding"));
+  EXPECT_EQ("one,two,three", r.body);
+  // HTTP/1.0 has no chunked coding: raw bytes, delimited by close.
+  Reply r10 = fetch(this->port(), "GET /stream HTTP/1.0\r\n\r\n");
+  ASSERT_TRUE(r10.ok);
+  EXPECT_EQ("", r10.header("transfer-encoding"));
+  EXPECT_EQ("one,two,three", r10.body);
+}
+
+// A client that pipelines many large responses and reads nothing until it
+// has sent them all still gets every byte, in order (back-pressure).
+TYPED_TEST(HttpServerTest, BackPressureLosesNothing) {
+  this->start();
+  Client c(this->port());
+  std::string batch;
+  for (int i = 0; i < 64; ++i) batch += "GET /big HTTP/1.1\r\nHost: t\r\n\r\n";
+  batch += kGet;
+  std::thread sender([&] { c.send(batch); });
+  for (int i = 0; i < 64; ++i) {
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << i;
+    ASSERT_EQ(64u * 1024, r.body.size());
+  }
+  EXPECT_EQ("Hello World", c.read_reply().body);
+  sender.join();
+}
+
+TYPED_TEST(HttpServerTest, IdleKeepAliveConnectionTimesOut) {
+  ServerConfig config;
+  config.idle_timeout = 200ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send(kGet));
+  ASSERT_TRUE(c.read_reply().ok);
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 150ms);
+}
+
+// Slowloris: the whole head has one deadline, however slowly bytes trickle.
+TYPED_TEST(HttpServerTest, SlowRequestGets408) {
+  ServerConfig config;
+  config.read_timeout = 300ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\n"));
+  std::this_thread::sleep_for(100ms);  // trickling, not synchronisation
+  ASSERT_TRUE(c.send("X-A: 1\r\n"));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(408, r.status);
+  EXPECT_TRUE(c.wait_closed());
+}
+
+// An idle keep-alive connection owns no buffer: the pool stays small no
+// matter how many connections are open.
+TYPED_TEST(HttpServerTest, IdleConnectionsOwnNoBuffers) {
+  this->start();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 200; ++i) {
+    clients.push_back(std::make_unique<Client>(this->port()));
+    ASSERT_TRUE(clients.back()->send(kGet));
+  }
+  for (auto& c : clients) ASSERT_TRUE(c->read_reply().ok);
+  auto [active, buffers] = this->server_->on_loop([](auto& s) {
+    return std::make_pair(s.stats().active, s.buffers_allocated());
+  });
+  EXPECT_EQ(200u, active);
+  EXPECT_LE(buffers, 130u);  // two pools of at most 64 idle buffers; none held by a connection
+}
+
+// Graceful shutdown: a request in flight when draining starts is answered
+// (with Connection: close); idle connections are closed; then drain ends.
+TYPED_TEST(HttpServerTest, DrainFinishesInFlightRequests) {
+  this->start();
+  Client idle(this->port());
+  ASSERT_TRUE(idle.send(kGet));
+  ASSERT_TRUE(idle.read_reply().ok);
+  Client busy(this->port());
+  ASSERT_TRUE(busy.send("GET /later?d HTTP/1.1\r\nHost: t\r\n\r\n"));
+  // Wait until the server has the request (it is deferred for 30 ms).
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (this->server_->on_loop([](auto& s) { return s.stats().requests; }) < 2 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  auto drained = this->server_->drain();
+  Reply r = busy.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("later d", r.body);
+  EXPECT_EQ("close", r.header("connection"));
+  EXPECT_TRUE(idle.wait_closed());
+  EXPECT_EQ(std::future_status::ready, drained.wait_for(5s));
+}
+
+}  // namespace
+}  // namespace hellepoll::http
