@@ -67,6 +67,7 @@ Listener::~Listener() { close(); }
 
 void Listener::close() {
   if (closed_) return;
+  if (!paused_) accept_batch(INT32_MAX);
   closed_ = true;
   backoff_timer_.cancel();
   if (!paused_) sched_.remove(sock_.get());
@@ -93,8 +94,11 @@ void Listener::resume() {
 void Listener::on_readable() {
   // Level-triggered: a bounded batch keeps one busy listener from starving
   // the connections; the loop calls again if more are queued.
-  const int batch = sched_.edge_triggered() ? INT32_MAX : 64;
-  for (int i = 0; i < batch && !closed_ && !paused_; ++i) {
+  accept_batch(sched_.edge_triggered() ? INT32_MAX : 64);
+}
+
+void Listener::accept_batch(int limit) {
+  for (int i = 0; i < limit && !closed_ && !paused_; ++i) {
     int fd = ::accept4(sock_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       ++accepted_;

@@ -46,8 +46,9 @@ class Listener final : public Task {
 
   uint16_t port() const { return socket_port(sock_.get()); }
   int fd() const { return sock_.get(); }
-  // Stops accepting and closes the socket (or, for a shared socket, this
-  // scheduler's interest in it).
+  // Stops accepting and closes this listener's socket. First accepts what
+  // the kernel has already queued (graceful shutdown: a connection the
+  // kernel accepted is served, not reset).
   void close();
   bool closed() const { return closed_; }
   uint64_t accepted() const { return accepted_; }
@@ -58,6 +59,7 @@ class Listener final : public Task {
   bool reading_paused() const override { return paused_; }
 
  private:
+  void accept_batch(int limit);
   void pause();
   void resume();
 

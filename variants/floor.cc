@@ -17,8 +17,12 @@
 namespace hellepoll::variants {
 namespace {
 
+// "Connection: keep-alive" lets ApacheBench -k (HTTP/1.0) reuse the
+// connection. The floor never closes first, so it serves keep-alive
+// scenarios only (not ab -c25).
 constexpr char kResponse[] =
-    "HTTP/1.1 200 OK\r\nServer: floor\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n\r\nHello World";
+    "HTTP/1.1 200 OK\r\nServer: floor\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
+    "Connection: keep-alive\r\n\r\nHello World";
 constexpr size_t kResponseLen = sizeof kResponse - 1;
 
 class FloorConnection final : public Task {

@@ -115,7 +115,6 @@ void HttpServer<Io>::listen(UniqueFd sock, bool shared) {
 
 template <class Io>
 void HttpServer<Io>::accept(UniqueFd fd) {
-  if (ctx_.draining) return;  // fd closes here
   Conn* c;
   if (free_.empty()) {
     all_.push_back(std::make_unique<Conn>(ctx_));
@@ -163,8 +162,8 @@ void HttpServer<Io>::for_each_connection(Fn&& fn) {
 template <class Io>
 void HttpServer<Io>::drain(std::function<void()> done) {
   drained_ = std::move(done);
+  if (listener_) listener_->close();  // serves what the kernel already queued
   ctx_.draining = true;
-  if (listener_) listener_->close();
   drain_timer_.start(ctx_.config.drain_timeout);
   for_each_connection([](Conn* c) { c->drain(); });
   check_drained();

@@ -1,0 +1,234 @@
+// One conformance suite for every variant (trigger x write x workers, and
+// helloworld), at --workers 1 and 2: the real binaries, started as child
+// processes, spoken to over sockets, and hit with ApacheBench and curl.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "server/testing/client.h"
+#include "server/testing/process.h"
+
+namespace hellepoll::variants {
+namespace {
+
+using hellepoll::testing::Client;
+using hellepoll::testing::fetch;
+using hellepoll::testing::Reply;
+using hellepoll::testing::run_command;
+using hellepoll::testing::ServerProcess;
+using namespace std::chrono_literals;
+
+constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+
+struct Param {
+  std::string variant;
+  int workers;
+};
+
+std::vector<Param> params() {
+  std::vector<Param> out;
+  const char* env = std::getenv("HELLEPOLL_VARIANTS");
+  std::stringstream ss(env ? env : "");
+  std::string v;
+  while (std::getline(ss, v, ',')) {
+    if (v.empty()) continue;
+    out.push_back({v, 1});
+    out.push_back({v, 2});
+  }
+  return out;
+}
+
+class Conformance : public ::testing::TestWithParam<Param> {
+ protected:
+  std::unique_ptr<ServerProcess> start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--workers", std::to_string(GetParam().workers)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<ServerProcess>("variants/" + GetParam().variant, args);
+    EXPECT_TRUE(p->ready()) << p->ready_line();
+    return p;
+  }
+};
+
+TEST_P(Conformance, KeepAliveRules) {
+  auto s = start();
+  {
+    Client c(s->port());
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE(c.send(kGet));
+      Reply r = c.read_reply();
+      ASSERT_TRUE(r.ok);
+      EXPECT_EQ(200, r.status);
+      EXPECT_EQ("Hello World", r.body);
+      EXPECT_FALSE(r.header("date").empty());
+      EXPECT_EQ("11", r.header("content-length"));
+    }
+  }
+  {
+    Client c(s->port());
+    ASSERT_TRUE(c.send("GET / HTTP/1.0\r\n\r\n"));
+    EXPECT_EQ("close", c.read_reply().header("connection"));
+    EXPECT_TRUE(c.wait_closed());
+  }
+  {
+    Client c(s->port());
+    for (int i = 0; i < 2; ++i) {
+      ASSERT_TRUE(c.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"));
+      Reply r = c.read_reply();
+      EXPECT_EQ("keep-alive", r.header("connection"));
+      EXPECT_EQ("Hello World", r.body);
+    }
+  }
+  {
+    Client c(s->port());
+    ASSERT_TRUE(c.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+    EXPECT_EQ("close", c.read_reply().header("connection"));
+    EXPECT_TRUE(c.wait_closed());
+  }
+}
+
+TEST_P(Conformance, PipelinedSixteen) {
+  auto s = start();
+  Client c(s->port());
+  std::string batch;
+  for (int i = 0; i < 16; ++i) batch += kGet;
+  batch += "HEAD / HTTP/1.1\r\nHost: t\r\n\r\nGET /nope HTTP/1.1\r\nHost: t\r\n\r\n";
+  ASSERT_TRUE(c.send(batch));
+  for (int i = 0; i < 16; ++i) {
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << i;
+    EXPECT_EQ("Hello World", r.body);
+  }
+  Reply head = c.read_reply(true);
+  EXPECT_EQ(200, head.status);
+  EXPECT_EQ("11", head.header("content-length"));
+  EXPECT_EQ(404, c.read_reply().status);
+}
+
+TEST_P(Conformance, Limits) {
+  auto s = start({"--max-head", "1024", "--max-body", "100"});
+  struct Case {
+    std::string request;
+    int status;
+  } cases[] = {
+      {"GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 431},
+      {"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
+      {"GET / HTTP/1.1\r\nHost t\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: br\r\n\r\n", 501},
+      {"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+  };
+  for (const Case& c : cases) {
+    Client client(s->port());
+    ASSERT_TRUE(client.send(c.request));
+    Reply r = client.read_reply();
+    ASSERT_TRUE(r.ok) << c.status;
+    EXPECT_EQ(c.status, r.status);
+    EXPECT_EQ("close", r.header("connection"));
+    EXPECT_TRUE(client.wait_closed());
+  }
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+TEST_P(Conformance, Timeouts) {
+  auto s = start({"--idle-timeout", "300ms", "--read-timeout", "300ms"});
+  Client idle(s->port());
+  ASSERT_TRUE(idle.send(kGet));
+  ASSERT_TRUE(idle.read_reply().ok);
+  Client slow(s->port());
+  ASSERT_TRUE(slow.send("GET / HTTP/1.1\r\nHo"));
+  Reply r = slow.read_reply();
+  EXPECT_EQ(408, r.status);
+  EXPECT_TRUE(slow.wait_closed());
+  EXPECT_TRUE(idle.wait_closed());
+}
+
+// SIGTERM: stop accepting, finish the request in flight (answered with
+// Connection: close), close idle connections, exit 0.
+TEST_P(Conformance, GracefulShutdown) {
+  auto s = start();
+  Client idle(s->port());
+  ASSERT_TRUE(idle.send(kGet));
+  ASSERT_TRUE(idle.read_reply().ok);
+  Client busy(s->port());
+  ASSERT_TRUE(busy.send("GET / HTTP/1.1\r\n"));  // half a request: in flight
+  ASSERT_TRUE(idle.send(kGet));                  // ...and a full one, to be sure
+  ASSERT_TRUE(idle.read_reply().ok);             //    the half has been read
+  ASSERT_TRUE(s->signal(SIGTERM));
+  EXPECT_TRUE(idle.wait_closed());
+  ASSERT_TRUE(busy.send("Host: t\r\n\r\n"));
+  Reply r = busy.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("Hello World", r.body);
+  EXPECT_EQ("close", r.header("connection"));
+  int status = s->wait(10s);
+  ASSERT_NE(-1, status) << "did not exit after SIGTERM";
+  EXPECT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(0, WEXITSTATUS(status));
+}
+
+TEST_P(Conformance, ApacheBenchKeepAliveAndCurl) {
+  auto s = start();
+  const std::string url = "http://127.0.0.1:" + std::to_string(s->port()) + "/";
+  std::string out;
+  ASSERT_EQ(0, run_command({"/usr/bin/ab", "-q", "-k", "-c", "25", "-n", "20000", url}, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("Complete requests:      20000")) << out;
+  EXPECT_NE(std::string::npos, out.find("Failed requests:        0")) << out;
+  EXPECT_EQ(std::string::npos, out.find("Non-2xx")) << out;
+  EXPECT_NE(std::string::npos, out.find("Keep-Alive requests:    20000")) << out;
+  ASSERT_EQ(0, run_command({"/usr/bin/ab", "-q", "-c", "25", "-n", "2000", url}, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("Failed requests:        0")) << out;
+  ASSERT_EQ(0, run_command({"/usr/bin/curl", "-sS", "--max-time", "5", url}, &out)) << out;
+  EXPECT_EQ("Hello World", out);
+  ASSERT_EQ(0, run_command({"/usr/bin/curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
+                            url + "missing"},
+                           &out));
+  EXPECT_EQ("404", out);
+}
+
+// procs: a worker that dies is replaced, and the port keeps answering.
+TEST_P(Conformance, KilledWorkerIsRestarted) {
+  if (GetParam().variant.find("procs") == std::string::npos) {
+    GTEST_SKIP() << "threads variants have no worker processes";
+  }
+  auto s = start();
+  std::vector<pid_t> before = s->children();
+  ASSERT_EQ(static_cast<size_t>(GetParam().workers), before.size());
+  ASSERT_EQ(0, kill(before[0], SIGKILL));
+  auto until = std::chrono::steady_clock::now() + 10s;
+  std::vector<pid_t> after;
+  do {
+    std::this_thread::sleep_for(20ms);  // polling /proc for the replacement
+    after = s->children();
+  } while ((after.size() != before.size() || after == before) && std::chrono::steady_clock::now() < until);
+  ASSERT_EQ(before.size(), after.size());
+  for (int i = 0; i < 50; ++i) ASSERT_EQ("Hello World", fetch(s->port(), kGet).body) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Conformance, ::testing::ValuesIn(params()), [](const auto& info) {
+  return info.param.variant + "_workers" + std::to_string(info.param.workers);
+});
+
+// The floor parses nothing, but must still answer every request terminator.
+TEST(Floor, AnswersEveryRequestAndApacheBench) {
+  ServerProcess s("variants/floor", {"--workers", "1"});
+  ASSERT_TRUE(s.ready()) << s.ready_line();
+  Client c(s.port());
+  std::string batch;
+  for (int i = 0; i < 16; ++i) batch += kGet;
+  ASSERT_TRUE(c.send(batch));
+  for (int i = 0; i < 16; ++i) ASSERT_EQ("Hello World", c.read_reply().body) << i;
+  std::string out;
+  const std::string url = "http://127.0.0.1:" + std::to_string(s.port()) + "/";
+  ASSERT_EQ(0, run_command({"/usr/bin/ab", "-q", "-k", "-c", "25", "-n", "20000", url}, &out)) << out;
+  EXPECT_NE(std::string::npos, out.find("Failed requests:        0")) << out;
+}
+
+}  // namespace
+}  // namespace hellepoll::variants
