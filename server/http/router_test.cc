@@ -1,0 +1,88 @@
+#include "server/http/router.h"
+
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace hellepoll::http {
+namespace {
+
+// Each route's handler is identified by the address it is stored at; the
+// table asserts which registration a lookup picks.
+class RouterTest : public ::testing::Test {
+ protected:
+  RouterTest() {
+    r_.get("/", [](Request&, Response&) {});                                      // 0
+    r_.exact("/items", MethodSet{Method::kPost}, [](Request&, Response&) {});    // 1
+    r_.exact("/items", kGetHead, [](Request&, Response&) {});                     // 2
+    r_.stem("/static/", kGetHead, [](Request&, Response&) {});                    // 3
+    r_.stem("/static/img/", kGetHead, [](Request&, Response&) {});                // 4
+    r_.regex("^/user/[0-9]+$", MethodSet::any(), [](Request&, Response&) {});     // 5
+    r_.stem("/user/", kGetHead, [](Request&, Response&) {});                      // 6
+  }
+  // Which registration (0-6) answers, or -status.
+  int which(Method m, std::string_view path) {
+    Router::Match match = r_.route(m, path);
+    if (!match.handler) return -match.status;
+    // Identify the registration by the route a known probe path resolves to.
+    for (auto& [probe, id] : probes_) {
+      Router::Match p = r_.route(probe.first, probe.second);
+      if (p.handler == match.handler) return id;
+    }
+    return 99;
+  }
+  Router r_;
+  std::vector<std::pair<std::pair<Method, std::string>, int>> probes_ = {
+      {{Method::kGet, "/"}, 0},           {{Method::kPost, "/items"}, 1},
+      {{Method::kGet, "/items"}, 2},      {{Method::kGet, "/static/a.css"}, 3},
+      {{Method::kGet, "/static/img/x"}, 4}, {{Method::kDelete, "/user/1"}, 5},
+      {{Method::kGet, "/user/abc"}, 6},
+  };
+};
+
+TEST_F(RouterTest, Table) {
+  struct Case {
+    Method method;
+    const char* path;
+    int expect;
+  } cases[] = {
+      {Method::kGet, "/", 0},
+      {Method::kHead, "/", 0},
+      {Method::kPost, "/", -405},
+      {Method::kPost, "/items", 1},
+      {Method::kGet, "/items", 2},
+      {Method::kPut, "/items", -405},
+      {Method::kGet, "/items/", -404},
+      {Method::kGet, "/static/", 3},
+      {Method::kGet, "/static/css/a.css", 3},
+      {Method::kGet, "/static/img/logo.png", 4},   // longest stem wins
+      {Method::kGet, "/static", -404},             // shorter than every stem
+      {Method::kGet, "/user/42", 5},               // regex before stem
+      {Method::kPatch, "/user/42", 5},
+      {Method::kGet, "/user/42x", 6},              // regex must match the whole path
+      {Method::kPost, "/user/x", -405},
+      {Method::kGet, "/nothing", -404},
+  };
+  for (const Case& c : cases) EXPECT_EQ(c.expect, which(c.method, c.path)) << c.path;
+}
+
+TEST_F(RouterTest, AllowListsTheMethodsOfTheMatchedPath) {
+  Router::Match m = r_.route(Method::kDelete, "/items");
+  EXPECT_EQ(405, m.status);
+  EXPECT_EQ("GET, HEAD, POST", m.allow.allow_header());
+}
+
+TEST(Router, ManyRoutes) {
+  Router r;
+  for (int i = 0; i < 1000; ++i) {
+    r.get("/exact/" + std::to_string(i), [](Request&, Response&) {});
+    r.stem("/stem/" + std::to_string(i) + "/", kGetHead, [](Request&, Response&) {});
+  }
+  EXPECT_EQ(2000u, r.size());
+  EXPECT_NE(nullptr, r.route(Method::kGet, "/exact/999").handler);
+  EXPECT_NE(nullptr, r.route(Method::kGet, "/stem/500/deep/path").handler);
+  EXPECT_EQ(nullptr, r.route(Method::kGet, "/exact/1000").handler);
+}
+
+}  // namespace
+}  // namespace hellepoll::http
