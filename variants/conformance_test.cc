@@ -166,7 +166,12 @@ TEST_P(Conformance, GracefulShutdown) {
   Reply r = busy.read_reply();
   ASSERT_TRUE(r.ok);
   EXPECT_EQ("Hello World", r.body);
-  EXPECT_EQ("close", r.header("connection"));
+  // With one worker, idle's close proves that worker is draining; with two,
+  // busy's worker may see the request just before it starts to.
+  if (GetParam().workers == 1) {
+    EXPECT_EQ("close", r.header("connection"));
+  }
+  EXPECT_TRUE(busy.wait_closed());
   int status = s->wait(10s);
   ASSERT_NE(-1, status) << "did not exit after SIGTERM";
   EXPECT_TRUE(WIFEXITED(status));

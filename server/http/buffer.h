@@ -53,6 +53,7 @@ class ByteBuffer {
   }
   void commit(size_t n) { size_ += n; }
   void append(const char* p, size_t n) {
+    if (n == 0) return;  // p may be nullptr
     std::memcpy(prepare(n), p, n);
     size_ += n;
   }

@@ -9,7 +9,7 @@ namespace {
 constexpr std::string_view kServerLine = "Server: hellepoll\r\n";
 
 inline char* put(char* p, std::string_view s) {
-  std::memcpy(p, s.data(), s.size());
+  if (!s.empty()) std::memcpy(p, s.data(), s.size());  // an empty view may hold nullptr
   return p + s.size();
 }
 
