@@ -1,0 +1,66 @@
+// Args: the command line, for both habits.
+//
+// ab style:  loadgen -n 100k -c 25 -k URL       (run until N responses)
+// wrk style: loadgen -d 10s -t 2 -c 100 --latency URL  (run for a duration)
+// parse_args() never exits or prints: it returns a Config or an error message
+// that names the offending argument, so it is testable as a table.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "server/scheduler.h"
+
+namespace loadgen {
+
+inline constexpr std::string_view kVersion = "0.1";
+
+struct Url {
+  std::string host;  // as written (name or address; IPv6 without brackets)
+  std::string port = "80";
+  std::string path = "/";   // path and query
+  std::string host_header;  // "host" or "host:port" as sent in Host:
+};
+// Parses "http://host[:port][/path]". Only http: is supported.
+std::optional<Url> parse_url(std::string_view s, std::string* error);
+
+struct Config {
+  std::string url_text;
+  Url url;
+  std::vector<std::string> command;  // argv, for the JSON record
+
+  uint64_t requests = 0;  // -n; 0 means "run for a duration"
+  hellepoll::Duration duration = std::chrono::seconds(10);
+  bool duration_given = false;
+  uint32_t threads = 1;
+  uint32_t connections = 10;
+  uint32_t pipeline = 1;
+  double rate = 0;  // total requests per second; 0 = closed loop
+  bool keepalive = true;
+  bool http10 = false;
+  bool latency = false;  // print the latency distribution (always in JSON)
+  std::string method = "GET";
+  std::vector<std::string> headers;
+  std::string body;
+  hellepoll::Duration timeout = std::chrono::seconds(2);
+  hellepoll::Duration warmup{};
+  std::string json_path;  // "" = none, "-" = stdout
+
+  bool count_mode() const { return requests > 0; }
+};
+
+struct ParseResult {
+  enum class Action { kRun, kHelp, kVersion, kError } action = Action::kRun;
+  Config config;
+  std::string error;
+};
+
+ParseResult parse_args(int argc, const char* const* argv);
+
+// The usage block printed by --help (and after an argument error).
+std::string usage();
+
+}  // namespace loadgen

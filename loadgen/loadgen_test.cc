@@ -1,0 +1,416 @@
+// Integration: the built loadgen binary against small in-test servers on
+// ephemeral ports, each misbehaving in one way. Asserts on the --json counts
+// and the exit status. No sleeps: servers listen before loadgen starts, and
+// loadgen's own -n / --timeout / -d bound every run.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "server/fd.h"
+
+extern char** environ;
+
+namespace {
+
+using hellepoll::UniqueFd;
+
+enum class Behaviour {
+  kGood,       // 200, Content-Length, keep-alive unless asked to close
+  kChunked,    // 200, chunked body
+  kReset,      // reads the request, then resets the connection
+  kError500,   // 500 with a body
+  kStall,      // reads requests, never answers
+  kTruncated,  // promises 100 bytes, sends 10, closes
+};
+
+bool contains_ci(const std::string& hay, const std::string& needle) {
+  auto lower = [](std::string s) {
+    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return s;
+  };
+  return lower(hay).find(lower(needle)) != std::string::npos;
+}
+
+bool write_all(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    const ssize_t n = ::send(fd, s.data() + off, s.size() - off, MSG_NOSIGNAL);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// A blocking thread-per-connection server on 127.0.0.1:<ephemeral>.
+class TestServer {
+ public:
+  explicit TestServer(Behaviour b) : behaviour_(b) {
+    listen_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    setsockopt(listen_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(0, ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&a), sizeof a));
+    EXPECT_EQ(0, ::listen(listen_.get(), 512));
+    socklen_t len = sizeof a;
+    getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+
+  ~TestServer() {
+    stopping_ = true;
+    ::shutdown(listen_.get(), SHUT_RDWR);  // wakes accept()
+    acceptor_.join();
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (int fd : open_) ::shutdown(fd, SHUT_RDWR);  // wakes stalled readers
+    }
+    for (auto& t : handlers_) t.join();
+  }
+
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
+  int connections() const { return accepted_.load(); }
+
+ private:
+  void accept_loop() {
+    for (;;) {
+      const int fd = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (stopping_ || errno != EINTR) return;
+        continue;
+      }
+      ++accepted_;
+      std::lock_guard<std::mutex> lock(mu_);
+      open_.push_back(fd);
+      handlers_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+
+  void serve(int fd_raw) {
+    UniqueFd fd(fd_raw);
+    std::string buf;
+    char tmp[4096];
+    for (;;) {
+      size_t end;
+      while ((end = buf.find("\r\n\r\n")) == std::string::npos) {
+        const ssize_t n = ::read(fd.get(), tmp, sizeof tmp);
+        if (n <= 0) return forget(fd);
+        buf.append(tmp, static_cast<size_t>(n));
+      }
+      const std::string req = buf.substr(0, end + 4);
+      buf.erase(0, end + 4);
+      const bool http10 = req.find(" HTTP/1.0\r\n") != std::string::npos;
+      const bool close = contains_ci(req, "Connection: close") ||
+                         (http10 && !contains_ci(req, "Connection: keep-alive"));
+      const std::string conn = close    ? "Connection: close\r\n"
+                               : http10 ? "Connection: keep-alive\r\n"
+                                        : "";
+      switch (behaviour_) {
+        case Behaviour::kGood:
+          if (!write_all(fd.get(),
+                         "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world"))
+            return forget(fd);
+          break;
+        case Behaviour::kChunked:
+          if (!write_all(fd.get(), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" + conn +
+                                       "\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"))
+            return forget(fd);
+          break;
+        case Behaviour::kReset: {
+          linger l{1, 0};  // close() now sends RST
+          setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+          return forget(fd);
+        }
+        case Behaviour::kError500:
+          if (!write_all(fd.get(), "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n" +
+                                       conn + "\r\noops"))
+            return forget(fd);
+          break;
+        case Behaviour::kStall:
+          continue;  // read on, answer nothing
+        case Behaviour::kTruncated:
+          write_all(fd.get(), "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b");
+          return forget(fd);
+      }
+      if (close) return forget(fd);
+    }
+  }
+
+  // Drops `fd` from the list the destructor shuts down, then closes it.
+  void forget(UniqueFd& fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::erase(open_, fd.get());
+    fd.reset();
+  }
+
+  const Behaviour behaviour_;
+  UniqueFd listen_;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> accepted_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<int> open_;
+  std::vector<std::thread> handlers_;
+};
+
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // human output (stdout + stderr)
+  std::string json;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// Runs the loadgen binary (a data dependency, at loadgen/loadgen in the
+// runfiles tree, which is the test's working directory).
+RunResult run_loadgen(const std::vector<std::string>& args, const std::string& url) {
+  static std::atomic<int> serial{0};
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string dir = tmp ? tmp : "/tmp";
+  const std::string tag = std::to_string(getpid()) + "-" + std::to_string(serial++);
+  const std::string json_path = dir + "/loadgen-" + tag + ".json";
+  const std::string out_path = dir + "/loadgen-" + tag + ".out";
+
+  std::vector<std::string> argv = {"loadgen/loadgen"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  argv.insert(argv.end(), {"--json", json_path, url});
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid;
+  RunResult r;
+  const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  EXPECT_EQ(rc, 0) << "cannot start loadgen/loadgen from " << get_current_dir_name();
+  if (rc != 0) return r;
+  int status = 0;
+  waitpid(pid, &status, 0);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.output = slurp(out_path);
+  r.json = slurp(json_path);
+  return r;
+}
+
+// The number at a dotted path of keys in the JSON ("result.errors.reset").
+// Keys are found in order, each after the previous, which is enough for the
+// fixed layout loadgen writes.
+std::optional<double> json_number(const std::string& json, const std::string& path) {
+  size_t pos = 0, start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    // "p99.9" style keys contain dots: only split at dots that name objects.
+    if (dot != std::string::npos && path.compare(start, dot - start, "result") != 0 &&
+        path.compare(start, dot - start, "errors") != 0 &&
+        path.compare(start, dot - start, "status") != 0 &&
+        path.compare(start, dot - start, "latency_us") != 0 &&
+        path.compare(start, dot - start, "uncorrected_latency_us") != 0 &&
+        path.compare(start, dot - start, "setting") != 0) {
+      dot = std::string::npos;
+    }
+    const std::string key = "\"" + path.substr(start, dot - start) + "\":";
+    pos = json.find(key, pos);
+    if (pos == std::string::npos) return std::nullopt;
+    pos += key.size();
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (json.compare(pos, 4, "true") == 0) return 1;
+  if (json.compare(pos, 5, "false") == 0) return 0;
+  return std::strtod(json.c_str() + pos, nullptr);
+}
+
+struct Expect {
+  const char* path;
+  double value;
+};
+
+struct Case {
+  const char* name;
+  std::optional<Behaviour> server;  // nullopt: nothing listens
+  std::vector<std::string> args;
+  int exit_code;
+  std::vector<Expect> equal;
+  const char* output_starts_with = nullptr;
+  const char* output_contains = nullptr;
+};
+
+const std::vector<Case> kCases = {
+    {"keepalive_all_good",
+     Behaviour::kGood,
+     {"-n", "200", "-c", "4", "-k"},
+     0,
+     {{"result.requests", 200},
+      {"result.responses", 200},
+      {"result.status.2xx", 200},
+      {"result.errors.total", 0},
+      {"result.valid", 1},
+      {"result.bytes_read", 200 * 50}}},
+    {"connection_per_request_good",
+     Behaviour::kGood,
+     {"-n", "40", "-c", "2"},
+     0,
+     {{"result.responses", 40}, {"result.errors.total", 0}}},
+    {"http10_keepalive_good",
+     Behaviour::kGood,
+     {"-n", "50", "-c", "2", "-k", "--http1.0"},
+     0,
+     {{"result.responses", 50}, {"result.errors.total", 0}}},
+    {"chunked_pipelined_good",
+     Behaviour::kChunked,
+     {"-n", "300", "-c", "3", "-k", "--pipeline", "8"},
+     0,
+     {{"result.responses", 300}, {"result.status.2xx", 300}, {"result.errors.total", 0}}},
+    {"warmup_is_discarded",
+     Behaviour::kGood,
+     {"-n", "100", "-c", "2", "-k", "--warmup", "100ms"},
+     0,
+     {{"result.requests", 100}, {"result.responses", 100}, {"result.errors.total", 0}}},
+    {"reset_counted",
+     Behaviour::kReset,
+     {"-n", "20", "-c", "2"},
+     1,
+     {{"result.errors.reset", 20},
+      {"result.errors.total", 20},
+      {"result.responses", 0},
+      {"result.valid", 0}},
+     "ERRORS: 20 failed requests"},
+    {"reset_counted_keepalive",
+     Behaviour::kReset,
+     {"-n", "20", "-c", "2", "-k"},
+     1,
+     {{"result.errors.reset", 20}, {"result.errors.total", 20}}},
+    {"non2xx_counted",
+     Behaviour::kError500,
+     {"-n", "30", "-c", "3", "-k"},
+     1,
+     {{"result.responses", 30},
+      {"result.status.5xx", 30},
+      {"result.errors.non2xx", 30},
+      {"result.errors.total", 30},
+      {"result.valid", 0}},
+     "ERRORS: 30 failed requests"},
+    {"stall_times_out",
+     Behaviour::kStall,
+     {"-n", "4", "-c", "2", "-k", "--timeout", "200ms"},
+     1,
+     {{"result.errors.timeout", 4}, {"result.errors.total", 4}, {"result.responses", 0}},
+     "ERRORS: 4 failed requests"},
+    {"truncated_body_is_short_read",
+     Behaviour::kTruncated,
+     {"-n", "10", "-c", "2"},
+     1,
+     {{"result.errors.short_read", 10}, {"result.errors.total", 10}, {"result.responses", 0}}},
+    {"truncated_body_is_short_read_keepalive",
+     Behaviour::kTruncated,
+     {"-n", "10", "-c", "2", "-k"},
+     1,
+     {{"result.errors.short_read", 10}, {"result.errors.total", 10}}},
+    {"refused_connect_reported",
+     std::nullopt,
+     {"-n", "10", "-c", "2"},
+     1,
+     {{"result.errors.connect", 2}, {"result.errors.total", 2}, {"result.responses", 0}},
+     "ERRORS:",
+     "cannot connect to 127.0.0.1:"},
+};
+
+// A port with nothing listening: bind one, read its number, close it.
+std::string dead_url() {
+  UniqueFd s(::socket(AF_INET, SOCK_STREAM, 0));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
+  return "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
+}
+
+TEST(Loadgen, EveryErrorIsCountedAndReported) {
+  for (const Case& c : kCases) {
+    SCOPED_TRACE(c.name);
+    std::optional<TestServer> server;
+    if (c.server) server.emplace(*c.server);
+    const RunResult r = run_loadgen(c.args, server ? server->url() : dead_url());
+    EXPECT_EQ(r.exit_code, c.exit_code) << r.output;
+    ASSERT_FALSE(r.json.empty()) << r.output;
+    for (const Expect& e : c.equal) {
+      EXPECT_EQ(json_number(r.json, e.path), e.value) << e.path << "\n" << r.output;
+    }
+    if (c.output_starts_with) {
+      EXPECT_EQ(r.output.rfind(c.output_starts_with, 0), 0u) << r.output;
+    }
+    if (c.output_contains) {
+      EXPECT_NE(r.output.find(c.output_contains), std::string::npos) << r.output;
+    }
+  }
+}
+
+TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
+  TestServer server(Behaviour::kGood);
+  const RunResult r =
+      run_loadgen({"-d", "1200ms", "-t", "2", "-c", "4", "--pipeline", "4"}, server.url());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_GT(json_number(r.json, "result.responses").value_or(0), 100);
+  EXPECT_EQ(json_number(r.json, "result.errors.total"), 0);
+  EXPECT_EQ(json_number(r.json, "setting.threads"), 2);
+  EXPECT_EQ(json_number(r.json, "setting.pipeline"), 4);
+  EXPECT_NE(r.json.find("\"timeline\":[{\"t\":1,\"responses\":"), std::string::npos) << r.json;
+  EXPECT_NE(r.json.find("\"spectrum\":[["), std::string::npos);
+  EXPECT_NE(r.output.find("Requests/sec:"), std::string::npos);
+}
+
+TEST(Loadgen, RateIsHeldAndLatencyCorrected) {
+  TestServer server(Behaviour::kGood);
+  const RunResult r =
+      run_loadgen({"--rate", "400", "-d", "1s", "-c", "4", "--latency"}, server.url());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const double responses = json_number(r.json, "result.responses").value_or(0);
+  EXPECT_NEAR(responses, 400, 20) << r.output;  // 5%
+  EXPECT_EQ(json_number(r.json, "latency_us.corrected"), 1);
+  EXPECT_EQ(json_number(r.json, "uncorrected_latency_us.corrected"), 0);
+  // Corrected latency counts from the due time, never after the send.
+  EXPECT_GE(json_number(r.json, "latency_us.p50").value_or(0),
+            json_number(r.json, "uncorrected_latency_us.p50").value_or(1) * 0.99);
+  EXPECT_NE(r.output.find("Uncorrected Latency"), std::string::npos) << r.output;
+}
+
+TEST(Loadgen, HelpAndBadUsage) {
+  RunResult r = run_loadgen({"--help"}, "http://127.0.0.1:1/");
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.output.find("Examples:"), std::string::npos) << r.output;
+  r = run_loadgen({"-c", "0"}, "http://127.0.0.1:1/");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("bad value for --connections"), std::string::npos) << r.output;
+}
+
+}  // namespace

@@ -1,0 +1,134 @@
+// loadgen: Hellepoll's HTTP/1.x load generator. See loadgen/README.md.
+//
+// main() parses the command line, raises the descriptor limit, resolves the
+// target, starts one Worker per thread on a common start time, waits, merges
+// the per-thread Stats and reports. Exit status: 0 when every request got a
+// 2xx response, 1 when any failed, 2 on bad usage or setup.
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "loadgen/args.h"
+#include "loadgen/net.h"
+#include "loadgen/report.h"
+#include "loadgen/request.h"
+#include "loadgen/units.h"
+#include "loadgen/worker.h"
+
+namespace {
+
+std::atomic<bool>* g_stop = nullptr;
+std::atomic<bool> g_interrupted{false};
+
+void on_interrupt(int) {
+  g_interrupted.store(true);
+  if (g_stop) g_stop->store(true);  // the workers' sweep timers notice within 100 ms
+}
+
+// Descriptors each thread needs besides its connections: epoll, eventfd,
+// timerfd, and slack for stdio and the JSON file.
+constexpr uint64_t kFdsPerThread = 4;
+constexpr uint64_t kFdsSpare = 32;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace loadgen;
+  ParseResult parsed = parse_args(argc, argv);
+  switch (parsed.action) {
+    case ParseResult::Action::kHelp:
+      std::fputs(usage().c_str(), stdout);
+      return 0;
+    case ParseResult::Action::kVersion:
+      std::printf("hellepoll-loadgen %.*s\n", static_cast<int>(kVersion.size()), kVersion.data());
+      return 0;
+    case ParseResult::Action::kError:
+      std::fprintf(stderr, "loadgen: %s\n\n%s", parsed.error.c_str(), usage().c_str());
+      return 2;
+    case ParseResult::Action::kRun:
+      break;
+  }
+  Config& cfg = parsed.config;
+  std::vector<std::string> notes;
+
+  const uint64_t fd_limit = raise_fd_limit();
+  const uint64_t overhead = kFdsPerThread * cfg.threads + kFdsSpare;
+  if (cfg.connections + overhead > fd_limit) {
+    const uint64_t fit = fd_limit > overhead + cfg.threads ? fd_limit - overhead : cfg.threads;
+    notes.push_back("-c " + std::to_string(cfg.connections) +
+                    " needs more descriptors than the limit of " + std::to_string(fd_limit) +
+                    " (RLIMIT_NOFILE, raised to its hard limit); running " + std::to_string(fit) +
+                    " connections. Raise the hard limit (ulimit -Hn) for more.");
+    std::fprintf(stderr, "loadgen: note: %s\n", notes.back().c_str());
+    cfg.connections = static_cast<uint32_t>(fit);
+  }
+
+  std::string error;
+  const auto target = resolve(cfg.url, &error);
+  if (!target) {
+    std::fprintf(stderr, "loadgen: %s\n", error.c_str());
+    return 2;
+  }
+  std::FILE* json_file = nullptr;
+  if (!cfg.json_path.empty() && cfg.json_path != "-") {
+    json_file = std::fopen(cfg.json_path.c_str(), "w");  // fail now, not after the run
+    if (json_file == nullptr) {
+      std::fprintf(stderr, "loadgen: cannot write --json %s: %s\n", cfg.json_path.c_str(),
+                   std::strerror(errno));
+      return 2;
+    }
+  }
+
+  const RenderedRequest request(cfg);
+  Run run(cfg, request, *target);
+  run.start = hellepoll::Clock::now();
+  run.measure_start = run.start + cfg.warmup;
+  if (!cfg.count_mode() || cfg.duration_given) run.end = run.measure_start + cfg.duration;
+
+  std::vector<std::unique_ptr<Worker>> workers;
+  uint32_t first = 0;
+  for (uint32_t i = 0; i < cfg.threads; ++i) {
+    const uint32_t conns = cfg.connections / cfg.threads + (i < cfg.connections % cfg.threads);
+    const uint64_t quota = cfg.requests / cfg.threads + (i < cfg.requests % cfg.threads);
+    workers.push_back(
+        std::make_unique<Worker>(run, i, first, conns, quota, cfg.rate / cfg.threads));
+    first += conns;
+  }
+  if (target->loopback_v4) {
+    const uint32_t spread = (cfg.connections - 1) / kConnectionsPerSource + 1;
+    run.sources_used.store(std::min(spread, kMaxSourceIndex + 1));
+  }
+
+  g_stop = &run.stop;
+  struct sigaction sa {};
+  sa.sa_handler = on_interrupt;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // send() uses MSG_NOSIGNAL; this covers the rest
+
+  std::vector<std::thread> threads;
+  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
+  for (auto& t : threads) t.join();
+
+  Stats total;
+  for (auto& w : workers) total.merge(w->stats());
+  Report report{
+      cfg, target->text, total, run.fatal(), g_interrupted.load(), run.sources_used.load(), notes};
+
+  const bool json_stdout = cfg.json_path == "-";
+  print_human(json_stdout ? stderr : stdout, report);
+  if (!cfg.json_path.empty()) {
+    const std::string json = to_json(report);
+    std::FILE* f = json_stdout ? stdout : json_file;
+    if (std::fwrite(json.data(), 1, json.size(), f) != json.size() || std::fflush(f) != 0) {
+      std::fprintf(stderr, "loadgen: writing --json failed: %s\n", std::strerror(errno));
+      return 2;
+    }
+    if (json_file) std::fclose(json_file);
+  }
+  return report.valid() ? 0 : 1;
+}

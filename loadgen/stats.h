@@ -1,0 +1,53 @@
+// Stats: what one load generator thread measured; merged at the end.
+//
+// Plain counters, two histograms and a per-second timeline, owned by one
+// thread and never shared during the run (no atomics on the hot path).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "loadgen/histogram.h"
+
+namespace loadgen {
+
+// Why a request failed. Each failed request counts exactly once.
+enum class Failure : uint8_t {
+  kConnect,    // connect() refused, unreachable, timed out, or no descriptor
+  kRead,       // read() failed with an errno other than ECONNRESET
+  kWrite,      // write() failed with an errno other than ECONNRESET/EPIPE
+  kTimeout,    // no complete response within --timeout
+  kReset,      // the server reset the connection (ECONNRESET, EPIPE)
+  kShortRead,  // the server closed before the response was complete
+  kParse,      // the response is not valid HTTP/1.x
+  kNon2xx,     // a complete response whose status is not 2xx
+};
+inline constexpr size_t kFailureKinds = 8;
+std::string_view failure_name(Failure f);  // "connect", ..., "short_read", "non2xx"
+
+struct Stats {
+  uint64_t requests = 0;   // requests sent in the measured window
+  uint64_t responses = 0;  // complete final responses received
+  uint64_t bytes_read = 0;
+  std::array<uint64_t, 6> status{};  // [1]..[5]: 1xx..5xx, [0]: anything else
+  std::array<uint64_t, kFailureKinds> errors{};
+  Histogram latency;               // from the scheduled send time (= actual without --rate)
+  Histogram uncorrected;           // from the actual send time; --rate only
+  std::vector<uint64_t> timeline;  // responses per second of the measured window
+  double user_s = 0, sys_s = 0;    // CPU time of the thread in the window
+  double duration_s = 0;           // measured window of this thread
+
+  uint64_t error_total() const;
+  void count(Failure f, uint64_t n = 1) { errors[static_cast<size_t>(f)] += n; }
+  uint64_t errors_of(Failure f) const { return errors[static_cast<size_t>(f)]; }
+  void record_second(uint64_t second) {
+    if (second >= timeline.size()) timeline.resize(second + 1, 0);  // once a second
+    ++timeline[second];
+  }
+  void merge(const Stats& o);
+  void reset();  // keeps capacity
+};
+
+}  // namespace loadgen

@@ -1,0 +1,603 @@
+#include "loadgen/worker.h"
+
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+
+#include "loadgen/units.h"
+
+namespace loadgen {
+
+using hellepoll::Clock;
+using hellepoll::Duration;
+using hellepoll::TimePoint;
+using std::chrono::milliseconds;
+
+// ---------------------------------------------------------------- Run
+
+void Run::fail_run(std::string message) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (fatal_.empty()) fatal_ = std::move(message);
+  }
+  stop.store(true, std::memory_order_relaxed);
+}
+
+std::string Run::fatal() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fatal_;
+}
+
+namespace {
+
+uint64_t nanos(Duration d) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+  return ns > 0 ? static_cast<uint64_t>(ns) : 0;
+}
+
+void thread_cpu(double* user_s, double* sys_s) {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  *user_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
+  *sys_s = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+std::string connect_hint(int e) {
+  switch (e) {
+    case ECONNREFUSED:
+      return "is the server running and listening there?";
+    case EMFILE:
+    case ENFILE:
+      return "out of file descriptors: lower -c or raise the limit (ulimit -n)";
+    case EADDRNOTAVAIL:
+      return "out of local ports and source addresses: lower -c";
+    case ETIMEDOUT:
+      return "no answer within --timeout: is the address right, the backlog full?";
+    default:
+      return "check the URL and the server";
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Connection
+
+Connection::Connection(Worker& w, uint32_t pipeline, uint32_t source)
+    : w_(w), ring_(pipeline), source_(source), reopen_(w.sched_, [this] {
+        if (!w_.done_) start();
+      }) {
+  parser_.reset(w_.run_.request.head);
+}
+
+Connection::~Connection() { close(false); }
+
+uint32_t Connection::room() const {
+  if (w_.cfg_.keepalive) {
+    return state_ == State::kOpen ? static_cast<uint32_t>(ring_.size()) - count_ : 0;
+  }
+  return state_ == State::kIdle && count_ == 0 ? 1 : 0;
+}
+
+void Connection::start() {
+  if (w_.cfg_.keepalive) {
+    // A kept-alive connection opens first and asks for work once open.
+    if (w_.measuring_ && w_.quota_left() == 0) return;
+    connect();
+  } else {
+    // A connection per request: take the request first, then connect.
+    w_.offer(this);
+  }
+}
+
+void Connection::push(TimePoint scheduled, TimePoint sent, bool measured) {
+  ring_[(head_ + count_) % ring_.size()] = Slot{scheduled, sent, measured};
+  ++count_;
+  ++unwritten_;
+  if (measured) ++w_.stats_.requests;
+}
+
+void Connection::send_or_connect() {
+  if (state_ == State::kOpen) {
+    flush();
+  } else if (state_ == State::kIdle) {
+    connect();
+  }
+}
+
+void Connection::connect() {
+  connect_start_ = Clock::now();
+  bool in_progress = false;
+  for (;;) {
+    fd_ = open_connection(w_.run_.target, source_, &in_progress);
+    if (fd_) break;
+    const int e = errno;
+    // Out of ports for this source address: on loopback, move on to the next.
+    if ((e == EADDRNOTAVAIL || e == EADDRINUSE) && w_.run_.target.loopback_v4 &&
+        source_ < kMaxSourceIndex) {
+      ++source_;
+      uint32_t seen = w_.run_.sources_used.load(std::memory_order_relaxed);
+      while (seen < source_ + 1 && !w_.run_.sources_used.compare_exchange_weak(seen, source_ + 1)) {
+      }
+      continue;
+    }
+    fail(Failure::kConnect, e);
+    return;
+  }
+  const uint32_t interest = in_progress ? hellepoll::kWritable : hellepoll::kReadable;
+  if (!w_.sched_.add(fd_.get(), this, interest)) {
+    fail(Failure::kConnect, errno);
+    return;
+  }
+  state_ = State::kConnecting;
+  if (!in_progress) finish_connect();
+}
+
+void Connection::finish_connect() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    fail(Failure::kConnect, err);
+    return;
+  }
+  state_ = State::kOpen;
+  backoff_ = Duration::zero();
+  w_.connect_failures_ = 0;
+  if (!w_.run_.ever_connected.load(std::memory_order_relaxed)) {
+    w_.run_.ever_connected.store(true, std::memory_order_relaxed);
+  }
+  w_.sched_.modify(fd_.get(), hellepoll::kReadable);
+  if (unwritten_ > 0) {
+    flush();
+  } else {
+    w_.offer(this);
+  }
+}
+
+void Connection::flush() {
+  const size_t size = w_.run_.request.size;
+  const size_t total = unwritten_ * size - write_offset_;
+  // All requests are identical and the batch holds `pipeline` copies back to
+  // back, so any run of pending requests is one contiguous slice: one send().
+  const ssize_t n =
+      ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+  if (n == static_cast<ssize_t>(total)) {
+    unwritten_ = 0;
+    write_offset_ = 0;
+    if (want_write_) {
+      want_write_ = false;
+      w_.sched_.modify(fd_.get(), hellepoll::kReadable);
+    }
+    return;
+  }
+  if (n < 0) {
+    const int e = errno;
+    if (e != EAGAIN && e != EINTR) {
+      fail(e == ECONNRESET || e == EPIPE ? Failure::kReset : Failure::kWrite, e);
+      return;
+    }
+  } else {
+    write_offset_ += static_cast<size_t>(n);
+    const size_t whole = write_offset_ / size;
+    unwritten_ -= static_cast<uint32_t>(whole);
+    write_offset_ -= whole * size;
+  }
+  if (!want_write_) {
+    want_write_ = true;
+    w_.sched_.modify(fd_.get(), hellepoll::kReadable | hellepoll::kWritable);
+  }
+}
+
+void Connection::on_writable() {
+  if (state_ == State::kConnecting) {
+    finish_connect();
+  } else if (state_ == State::kOpen && unwritten_ > 0) {
+    flush();
+  }
+}
+
+void Connection::on_readable() {
+  if (state_ != State::kOpen) {
+    mark_sated();  // nothing to read yet: an error or hang-up while connecting
+    if (state_ == State::kConnecting) finish_connect();
+    return;
+  }
+  // Big reads into the worker's buffer: a whole batch of pipelined responses
+  // per syscall. An incomplete head left by the last read goes first (rare:
+  // heads are small).
+  //
+  // Edge-triggered: a read shorter than asked drained the socket, and new
+  // data raises a new edge, so the common case needs no extra read to see
+  // EAGAIN. The exception is a FIN or RST that came in the same edge as the
+  // data: no further edge will announce it. It matters only while a response
+  // is incomplete (a truncated or close-delimited body), so then we read on.
+  // A FIN after complete responses shows up as a reset or short read of the
+  // next request, as it would with level triggering.
+  char* buf = w_.rbuf_.data();
+  for (;;) {
+    const size_t have = carry_.size();
+    if (have > 0) std::memcpy(buf, carry_.data(), have);
+    const size_t want = w_.rbuf_.size() - have;
+    const ssize_t n = ::read(fd_.get(), buf + have, want);
+    if (n > 0) {
+      const bool drained = static_cast<size_t>(n) < want;
+      if (drained) mark_sated();
+      if (w_.measuring_) w_.stats_.bytes_read += static_cast<uint64_t>(n);
+      carry_.clear();
+      process(buf, have + static_cast<size_t>(n));
+      if (state_ != State::kOpen) return;
+      if (drained && carry_.empty() && !parser_.in_body()) return;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    mark_sated();
+    if (n == 0) {
+      on_eof();
+    } else if (errno != EAGAIN) {
+      fail(errno == ECONNRESET ? Failure::kReset : Failure::kRead, errno);
+    }
+    return;
+  }
+}
+
+void Connection::process(const char* data, size_t len) {
+  // One clock read per read(): responses that arrived together share it.
+  const TimePoint now = Clock::now();
+  while (len > 0) {
+    if (count_ == unwritten_) {  // bytes with no request (fully) sent to answer
+      fail(Failure::kParse);
+      return;
+    }
+    const ResponseParser::Result r = parser_.feed(data, len);
+    if (r.status == ResponseParser::Status::kError) {
+      fail(Failure::kParse);
+      return;
+    }
+    data += r.consumed;
+    len -= r.consumed;
+    if (r.status == ResponseParser::Status::kNeedMore) {
+      if (len > 0) carry_.assign(data, len);
+      break;
+    }
+    if (!on_response(now)) return;
+  }
+  w_.offer(this);  // top up: one write for all the room this read made
+}
+
+bool Connection::on_response(TimePoint now) {
+  const ResponseHead& h = parser_.head();
+  if (h.status < 200) {  // interim (100 Continue): the final response follows
+    if (w_.measuring_) ++w_.stats_.status[1];
+    parser_.reset(w_.run_.request.head);
+    return true;
+  }
+  const Slot s = ring_[head_];
+  head_ = (head_ + 1) % static_cast<uint32_t>(ring_.size());
+  --count_;
+  const bool keep = h.keep_alive && w_.cfg_.keepalive;
+  const int status = h.status;
+  parser_.reset(w_.run_.request.head);  // clears h
+  w_.record_response(s, status, now);
+  if (keep) return true;
+  // The server closes (or we asked it to): requests still in flight on this
+  // connection go back to the worker to be sent again.
+  close(/*hand_back=*/true);
+  if (!w_.done_) reopen_.start(Duration::zero());
+  return false;
+}
+
+void Connection::on_eof() {
+  if (parser_.in_body() && parser_.head().framing == Framing::kUntilClose) {
+    parser_.finish();
+    on_response(Clock::now());
+    return;
+  }
+  if (count_ > 0) {
+    fail(Failure::kShortRead);
+    return;
+  }
+  // The server closed an idle kept-alive connection: open another.
+  close(false);
+  if (!w_.done_) reopen_.start(Duration::zero());
+}
+
+void Connection::fail(Failure why, int sys_errno) {
+  uint64_t measured = 0;
+  for (uint32_t i = 0; i < count_; ++i) measured += ring_[(head_ + i) % ring_.size()].measured;
+  close(false);
+  w_.record_failure(why, measured, why == Failure::kConnect && measured == 0);
+  if (why == Failure::kConnect) {
+    w_.note_connect_failure(sys_errno);
+    backoff_ = backoff_ == Duration::zero() ? Duration(milliseconds(10))
+                                            : std::min<Duration>(backoff_ * 2, milliseconds(1000));
+  }
+  // Reopen from a timer, never from inside this event: the new socket could
+  // get the same fd number and receive the rest of the old socket's event.
+  if (!w_.done_) reopen_.start(why == Failure::kConnect ? backoff_ : Duration::zero());
+}
+
+void Connection::close(bool hand_back) {
+  if (fd_) {
+    w_.sched_.forget(fd_.get());  // close() drops it from epoll
+    fd_.reset();
+  }
+  if (hand_back) {
+    for (uint32_t i = 0; i < count_; ++i) w_.hand_back(ring_[(head_ + i) % ring_.size()]);
+  }
+  state_ = State::kIdle;
+  want_write_ = false;
+  head_ = count_ = unwritten_ = 0;
+  write_offset_ = 0;
+  carry_.clear();
+  parser_.reset(w_.run_.request.head);
+}
+
+void Connection::check_timeout(TimePoint now, Duration timeout) {
+  if (state_ == State::kConnecting && now - connect_start_ > timeout) {
+    fail(Failure::kConnect, ETIMEDOUT);
+  } else if (state_ == State::kOpen && count_ > 0 && now - ring_[head_].sent > timeout) {
+    fail(Failure::kTimeout, ETIMEDOUT);
+  }
+}
+
+// ---------------------------------------------------------------- PaceTimer
+
+// Wakes the loop when the next scheduled request is due. A timerfd, not a
+// scheduler Timer: epoll_wait's millisecond timeout would add up to 1 ms to
+// every corrected latency; the timerfd fires to the microsecond.
+class Worker::PaceTimer final : public hellepoll::Task {
+ public:
+  explicit PaceTimer(Worker& w)
+      : w_(w), fd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
+    if (fd_) w_.sched_.add(fd_.get(), this, hellepoll::kReadable);
+  }
+  ~PaceTimer() override {
+    if (fd_) w_.sched_.forget(fd_.get());
+  }
+  bool ok() const { return static_cast<bool>(fd_); }
+
+  void arm(TimePoint t) {
+    if (t == armed_) return;  // the common case: already set for this time
+    armed_ = t;
+    // steady_clock is CLOCK_MONOTONIC on Linux.
+    const int64_t ns = std::max<int64_t>(
+        1, std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count());
+    itimerspec its{};
+    its.it_value.tv_sec = ns / 1'000'000'000;
+    its.it_value.tv_nsec = ns % 1'000'000'000;
+    timerfd_settime(fd_.get(), TFD_TIMER_ABSTIME, &its, nullptr);
+  }
+
+  void on_readable() override {
+    uint64_t expirations;
+    const ssize_t r = ::read(fd_.get(), &expirations, sizeof expirations);
+    (void)r;
+    mark_sated();  // one read drains a timerfd
+    armed_ = TimePoint{};
+    w_.dispatch();
+  }
+  std::string_view task_name() const override { return "loadgen-pace"; }
+
+ private:
+  Worker& w_;
+  hellepoll::UniqueFd fd_;
+  TimePoint armed_{};
+};
+
+// ---------------------------------------------------------------- Worker
+
+Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t connections,
+               uint64_t quota, double rate)
+    : run_(run),
+      cfg_(run.config),
+      // Edge-triggered: level-triggered epoll re-polls (tcp_poll) every fd it
+      // returned at the next epoll_wait, ~8% of this client's CPU at c25.
+      sched_(hellepoll::Trigger::kEdge),
+      index_(index),
+      quota_(quota),
+      rate_(rate),
+      ready_(connections, nullptr),
+      rbuf_(256 * 1024),
+      sweep_timer_(sched_, [this] { sweep(); }),
+      warmup_timer_(sched_, [this] { begin_measuring(); }),
+      end_timer_(sched_, [this] { finish(); }) {
+  if (rate_mode()) pace_ = std::make_unique<PaceTimer>(*this);
+  if (run_.end) {
+    timeline_cap_ = static_cast<uint64_t>(std::ceil(to_seconds(*run_.end - run_.measure_start)));
+    timeline_cap_ = timeline_cap_ > 0 ? timeline_cap_ - 1 : 0;
+    stats_.timeline.reserve(timeline_cap_ + 1);
+  }
+  conns_.reserve(connections);
+  for (uint32_t i = 0; i < connections; ++i) {
+    // Spread loopback connections over 127.0.0.x from the start, a few
+    // thousand per address: with most of one address's ephemeral ports in
+    // use, each connect() scans the port range for a free one, and opening
+    // 20k connections from one address takes seconds of kernel time.
+    uint32_t source = 0;
+    if (run_.target.loopback_v4) {
+      source = std::min<uint32_t>((first_connection + i) / kConnectionsPerSource, kMaxSourceIndex);
+    }
+    conns_.push_back(std::make_unique<Connection>(*this, cfg_.pipeline, source));
+  }
+}
+
+Worker::~Worker() = default;
+
+void Worker::run() {
+  // Timer slack defaults to 50 us; the pacing timerfd should fire on time.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  if (rate_mode() && !pace_->ok()) {
+    run_.fail_run(std::string("timerfd_create failed: ") + std::strerror(errno));
+    return;
+  }
+  const TimePoint now = sched_.refresh_now();
+  if (run_.measure_start > now) {
+    warmup_timer_.start(run_.measure_start - now);
+  } else {
+    begin_measuring();
+  }
+  if (run_.end) end_timer_.start(*run_.end - now);
+  const Duration period =
+      cfg_.timeout > Duration::zero()
+          ? std::clamp<Duration>(cfg_.timeout / 10, milliseconds(1), milliseconds(100))
+          : Duration(milliseconds(100));
+  sweep_timer_.start_periodic(period);
+  if (rate_mode()) {
+    // Threads interleave: thread i starts i / (total rate) later.
+    const double total = rate_ * run_.config.threads;
+    schedule_ = RateSchedule(
+        run_.start + std::chrono::nanoseconds(static_cast<int64_t>(1e9 * index_ / total)), rate_);
+  }
+  for (auto& c : conns_) {
+    if (done_) break;
+    c->start();
+  }
+  if (!done_) sched_.run();
+  for (auto& c : conns_) c->close(false);
+}
+
+void Worker::begin_measuring() {
+  stats_.reset();
+  issued_ = finished_ = 0;
+  measuring_ = true;
+  thread_cpu(&user0_, &sys0_);
+}
+
+void Worker::finish() {
+  if (done_) return;
+  done_ = true;
+  if (measuring_) {
+    stats_.duration_s = to_seconds(Clock::now() - run_.measure_start);
+    double u, s;
+    thread_cpu(&u, &s);
+    stats_.user_s = u - user0_;
+    stats_.sys_s = s - sys0_;
+  }
+  sched_.stop();
+}
+
+void Worker::sweep() {
+  if (run_.stop.load(std::memory_order_relaxed)) {
+    finish();
+    return;
+  }
+  if (cfg_.timeout <= Duration::zero()) return;
+  const TimePoint now = Clock::now();
+  for (auto& c : conns_) {
+    if (done_) return;
+    c->check_timeout(now, cfg_.timeout);
+  }
+}
+
+void Worker::offer(Connection* c) {
+  if (done_) return;
+  if (rate_mode()) {
+    if (!c->in_ready_) {
+      ready_[(ready_head_ + ready_size_) % ready_.size()] = c;
+      ++ready_size_;
+      c->in_ready_ = true;
+    }
+    dispatch();
+    return;
+  }
+  uint64_t k = c->room();
+  if (measuring_) k = std::min(k, quota_left());
+  if (k == 0) return;
+  const TimePoint now = Clock::now();
+  for (uint64_t i = 0; i < k; ++i) c->push(now, now, measuring_);
+  if (measuring_) issued_ += k;
+  c->send_or_connect();
+}
+
+void Worker::dispatch() {
+  if (done_) return;
+  const TimePoint now = Clock::now();
+  uint64_t due = schedule_.due_by(now) - next_due_ + retry_.size();
+  while (due > 0 && ready_size_ > 0) {
+    Connection* c = ready_[ready_head_];
+    if (c->can_take()) {
+      uint64_t k = std::min<uint64_t>(c->room(), due);
+      if (measuring_) k = std::min(k, quota_left());
+      if (k == 0) break;  // the quota is spent
+      for (uint64_t i = 0; i < k; ++i) {
+        TimePoint scheduled;
+        if (!retry_.empty()) {
+          scheduled = retry_.back().scheduled;
+          retry_.pop_back();
+        } else {
+          scheduled = schedule_.time_of(next_due_++);
+        }
+        c->push(scheduled, now, measuring_);
+      }
+      if (measuring_) issued_ += k;
+      due -= k;
+      c->send_or_connect();
+      if (done_) return;
+    }
+    if (!c->can_take()) {
+      ready_head_ = (ready_head_ + 1) % ready_.size();
+      --ready_size_;
+      c->in_ready_ = false;
+    }
+  }
+  if (ready_size_ > 0 && (!measuring_ || quota_left() > 0))
+    pace_->arm(schedule_.time_of(next_due_));
+}
+
+void Worker::hand_back(const Connection::Slot& s) {
+  if (!s.measured) return;
+  --stats_.requests;
+  --issued_;
+  if (rate_mode()) retry_.push_back(s);
+}
+
+void Worker::record_response(const Connection::Slot& s, int status, TimePoint now) {
+  if (!s.measured) return;  // sent during the warm-up
+  ++stats_.responses;
+  const int cls = status / 100;
+  ++stats_.status[cls >= 1 && cls <= 5 ? cls : 0];
+  if (cls != 2) stats_.count(Failure::kNon2xx);
+  stats_.latency.record(nanos(now - s.scheduled));
+  if (rate_mode()) stats_.uncorrected.record(nanos(now - s.sent));
+  const uint64_t second = nanos(now - run_.measure_start) / 1'000'000'000;
+  stats_.record_second(std::min(second, timeline_cap_));
+  ++finished_;
+  if (quota_ && finished_ >= quota_) finish();
+}
+
+void Worker::record_failure(Failure why, uint64_t measured_requests, bool consumes_request) {
+  if (!measuring_) return;
+  stats_.count(why, std::max<uint64_t>(measured_requests, 1));
+  finished_ += measured_requests;
+  // A failed connect that carried no request still uses one up, so that an
+  // -n run against a dead server ends.
+  if (consumes_request && quota_ && issued_ < quota_) {
+    ++issued_;
+    ++finished_;
+  }
+  if (quota_ && finished_ >= quota_) finish();
+}
+
+void Worker::note_connect_failure(int sys_errno) {
+  ++connect_failures_;
+  last_connect_errno_ = sys_errno;
+  const bool never = !run_.ever_connected.load(std::memory_order_relaxed);
+  // Give up early when the target is plainly not there: every connection
+  // failed before any ever succeeded, or far more failed in a row than there
+  // are connections.
+  if ((never && connect_failures_ >= conns_.size()) ||
+      connect_failures_ >= std::max<uint64_t>(100, 4 * conns_.size())) {
+    run_.fail_run("cannot connect to " + run_.target.text + ": " + std::strerror(sys_errno) + " (" +
+                  std::to_string(connect_failures_) + " attempts" +
+                  (never ? ", none succeeded" : " in a row") + "); " + connect_hint(sys_errno));
+    finish();
+  }
+}
+
+}  // namespace loadgen

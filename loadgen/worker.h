@@ -1,0 +1,168 @@
+// Worker: one load generator thread: a Scheduler, its connections, its Stats.
+//
+// Like wrk's threads on redis ae: each Worker owns an event loop and a share
+// of the connections, quota and rate; workers share nothing mutable but the
+// few atomics in Run. A Connection is a Task that writes pre-rendered request
+// bytes and parses responses straight out of the worker's read buffer.
+//
+// Closed loop (no --rate): a connection keeps `pipeline` requests in flight;
+// after each read it tops up with one write. Open loop (--rate): requests
+// become due on a fixed schedule (pacing.h); a due request goes to the first
+// connection with room, a timerfd wakes the loop for the next due time, and
+// latency counts from the due time. The loop is edge-triggered (see
+// Worker::Worker for why); a short read counts as drained.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loadgen/args.h"
+#include "loadgen/net.h"
+#include "loadgen/pacing.h"
+#include "loadgen/request.h"
+#include "loadgen/response_parser.h"
+#include "loadgen/stats.h"
+#include "server/scheduler.h"
+
+namespace loadgen {
+
+// What all workers share. Set up before the threads start.
+struct Run {
+  Run(const Config& c, const RenderedRequest& r, const Target& t)
+      : config(c), request(r), target(t) {}
+  const Config& config;
+  const RenderedRequest& request;
+  const Target& target;
+  hellepoll::TimePoint start{};             // load begins (warm-up included)
+  hellepoll::TimePoint measure_start{};     // start + warmup
+  std::optional<hellepoll::TimePoint> end;  // measure_start + duration, if timed
+
+  std::atomic<bool> stop{false};  // Ctrl-C, or a fatal error in some worker
+  std::atomic<bool> ever_connected{false};
+  std::atomic<uint32_t> sources_used{1};  // 127.0.0.x addresses in use
+
+  void fail_run(std::string message);  // records the first message, stops all
+  std::string fatal() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::string fatal_;
+};
+
+class Worker;
+
+class Connection final : public hellepoll::Task {
+ public:
+  Connection(Worker& w, uint32_t pipeline, uint32_t source);
+  ~Connection() override;
+
+  void start();
+  void on_readable() override;
+  void on_writable() override;
+  std::string_view task_name() const override { return "loadgen-connection"; }
+
+ private:
+  friend class Worker;
+  enum class State : uint8_t { kIdle, kConnecting, kOpen };
+  struct Slot {
+    hellepoll::TimePoint scheduled;  // due time (rate) or send time
+    hellepoll::TimePoint sent;
+    bool measured;  // sent after the warm-up
+  };
+
+  // Requests this connection may still take.
+  uint32_t room() const;
+  bool can_take() const { return !done_reopening() && room() > 0; }
+  bool done_reopening() const { return reopen_.active(); }
+  void push(hellepoll::TimePoint scheduled, hellepoll::TimePoint sent, bool measured);
+  void send_or_connect();
+
+  void connect();
+  void finish_connect();
+  void flush();
+  void process(const char* data, size_t len);
+  bool on_response(hellepoll::TimePoint now);  // false if the connection was closed
+  void on_eof();
+  void fail(Failure why, int sys_errno = 0);
+  void close(bool hand_back);
+  void check_timeout(hellepoll::TimePoint now, hellepoll::Duration timeout);
+
+  Worker& w_;
+  hellepoll::UniqueFd fd_;
+  State state_ = State::kIdle;
+  bool want_write_ = false;
+  bool in_ready_ = false;          // queued in the worker's ready list (rate mode)
+  uint32_t head_ = 0, count_ = 0;  // ring of in-flight slots
+  uint32_t unwritten_ = 0;         // newest slots whose bytes are not all written
+  size_t write_offset_ = 0;        // bytes of those already written
+  std::vector<Slot> ring_;
+  ResponseParser parser_;
+  std::string carry_;  // an incomplete response head, kept across reads
+  hellepoll::TimePoint connect_start_{};
+  hellepoll::Duration backoff_{};
+  uint32_t source_;          // source address index (net.h), for loopback targets
+  hellepoll::Timer reopen_;  // reconnects outside the event that closed us
+};
+
+class Worker {
+ public:
+  // Connections first_connection .. first_connection + connections - 1 of
+  // the run are this worker's (the number picks their source address).
+  Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t connections, uint64_t quota,
+         double rate);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  void run();  // the thread body; returns when done, at the end time, or on stop
+  const Stats& stats() const { return stats_; }
+
+ private:
+  friend class Connection;
+  class PaceTimer;
+
+  bool rate_mode() const { return rate_ > 0; }
+  uint64_t quota_left() const { return quota_ ? quota_ - issued_ : UINT64_MAX; }
+  void offer(Connection* c);                  // c has room: give it requests (now or when due)
+  void dispatch();                            // rate mode: hand due requests to ready connections
+  void hand_back(const Connection::Slot& s);  // an unanswered request, to send again
+  void record_response(const Connection::Slot& s, int status, hellepoll::TimePoint now);
+  void record_failure(Failure why, uint64_t measured_requests, bool consumes_request);
+  void note_connect_failure(int sys_errno);
+  void begin_measuring();
+  void finish();
+  void sweep();
+
+  Run& run_;
+  const Config& cfg_;
+  hellepoll::Scheduler sched_;  // first: outlives the timers and connections below
+  const uint32_t index_;
+  const uint64_t quota_;  // requests to send in the measured window; 0 = no limit
+  const double rate_;
+  uint64_t issued_ = 0, finished_ = 0;  // measured requests sent / done
+  bool measuring_ = false;
+  bool done_ = false;
+  uint64_t connect_failures_ = 0;
+  int last_connect_errno_ = 0;
+  hellepoll::TimePoint usage_start_{};
+  double user0_ = 0, sys0_ = 0;
+
+  RateSchedule schedule_;
+  uint64_t next_due_ = 0;                // index of the next request on the schedule
+  std::vector<Connection::Slot> retry_;  // scheduled requests handed back by a close
+  std::vector<Connection*> ready_;       // ring of connections with room
+  size_t ready_head_ = 0, ready_size_ = 0;
+  std::unique_ptr<PaceTimer> pace_;
+
+  std::vector<char> rbuf_;
+  Stats stats_;
+  uint64_t timeline_cap_ = UINT64_MAX;  // last second of a timed run
+  hellepoll::Timer sweep_timer_, warmup_timer_, end_timer_;
+  std::vector<std::unique_ptr<Connection>> conns_;  // last: destroyed first
+};
+
+}  // namespace loadgen
