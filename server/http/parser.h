@@ -96,7 +96,7 @@ class RequestParser {
   State state_ = State::kRequestLine;
   uint16_t status_ = 0;
   uint32_t line_start_ = 0;  // offset of the line being assembled
-  uint32_t scan_ = 0;        // bytes already searched for '\n'
+  uint32_t scan_ = 0;        // bytes already searched for the line's CR
 };
 
 // Decodes a chunked request body (RFC 9112 §7.1) incrementally into a sink.
