@@ -1,0 +1,452 @@
+"""summary.csv, table.md and --compare, computed from a result directory alone.
+
+Input: <dir>/machine.json and <dir>/raw/**/*.json (one file per run, written
+by runner.py). Rows are (scenario, point, server). A row is valid only when
+every measured run of it is; an invalid row shows why, never a throughput
+(BENCHMARKING.md rule 5). Figures are medians over runs with min–max beside.
+"""
+
+import csv
+import glob
+import json
+import math
+import os
+import statistics
+from typing import Dict, List, Optional, Tuple
+
+from hellepoll_bench import scenarios as scen
+from hellepoll_bench.peers import PEERS
+from hellepoll_bench.runner import CLIENT_BOUND_BUSY, si
+from hellepoll_bench.servers import VARIANTS
+
+ORIGINAL_COLUMNS = (("tornado", "Tornado (Python)"), ("node", "node.js"), ("deft", "deft (Java)"),
+                    ("helloworld", "Hellepoll"))
+ORIGINAL_ROWS = (("ab-c25", "ab -c25"), ("ab-k-c25", "ab -k -c25"))
+ORIGINAL_2011 = {"ab-c25": ("2K", "9K", "13K", "18K/s"), "ab-k-c25": ("7K", "?", "30K", "60K/s+")}
+SERVER_ORDER = list(VARIANTS) + [p.name for p in PEERS]
+RATE_HELD = 0.9  # a fixed-rate row below this fraction of its target rate gets a note
+LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "p99.99", "max")
+
+CSV_FIELDS = (
+    "scenario", "point", "connections", "rate_fraction", "rate", "server", "kind", "client",
+    "runs", "valid_runs", "valid", "invalid_reason",
+    "req_per_s_median", "req_per_s_min", "req_per_s_max",
+    "server_cpu_us_per_req", "syscalls_per_req", "server_busy", "client_busy", "client_bound",
+    "latency_p50_us", "latency_p90_us", "latency_p99_us", "latency_p99.9_us",
+    "latency_p99.99_us", "latency_max_us", "latency_corrected",
+)
+
+
+# ---------------------------------------------------------------------------
+# Loading and aggregating
+# ---------------------------------------------------------------------------
+def load_machine(result_dir: str) -> Dict:
+    try:
+        with open(os.path.join(result_dir, "machine.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return {}
+
+
+def load_runs(result_dir: str) -> List[Dict]:
+    """Measured runs (warm-ups left out), in a stable order."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(result_dir, "raw", "**", "*.json"), recursive=True)):
+        with open(path) as f:
+            record = json.load(f)
+        if record.get("phase") == "measure":
+            runs.append(record)
+    return runs
+
+
+def _median(values) -> Optional[float]:
+    values = [v for v in values if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    return statistics.median(values) if values else None
+
+
+def _scenario_order(name: str) -> int:
+    return scen.ALL_NAMES.index(name) if name in scen.ALL_NAMES else len(scen.ALL_NAMES)
+
+
+def _server_order(name: str) -> Tuple[int, str]:
+    return (SERVER_ORDER.index(name) if name in SERVER_ORDER else len(SERVER_ORDER), name)
+
+
+def aggregate(runs: List[Dict]) -> List[Dict]:
+    """One row per (scenario, point, server)."""
+    groups: Dict[Tuple, List[Dict]] = {}
+    for r in runs:
+        groups.setdefault((r["scenario"], r["point_label"], r["server"]), []).append(r)
+    rows = []
+    for (scenario, label, server), group in groups.items():
+        group.sort(key=lambda r: r.get("repeat", 0))
+        valid = [r for r in group if r["result"]["valid"]]
+        invalid = [r for r in group if not r["result"]["valid"]]
+        point = group[0]["point"]
+        row = {
+            "scenario": scenario, "point": label, "connections": point.get("connections"),
+            "rate_fraction": point.get("rate_fraction"),
+            "rate": _median(r["point"].get("rate") for r in group),
+            "server": server, "kind": group[0].get("server_kind", ""),
+            "label": group[0].get("server_label", server),
+            "client": group[0].get("client", {}).get("tool", ""),
+            "runs": len(group), "valid_runs": len(valid), "valid": not invalid,
+            "invalid_reason": "",
+        }
+        if invalid:
+            reasons = sorted({r["result"]["invalid_reason"] for r in invalid})
+            row["invalid_reason"] = "%d of %d runs: %s" % (len(invalid), len(group),
+                                                           " / ".join(reasons))
+        if invalid:  # rule 5: say why instead of printing a throughput
+            valid = []
+        rates = [r["result"]["req_per_s"] for r in valid]
+        row["req_per_s_median"] = _median(rates)
+        row["req_per_s_min"] = min(rates) if rates else None
+        row["req_per_s_max"] = max(rates) if rates else None
+        side = [r.get("server_side") or {} for r in valid]
+        row["server_cpu_us_per_req"] = _median(s.get("us_per_request") for s in side)
+        row["syscalls_per_req"] = _median(s.get("syscalls_per_request") for s in side)
+        row["server_busy"] = _median(s.get("busy") for s in side)
+        row["client_busy"] = _median((r.get("client") or {}).get("busy") for r in valid)
+        row["client_bound"] = bool(row["client_busy"] is not None
+                                   and row["client_busy"] >= CLIENT_BOUND_BUSY)
+        lat = [r.get("latency_us") or {} for r in valid]
+        for key in LATENCY_KEYS:
+            row["latency_%s_us" % key] = _median(l.get(key) for l in lat)
+        row["latency_corrected"] = (all(l.get("corrected") for l in lat) if any(lat) else None)
+        # The spectrum of the median-throughput run, for the latency graph.
+        row["spectrum"] = None
+        if valid and any(l.get("spectrum") for l in lat):
+            mid = sorted(valid, key=lambda r: r["result"]["req_per_s"])[len(valid) // 2]
+            row["spectrum"] = (mid.get("latency_us") or {}).get("spectrum")
+        rows.append(row)
+    rows.sort(key=lambda r: (_scenario_order(r["scenario"]), r["connections"] or 0,
+                             r["rate_fraction"] or 0, _server_order(r["server"])))
+    return rows
+
+
+def load_rows(result_dir: str) -> List[Dict]:
+    return aggregate(load_runs(result_dir))
+
+
+# ---------------------------------------------------------------------------
+# summary.csv
+# ---------------------------------------------------------------------------
+def _csv_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return "%.6g" % value
+    return value
+
+
+def write_csv(rows: List[Dict], path: str) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _csv_value(row.get(k)) for k in CSV_FIELDS})
+
+
+def read_csv(path: str) -> List[Dict]:
+    """summary.csv back into rows (numbers as floats, booleans as bools)."""
+    rows = []
+    with open(path, newline="") as f:
+        for raw in csv.DictReader(f):
+            row = {}
+            for key, value in raw.items():
+                if value in ("true", "false"):
+                    row[key] = value == "true"
+                elif value == "":
+                    row[key] = None
+                else:
+                    try:
+                        row[key] = float(value)
+                    except ValueError:
+                        row[key] = value
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------
+# table.md
+# ---------------------------------------------------------------------------
+def caption(machine: Dict) -> str:
+    """One line naming the machine and the date, for tables and graphs."""
+    if not machine:
+        return "machine unknown"
+    pin = machine.get("pinning", {})
+    git = machine.get("git", {})
+    return "%s on %s: %s, %s cores, Linux %s; server on CPU %s, client on CPU %s; git %s%s" % (
+        machine.get("date", "?"), machine.get("host", "?"),
+        machine.get("cpu", {}).get("model", "?"), machine.get("cpu", {}).get("cores_usable", "?"),
+        machine.get("kernel", "?"), pin.get("server_cpus", "?"), pin.get("client_cpus", "?"),
+        git.get("revision", "?")[:10], " (dirty)" if git.get("dirty") else "")
+
+
+def _server_status(machine: Dict, server: str) -> str:
+    entry = machine.get("servers", {}).get(server)
+    if not entry:
+        return "not run"
+    if entry.get("status") == "ran":
+        return "not run"
+    return entry.get("status", "not run")
+
+
+def _rate_cell(row: Optional[Dict], machine: Dict, server: str, with_range=True,
+               unit="") -> str:
+    if row is None:
+        return _server_status(machine, server)
+    if not row["valid"]:
+        return "**invalid**"
+    text = si(row["req_per_s_median"]) + unit
+    if with_range and row["runs"] > 1:
+        text += " (%s–%s)" % (si(row["req_per_s_min"]), si(row["req_per_s_max"]))
+    if row["client_bound"]:
+        text += " †"
+    return text
+
+
+def _num(value: Optional[float], fmt: str) -> str:
+    return "—" if value is None else fmt % value
+
+
+def _servers_in(rows: List[Dict], machine: Dict) -> List[str]:
+    names = {r["server"] for r in rows} | set(machine.get("servers", {}))
+    return sorted(names, key=_server_order)
+
+
+def render_table(rows: List[Dict], machine: Dict) -> str:
+    index = {(r["scenario"], r["point"], r["server"]): r for r in rows}
+    settings = machine.get("settings", {})
+    out = []
+    out.append("# Hellepoll benchmark results")
+    out.append("")
+    out.append(caption(machine) + ".")
+    out.append("Median of %s measured runs after one warm-up, min–max in parentheses; "
+               "† = client-bound (the client core was ≥ %d%% busy: the figure measures the "
+               "load generator as much as the server). Scenarios as named in "
+               "shared/BENCHMARKING.md." % (settings.get("repeats", "?"),
+                                            round(CLIENT_BOUND_BUSY * 100)))
+    out.append("")
+
+    out.append("## The original README table, reproduced")
+    out.append("")
+    out.append("| benchmark | " + " | ".join(label for _, label in ORIGINAL_COLUMNS) + " |")
+    out.append("|---" * (len(ORIGINAL_COLUMNS) + 1) + "|")
+    for scenario, title in ORIGINAL_ROWS:
+        cells = [_rate_cell(index.get((scenario, "c25", server)), machine, server,
+                            with_range=False, unit="/s")
+                 for server, _ in ORIGINAL_COLUMNS]
+        out.append("| %s | %s |" % (title, " | ".join(cells)))
+    out.append("")
+    out.append("In 2011, on the author's laptop: `ab -c25` %s; `ab -k -c25` %s "
+               "(Tornado, node.js, deft, Hellepoll). Hellepoll here is `variants/helloworld`."
+               % (", ".join(ORIGINAL_2011["ab-c25"]), ", ".join(ORIGINAL_2011["ab-k-c25"])))
+    out.append("")
+
+    main_scenarios = [s for s in scen.DEFAULT_NAMES
+                      if any(r["scenario"] == s for r in rows)]
+    cost_scenarios = [s for s in ("keepalive-c25", "pipeline16-c25", "ab-k-c25", "ab-c25")
+                      if s in main_scenarios][:2]
+    out.append("## Every server")
+    out.append("")
+    header = ["server"] + ["%s (req/s)" % s for s in main_scenarios]
+    for s in cost_scenarios:
+        header += ["CPU µs/req %s" % s, "syscalls/req %s" % s]
+    out.append("| " + " | ".join(header) + " |")
+    out.append("|---" * len(header) + "|")
+    for server in _servers_in(rows, machine):
+        cells = [server]
+        for s in main_scenarios:
+            cells.append(_rate_cell(index.get((s, "c25", server)), machine, server))
+        for s in cost_scenarios:
+            row = index.get((s, "c25", server))
+            ok = row is not None and row["valid"]
+            cells.append(_num(row["server_cpu_us_per_req"], "%.2f") if ok else "—")
+            cells.append(_num(row["syscalls_per_req"], "%.2f") if ok else "—")
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    out.extend(_notes(rows, machine))
+
+    for scenario in scen.ALL_NAMES:
+        srows = [r for r in rows if r["scenario"] == scenario]
+        if not srows:
+            continue
+        out.append("## %s: %s" % (scenario, scen.BY_NAME[scenario].title))
+        out.append("")
+        header = ["server", "point", "req/s", "min–max", "server CPU µs/req", "syscalls/req",
+                  "server core busy", "client core busy", "p50 µs", "p99 µs", "p99.9 µs",
+                  "valid runs", "client"]
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|---" * len(header) + "|")
+        for r in srows:
+            point = r["point"] + (" (%s req/s)" % si(r["rate"]) if r.get("rate") else "")
+            if r["valid"]:
+                cells = [si(r["req_per_s_median"]) + (" †" if r["client_bound"] else ""),
+                         "%s–%s" % (si(r["req_per_s_min"]), si(r["req_per_s_max"])),
+                         _num(r["server_cpu_us_per_req"], "%.2f"),
+                         _num(r["syscalls_per_req"], "%.2f"),
+                         _num(r["server_busy"] and r["server_busy"] * 100, "%.0f%%"),
+                         _num(r["client_busy"] and r["client_busy"] * 100, "%.0f%%"),
+                         _num(r["latency_p50_us"], "%.0f"), _num(r["latency_p99_us"], "%.0f"),
+                         _num(r["latency_p99.9_us"], "%.0f")]
+            else:
+                cells = ["**invalid**: " + r["invalid_reason"]] + ["—"] * 8
+            out.append("| " + " | ".join([r["server"], point] + cells +
+                                         ["%d/%d" % (r["valid_runs"], r["runs"]), r["client"]])
+                       + " |")
+        if scenario == "fixed-rate":
+            out.append("")
+            out.append("Latencies from a constant-rate run, measured from each request's "
+                       "scheduled send time (no coordinated omission).")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _notes(rows: List[Dict], machine: Dict) -> List[str]:
+    notes = []
+    for name, entry in sorted(machine.get("servers", {}).items(), key=lambda kv:
+                              _server_order(kv[0])):
+        if entry.get("status") != "ran":
+            reason = entry.get("reason") or ""
+            if not reason.startswith(entry.get("status", "")):
+                reason = "%s — %s" % (entry.get("status"), reason)
+            notes.append("- **%s**: %s" % (name, reason))
+        elif entry.get("response_note"):
+            notes.append("- **%s**: %s" % (name, entry["response_note"]))
+    for r in rows:
+        if not r["valid"]:
+            notes.append("- **%s** in %s %s is invalid: %s" % (r["server"], r["scenario"],
+                                                              r["point"], r["invalid_reason"]))
+    for r in rows:
+        if (r["valid"] and r.get("rate") and r.get("req_per_s_median")
+                and r["req_per_s_median"] < RATE_HELD * r["rate"]):
+            notes.append("- **%s** in %s %s answered %s of the %s req/s asked: the rate was not "
+                         "held, and its latencies include the queue that built up." % (
+                             r["server"], r["scenario"], r["point"], si(r["req_per_s_median"]),
+                             si(r["rate"])))
+    if any(r["client"] == "wrk" for r in rows):
+        notes.append("- Loadgen scenarios ran with wrk (bazel-bin/loadgen/loadgen was not built).")
+    perf_missing = {r["server"] for r in rows if r["valid"] and r["syscalls_per_req"] is None}
+    if perf_missing:
+        notes.append("- syscalls/request not measured for some rows (perf missing or "
+                     "not permitted; see the raw JSON's syscalls_note).")
+    if machine.get("pinning", {}).get("note"):
+        notes.append("- " + machine["pinning"]["note"])
+    if notes:
+        return ["Notes:", ""] + notes + [""]
+    return []
+
+
+# ---------------------------------------------------------------------------
+# --compare A B
+# ---------------------------------------------------------------------------
+def rows_of(result_dir: str) -> List[Dict]:
+    """A result directory's rows: from raw JSON when present, else from summary.csv."""
+    if glob.glob(os.path.join(result_dir, "raw", "**", "*.json"), recursive=True):
+        return load_rows(result_dir)
+    path = os.path.join(result_dir, "summary.csv")
+    if os.path.exists(path):
+        return read_csv(path)
+    raise FileNotFoundError("%s has neither raw/ nor summary.csv" % result_dir)
+
+
+def _ratio(a, b) -> Optional[float]:
+    return b / a if a and b is not None else None
+
+
+def compare(dir_a: str, dir_b: str) -> Dict:
+    """What moved from run A to run B: per row, B/A ratios and whether ranges overlap."""
+    rows_a = {(r["scenario"], r["point"], r["server"]): r for r in rows_of(dir_a)}
+    rows_b = {(r["scenario"], r["point"], r["server"]): r for r in rows_of(dir_b)}
+    machine_a, machine_b = load_machine(dir_a), load_machine(dir_b)
+    changes = []
+    for key in sorted(set(rows_a) | set(rows_b),
+                      key=lambda k: (_scenario_order(k[0]), k[1], _server_order(k[2]))):
+        a, b = rows_a.get(key), rows_b.get(key)
+        item = {"scenario": key[0], "point": key[1], "server": key[2]}
+        if a is None or b is None:
+            item["note"] = "only in " + ("B" if a is None else "A")
+        elif not (a.get("valid") and b.get("valid")):
+            item["note"] = "invalid in " + " and ".join(
+                n for n, r in (("A", a), ("B", b)) if not r.get("valid"))
+        else:
+            item["req_per_s_a"] = a["req_per_s_median"]
+            item["req_per_s_b"] = b["req_per_s_median"]
+            item["req_per_s_ratio"] = _ratio(a["req_per_s_median"], b["req_per_s_median"])
+            item["cpu_us_ratio"] = _ratio(a.get("server_cpu_us_per_req"),
+                                          b.get("server_cpu_us_per_req"))
+            item["syscalls_ratio"] = _ratio(a.get("syscalls_per_req"), b.get("syscalls_per_req"))
+            overlap = (a.get("req_per_s_min") is not None and b.get("req_per_s_min") is not None
+                       and a["req_per_s_min"] <= b["req_per_s_max"]
+                       and b["req_per_s_min"] <= a["req_per_s_max"])
+            item["moved"] = not overlap
+            item["client_bound"] = bool(a.get("client_bound") or b.get("client_bound"))
+        changes.append(item)
+    differences = {}
+    for key in ("host", "kernel"):
+        if machine_a.get(key) != machine_b.get(key):
+            differences[key] = [machine_a.get(key), machine_b.get(key)]
+    if machine_a.get("cpu", {}).get("model") != machine_b.get("cpu", {}).get("model"):
+        differences["cpu"] = [machine_a.get("cpu", {}).get("model"),
+                              machine_b.get("cpu", {}).get("model")]
+    return {"a": dir_a, "b": dir_b, "machine_differences": differences, "rows": changes}
+
+
+def render_compare(result: Dict) -> str:
+    def ratio(v):
+        return "—" if v is None else "%.2fx" % v
+
+    lines = ["A = %s" % result["a"], "B = %s" % result["b"],
+             "ratios are B/A; req/s up is faster, CPU µs/req and syscalls/req down are cheaper; "
+             "'moved' = the min–max ranges do not overlap, '~' = within run-to-run noise"]
+    for key, (va, vb) in result["machine_differences"].items():
+        lines.append("WARNING: %s differs: A %s, B %s (compare ratios only)" % (key, va, vb))
+    lines.append("")
+    lines.append("%-18s %-10s %-20s %9s %9s %8s %9s %9s  %s" % (
+        "scenario", "point", "server", "A req/s", "B req/s", "req/s", "CPU µs", "syscalls",
+        ""))
+    for item in result["rows"]:
+        if "note" in item:
+            lines.append("%-18s %-10s %-20s %s" % (item["scenario"], item["point"],
+                                                   item["server"], item["note"]))
+            continue
+        flag = "moved" if item["moved"] else "~"
+        if item["client_bound"]:
+            flag += " (client-bound)"
+        lines.append("%-18s %-10s %-20s %9s %9s %8s %9s %9s  %s" % (
+            item["scenario"], item["point"], item["server"], si(item["req_per_s_a"]),
+            si(item["req_per_s_b"]), ratio(item["req_per_s_ratio"]),
+            ratio(item["cpu_us_ratio"]), ratio(item["syscalls_ratio"]), flag))
+    moved = [i for i in result["rows"] if i.get("moved")]
+    lines.append("")
+    lines.append("%d of %d rows moved beyond their min–max range." % (
+        len(moved), sum(1 for i in result["rows"] if "note" not in i)))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------
+# Everything for one directory
+# ---------------------------------------------------------------------------
+def write_reports(result_dir: str, plots: bool = True) -> Dict[str, List[str]]:
+    """summary.csv, table.md and the graphs for result_dir; the paths written."""
+    machine = load_machine(result_dir)
+    rows = load_rows(result_dir)
+    written = []
+    csv_path = os.path.join(result_dir, "summary.csv")
+    write_csv(rows, csv_path)
+    written.append(csv_path)
+    table_path = os.path.join(result_dir, "table.md")
+    with open(table_path, "w") as f:
+        f.write(render_table(rows, machine))
+    written.append(table_path)
+    notes = []
+    if plots:
+        from hellepoll_bench import plots as plots_module  # matplotlib is slow to import
+
+        graphs, notes = plots_module.draw_all(rows, machine, os.path.join(result_dir, "graphs"))
+        written.extend(graphs)
+    return {"written": written, "notes": notes}

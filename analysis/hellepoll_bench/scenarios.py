@@ -1,0 +1,115 @@
+"""The named scenarios of shared/BENCHMARKING.md and how long each run lasts.
+
+Scenario names are the ones the CLI, summary.csv and the graphs use; do not
+rename them here without renaming them there.
+"""
+
+import dataclasses
+from typing import Optional, Tuple
+
+
+@dataclasses.dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    client: str  # "ab" (ApacheBench) or "loadgen" (our loadgen, wrk fallback)
+    keepalive: bool
+    pipeline: int = 1
+    connections: Tuple[int, ...] = (25,)
+    rate_fractions: Tuple[float, ...] = ()  # fixed-rate: fractions of peak
+    full_only: bool = False
+
+    @property
+    def fixed_rate(self) -> bool:
+        return bool(self.rate_fractions)
+
+    def points(self):
+        """Yield one dict per measured point: connections, and rate fraction if any."""
+        if self.fixed_rate:
+            for fraction in self.rate_fractions:
+                yield {"connections": self.connections[0], "rate_fraction": fraction}
+        else:
+            for connections in self.connections:
+                yield {"connections": connections}
+
+
+SCENARIOS = (
+    Scenario("ab-c25", "ab -c25: a new connection per request (HTTP/1.0)", "ab", keepalive=False),
+    Scenario("ab-k-c25", "ab -k -c25: keep-alive (HTTP/1.0)", "ab", keepalive=True),
+    Scenario("keepalive-c25", "HTTP/1.1 keep-alive, 25 connections", "loadgen", keepalive=True),
+    Scenario(
+        "pipeline16-c25",
+        "HTTP/1.1, 16 pipelined requests per connection, 25 connections",
+        "loadgen",
+        keepalive=True,
+        pipeline=16,
+    ),
+    Scenario(
+        "concurrency-sweep",
+        "HTTP/1.1 keep-alive at 1 to 10,000 connections",
+        "loadgen",
+        keepalive=True,
+        connections=(1, 10, 100, 1000, 10000),
+        full_only=True,
+    ),
+    Scenario(
+        "fixed-rate",
+        "constant rate at 25/50/75% of peak, 25 connections, latency from scheduled send time",
+        "loadgen",
+        keepalive=True,
+        rate_fractions=(0.25, 0.5, 0.75),
+        full_only=True,
+    ),
+)
+
+BY_NAME = {s.name: s for s in SCENARIOS}
+DEFAULT_NAMES = tuple(s.name for s in SCENARIOS if not s.full_only)
+ALL_NAMES = tuple(s.name for s in SCENARIOS)
+
+
+def point_label(point: dict) -> str:
+    """A short, stable label for a point: 'c25', or 'c25-r50%' for fixed-rate."""
+    label = "c%d" % point["connections"]
+    if point.get("rate_fraction") is not None:
+        label += "-r%d%%" % round(point["rate_fraction"] * 100)
+    return label
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How long and how often: --quick, the default, --full."""
+
+    name: str
+    warmup_s: float
+    duration_s: float
+    repeats: int
+    sweep_duration_s: float
+    fixed_rate_duration_s: float
+
+
+PROFILES = {
+    # Sized so that ~14 servers x 4 scenarios fit the issue's time budgets on
+    # 2 cores: quick <= 2 minutes, default <= 10 minutes.
+    "quick": Profile("quick", warmup_s=0.2, duration_s=0.3, repeats=3,
+                     sweep_duration_s=0.5, fixed_rate_duration_s=1.0),
+    "default": Profile("default", warmup_s=1.0, duration_s=2.0, repeats=3,
+                       sweep_duration_s=2.0, fixed_rate_duration_s=5.0),
+    "full": Profile("full", warmup_s=1.0, duration_s=2.0, repeats=3,
+                    sweep_duration_s=2.0, fixed_rate_duration_s=5.0),
+}
+
+
+def select(names: Optional[str], full: bool):
+    """Scenarios from a comma list (None: defaults, plus sweep and fixed-rate with --full)."""
+    if not names:
+        return [s for s in SCENARIOS if full or not s.full_only]
+    chosen = []
+    for name in names.split(","):
+        name = name.strip()
+        if not name:
+            continue
+        if name not in BY_NAME:
+            raise ValueError("unknown scenario %r; known: %s" % (name, ", ".join(ALL_NAMES)))
+        if BY_NAME[name] not in chosen:
+            chosen.append(BY_NAME[name])
+    return chosen

@@ -1,0 +1,301 @@
+"""Servers under test: what each one is, how to start it pinned, how much CPU it used.
+
+A ServerSpec describes a server (our variants here, the peers in peers.py);
+RunningServer owns one started instance: its process group, its log, its
+temporary config directory, and the readiness check. CPU time is read from
+/proc/PID/stat for every process of the server's tree, so multi-process
+servers (nginx master + worker, our *_procs variants) are counted whole.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from typing import Dict, List, Optional, Tuple
+
+# Our variants, in the order tables and graphs show them. "helloworld" is the
+# "Hellepoll" column of the original README table.
+VARIANTS = (
+    "helloworld",
+    "lt_write_threads",
+    "lt_write_procs",
+    "lt_writev_threads",
+    "lt_writev_procs",
+    "et_write_threads",
+    "et_write_procs",
+    "et_writev_threads",
+    "et_writev_procs",
+    "floor",
+)
+
+EXPECTED_BODY = b"Hello World"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+class ServerSpec:
+    """One server to measure. Subclasses fill in available(), version() and command()."""
+
+    name = ""
+    kind = "peer"  # "variant" or "peer"
+    label = ""  # display name
+
+    def available(self) -> Tuple[bool, str]:
+        """(True, "") when it can run here, else (False, what is missing and how to get it)."""
+        raise NotImplementedError
+
+    def version(self) -> str:
+        return ""
+
+    def command(self, port: int, workdir: str) -> List[str]:
+        """The argv that serves GET / on 127.0.0.1:port, one worker, no access log.
+
+        workdir is a fresh private directory for configs, pid files and logs.
+        """
+        raise NotImplementedError
+
+    def startup_timeout_s(self) -> float:
+        return 10.0
+
+
+def repo_root() -> str:
+    return os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def bin_dirs(root: Optional[str] = None) -> List[str]:
+    """Where built binaries may be, best first: $HELLEPOLL_BIN_DIR, the opt tree, bazel-bin."""
+    root = root or repo_root()
+    dirs = []
+    if os.environ.get("HELLEPOLL_BIN_DIR"):
+        dirs.append(os.environ["HELLEPOLL_BIN_DIR"])
+    dirs.append(os.path.join(root, "bazel-out", "k8-opt", "bin"))
+    dirs.append(os.path.join(root, "bazel-bin"))
+    return dirs
+
+
+def find_binary(relpath: str, root: Optional[str] = None) -> Optional[str]:
+    for d in bin_dirs(root):
+        path = os.path.join(d, relpath)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return path
+    return None
+
+
+def build_mode(path: str) -> str:
+    real = os.path.realpath(path)
+    for mode in ("opt", "fastbuild", "dbg"):
+        if "-%s/" % mode in real:
+            return mode
+    return "unknown"
+
+
+class Variant(ServerSpec):
+    """One of our binaries: bazel-bin/variants/<name> --port P --workers 1."""
+
+    kind = "variant"
+
+    def __init__(self, name: str, root: Optional[str] = None):
+        self.name = name
+        self.label = name
+        self.root = root
+
+    def binary(self) -> Optional[str]:
+        return find_binary(os.path.join("variants", self.name), self.root)
+
+    def available(self):
+        if self.binary():
+            return True, ""
+        return False, ("not built: run `bazel build -c opt //variants:all` "
+                       "(./hellepoll reproduce does it)")
+
+    def version(self):
+        path = self.binary()
+        if not path:
+            return ""
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(path)))
+        return "%s build of %s" % (build_mode(path), stamp)
+
+    def command(self, port, workdir):
+        return [self.binary(), "--port", str(port), "--workers", "1"]
+
+    def startup_timeout_s(self):
+        return 5.0  # a native binary answers in milliseconds; don't wait on a crash loop
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def probe(port: int, timeout_s: float = 2.0) -> Dict:
+    """GET / once over keep-alive HTTP/1.1; return status, headers size and body.
+
+    Reads exactly Content-Length bytes rather than waiting for a close, so that
+    servers which never close (the floor) answer the probe too.
+    """
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout_s) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = s.recv(65536)
+            if not chunk:
+                raise ConnectionError("closed before a complete header")
+            data += chunk
+        head, body = data.split(b"\r\n\r\n", 1)
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        headers = {}
+        for line in lines[1:]:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        if "content-length" in headers:
+            want = int(headers["content-length"])
+            while len(body) < want:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                body += chunk
+            body = body[:want]
+        return {"status": status, "header_bytes": len(head) + 4, "body": body,
+                "headers": headers, "status_line": lines[0]}
+
+
+def tree_pids(root_pid: int) -> List[int]:
+    """root_pid and all its descendants, from one scan of /proc."""
+    children: Dict[int, List[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _read_stat(int(entry))
+        if stat:
+            children.setdefault(stat["ppid"], []).append(int(entry))
+    pids, todo = [], [root_pid]
+    while todo:
+        pid = todo.pop()
+        pids.append(pid)
+        todo.extend(children.get(pid, []))
+    return sorted(pids)
+
+
+def _read_stat(pid: int) -> Optional[Dict]:
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            text = f.read()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = text[text.rindex(")") + 2:].split()
+    return {
+        "state": fields[0],
+        "ppid": int(fields[1]),
+        "utime": int(fields[11]),
+        "stime": int(fields[12]),
+        "cutime": int(fields[13]),
+        "cstime": int(fields[14]),
+    }
+
+
+def tree_cpu_ticks(root_pid: int) -> Dict[int, int]:
+    """pid -> utime+stime (+ reaped children's) in clock ticks, for the whole tree."""
+    ticks = {}
+    for pid in tree_pids(root_pid):
+        stat = _read_stat(pid)
+        if stat:
+            ticks[pid] = stat["utime"] + stat["stime"] + stat["cutime"] + stat["cstime"]
+    return ticks
+
+
+def cpu_seconds_between(before: Dict[int, int], after: Dict[int, int]) -> float:
+    """CPU seconds the tree used between two tree_cpu_ticks() snapshots."""
+    # Sums, not per-pid deltas: a child reaped in between moves its ticks into
+    # its parent's cutime, and the sums count them exactly once.
+    return max(sum(after.values()) - sum(before.values()), 0) / CLK_TCK
+
+
+class RunningServer:
+    """A started server: pinned to cpus, in its own process group, logging to log_path.
+
+    stop() sends SIGTERM (our servers drain and exit on it), waits, then
+    SIGKILLs what is left of the group.
+    """
+
+    def __init__(self, spec: ServerSpec, cpus: str, log_path: str, taskset: Optional[str]):
+        self.spec = spec
+        self.cpus = cpus
+        self.log_path = log_path
+        self.port = free_port()
+        self.workdir = tempfile.mkdtemp(prefix="hellepoll-%s-" % spec.name)
+        os.chmod(self.workdir, 0o755)  # readable by server workers under any user
+        argv = spec.command(self.port, self.workdir)
+        self.argv = ([taskset, "-c", cpus] if taskset else []) + argv
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     cwd=self.workdir)
+        self.response = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def wait_ready(self) -> Tuple[bool, str]:
+        """Poll until GET / is answered; (False, why) if it exits or times out first."""
+        deadline = time.monotonic() + self.spec.startup_timeout_s()
+        last_error = ""
+        while time.monotonic() < deadline:
+            if not self.alive():
+                return False, "exited with status %s: %s" % (self.proc.returncode, self.log_tail())
+            try:
+                self.response = probe(self.port)
+                return True, ""
+            except (OSError, ValueError, IndexError) as e:
+                last_error = str(e)
+            time.sleep(0.05)
+        return False, "no answer on port %d after %.0f s (%s): %s" % (
+            self.port, self.spec.startup_timeout_s(), last_error, self.log_tail())
+
+    def response_note(self) -> str:
+        """'' when GET / answered 200 with the 11-byte Hello World, else what differed."""
+        r = self.response
+        if r is None:
+            return "no response"
+        if r["status"] != 200:
+            return "GET / answered %s" % r["status_line"]
+        if r["body"] != EXPECTED_BODY:
+            return "GET / body is %r, not %r" % (r["body"][:40], EXPECTED_BODY)
+        return ""
+
+    def log_tail(self, n: int = 400) -> str:
+        try:
+            self.log.flush()
+            with open(self.log_path, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(0, f.tell() - n))
+                return f.read().decode("utf-8", "replace").strip().replace("\n", " | ")
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        if self.alive():
+            try:
+                self.proc.send_signal(signal.SIGTERM)
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+        # Whatever is left of the group we created (workers, helpers) goes too.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        try:
+            self.proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            pass
+        self.log.close()
+        shutil.rmtree(self.workdir, ignore_errors=True)

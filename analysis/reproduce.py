@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""Reproduce the original Hellepoll speed table, extend it, and draw the graphs.
+
+Runs every server (our variants and the peers: nginx, h2o, node, deft,
+Tornado) through the named scenarios of shared/BENCHMARKING.md, pinned
+(server on one half of the cores, client on the other), with a warm-up and
+alternated repeats, and writes results/<date>-<host>/:
+  raw/<scenario>/<point>/<server>-r<N>.json   one file per run
+  summary.csv   table.md   machine.json   graphs/*.png *.svg   logs/<server>.log
+
+examples:
+  ./hellepoll reproduce                       # the defaults: 4 scenarios, ~10 min on 2 cores
+  ./hellepoll reproduce --quick               # the same, shorter runs: ~2 min
+  ./hellepoll reproduce --full                # + concurrency-sweep and fixed-rate latency
+  ./hellepoll reproduce --servers et_writev_procs,node --scenarios ab-k-c25
+  ./hellepoll reproduce --list                # servers, scenarios, what is installed
+  ./hellepoll reproduce --compare results/A results/B
+  ./hellepoll reproduce --report results/A    # redraw table, CSV and graphs from raw JSON
+
+deft is in no package archive: build it and point DEFT_CLASSPATH at the jar
+and its dependencies (see analysis/peers/deft/HelloDeft.java.in); without it
+the deft column reads "not installed".
+"""
+
+import argparse
+import datetime
+import json
+import os
+import resource
+import signal
+import socket
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=wrong-import-position
+from hellepoll_bench import clients, machine as machine_mod, report, scenarios as scen
+from hellepoll_bench.peers import PEERS
+from hellepoll_bench.runner import Runner, Settings
+from hellepoll_bench.servers import VARIANTS, Variant, repo_root
+
+
+def all_specs():
+    return [Variant(name) for name in VARIANTS] + list(PEERS)
+
+
+def select_servers(names):
+    specs = all_specs()
+    if not names:
+        return specs
+    by_name = {s.name: s for s in specs}
+    chosen = []
+    for name in names.split(","):
+        name = name.strip()
+        if not name:
+            continue
+        if name not in by_name:
+            raise ValueError("unknown server %r; known: %s" % (name, ", ".join(by_name)))
+        chosen.append(by_name[name])
+    return chosen
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="hellepoll reproduce", description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="short runs (about 2 minutes)")
+    mode.add_argument("--full", action="store_true",
+                      help="add the concurrency sweep and the fixed-rate latency curves")
+    parser.add_argument("--servers", metavar="A,B", help="servers to run (default: all)")
+    parser.add_argument("--scenarios", metavar="X,Y",
+                        help="scenarios to run (default: %s)" % ",".join(scen.DEFAULT_NAMES))
+    parser.add_argument("--repeats", type=int, metavar="N", help="measured runs per row (>= 3)")
+    parser.add_argument("--duration", type=float, metavar="S",
+                        help="seconds per measured run, for every scenario")
+    parser.add_argument("--warmup", type=float, metavar="S", help="seconds of the warm-up run")
+    parser.add_argument("--out", metavar="DIR", help="result directory "
+                        "(default: results/<date>-<host>)")
+    parser.add_argument("--server-cpus", metavar="LIST", help="cpus for servers (default: "
+                        "lower half of this process's cpus)")
+    parser.add_argument("--client-cpus", metavar="LIST", help="cpus for clients (default: "
+                        "upper half)")
+    parser.add_argument("--client", choices=("auto", "loadgen", "wrk"), default="auto",
+                        help="load generator for the non-ab scenarios (default: loadgen if "
+                        "built, else wrk)")
+    parser.add_argument("--no-perf", action="store_true", help="do not count syscalls")
+    parser.add_argument("--no-graphs", action="store_true", help="skip matplotlib")
+    parser.add_argument("--list", action="store_true", help="list servers and scenarios")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="print what moved between two result directories, as B/A ratios")
+    parser.add_argument("--report", metavar="DIR",
+                        help="regenerate summary.csv, table.md and graphs from DIR/raw")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output for --list and --compare")
+    args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error("--repeats must be at least 1")
+    return args
+
+
+def do_list(args) -> int:
+    tools = clients.Tools(args.client)
+    servers = []
+    for spec in all_specs():
+        ok, why = spec.available()
+        servers.append({"name": spec.name, "kind": spec.kind, "installed": ok,
+                        "version": spec.version() if ok else "", "missing": why})
+    scenario_list = []
+    for s in scen.SCENARIOS:
+        tool, why = tools.for_scenario(s)
+        scenario_list.append({"name": s.name, "title": s.title, "full_only": s.full_only,
+                              "client": tool, "missing": why})
+    if args.json:
+        json.dump({"servers": servers, "scenarios": scenario_list}, sys.stdout, indent=1)
+        print()
+        return 0
+    print("servers:")
+    for s in servers:
+        state = (s["version"] or "installed") if s["installed"] else s["missing"]
+        print("  %-18s %-8s %s" % (s["name"], s["kind"], state))
+    print("scenarios:")
+    for s in scenario_list:
+        where = "client: " + s["client"] if s["client"] else s["missing"]
+        print("  %-18s %-7s %s  [%s]" % (s["name"], "--full" if s["full_only"] else "", s["title"],
+                                         where))
+    return 0
+
+
+def default_out_dir(root: str) -> str:
+    base = os.path.join(root, "results", "%s-%s" % (datetime.date.today().isoformat(),
+                                                    socket.gethostname()))
+    path, n = base, 2
+    while os.path.exists(path):
+        path = "%s-%d" % (base, n)
+        n += 1
+    return path
+
+
+def raise_fd_limit() -> None:
+    """The sweep opens 10,000 connections on each side; children inherit this."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def do_run(args) -> int:
+    root = repo_root()
+    profile = scen.PROFILES["quick" if args.quick else "full" if args.full else "default"]
+    scenario_list = scen.select(args.scenarios, args.full)
+    specs = select_servers(args.servers)
+    cpus = sorted(os.sched_getaffinity(0))
+    server_cpus, client_cpus, pin_note = machine_mod.split_cpus(cpus)
+    if args.server_cpus:
+        server_cpus = machine_mod.parse_cpu_list(args.server_cpus)
+    if args.client_cpus:
+        client_cpus = machine_mod.parse_cpu_list(args.client_cpus)
+    settings = Settings(profile,
+                        repeats=args.repeats or profile.repeats,
+                        warmup_s=args.warmup if args.warmup is not None else profile.warmup_s,
+                        duration_s=args.duration or profile.duration_s,
+                        server_cpus=machine_mod.cpu_list(server_cpus),
+                        client_cpus=machine_mod.cpu_list(client_cpus),
+                        use_perf=not args.no_perf,
+                        duration_given=args.duration is not None)
+    if not settings.taskset:
+        pin_note = (pin_note + "; " if pin_note else "") + "taskset missing: nothing pinned"
+    tools = clients.Tools(args.client)
+    out_dir = os.path.abspath(args.out) if args.out else default_out_dir(root)
+    os.makedirs(out_dir, exist_ok=True)
+    raise_fd_limit()
+    machine = machine_mod.describe(root, server_cpus, client_cpus, pin_note, tools,
+                                   dict(settings.as_dict(),
+                                        scenarios=[s.name for s in scenario_list],
+                                        servers=[s.name for s in specs]),
+                                   [sys.argv[0]] + list(sys.argv[1:]))
+    machine_path = os.path.join(out_dir, "machine.json")
+
+    def save_machine():
+        machine["peers"] = {name: e.get("version") or e.get("status")
+                            for name, e in machine["servers"].items() if e["kind"] == "peer"}
+        with open(machine_path, "w") as f:
+            json.dump(machine, f, indent=1)
+            f.write("\n")
+
+    print("out   %s" % out_dir, flush=True)
+    print("pin   servers on cpu %s, clients on cpu %s%s" % (
+        settings.server_cpus, settings.client_cpus, "  (" + pin_note + ")" if pin_note else ""),
+        flush=True)
+    runner = Runner(specs, scenario_list, settings, tools, out_dir, machine)
+    if runner.perf and runner.perf.note:
+        print("note  " + runner.perf.note, flush=True)
+        machine["syscalls_note"] = runner.perf.note
+    # A SIGTERM (or the lead's script being stopped) still stops every server we started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        records = runner.run()
+    finally:
+        machine["finished_at"] = datetime.datetime.now().astimezone().isoformat(
+            timespec="seconds")
+        save_machine()
+    if not records:
+        print("error: nothing was measured; see the lines above for what is missing",
+              file=sys.stderr)
+        return 1
+    written = report.write_reports(out_dir, plots=not args.no_graphs)
+    for note in written["notes"]:
+        print("note  " + note)
+    print("wrote %s" % ", ".join(os.path.relpath(p, out_dir) for p in written["written"]))
+    with open(os.path.join(out_dir, "table.md")) as f:
+        print()
+        print(f.read())
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        if args.list:
+            return do_list(args)
+        if args.compare:
+            result = report.compare(*args.compare)
+            if args.json:
+                json.dump(result, sys.stdout, indent=1)
+                print()
+            else:
+                sys.stdout.write(report.render_compare(result))
+            return 0
+        if args.report:
+            written = report.write_reports(args.report, plots=not args.no_graphs)
+            for note in written["notes"]:
+                print("note  " + note)
+            print("wrote %s" % ", ".join(written["written"]))
+            return 0
+        return do_run(args)
+    except (ValueError, FileNotFoundError) as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; servers stopped", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Load generator command lines and outputs: one behaviour per test, real captured outputs."""
+
+import json
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from hellepoll_bench import clients, scenarios  # noqa: E402  pylint: disable=wrong-import-position
+
+CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "clients")
+
+
+def fixture(name):
+    with open(os.path.join(CLIENTS, name)) as f:
+        return json.load(f) if name.endswith(".json") else f.read()
+
+
+class AbTest(unittest.TestCase):
+    def test_clean_run_is_valid(self):
+        r = clients.parse_ab(fixture("ab_ok.txt"), 0)
+        self.assertTrue(r["valid"], r["invalid_reason"])
+        self.assertEqual(r["responses"], 29641)
+        self.assertEqual(r["keepalive_requests"], 29641)
+        self.assertAlmostEqual(r["req_per_s"], 72759.0)
+        self.assertEqual(r["errors"]["total"], 0)
+
+    def test_length_failures_and_non2xx_void_the_run(self):
+        r = clients.parse_ab(fixture("ab_errors.txt"), 0)
+        self.assertFalse(r["valid"])
+        self.assertEqual(r["errors"]["short_read"], 133)
+        self.assertEqual(r["errors"]["non2xx"], 40)
+        self.assertEqual(r["responses"], 200 - 133 - 40)
+        self.assertIn("133 short read", r["invalid_reason"])
+
+    def test_abort_is_invalid_with_ab_s_message(self):
+        text = fixture("ab_refused.txt")
+        r = clients.parse_ab(text, 111, text)
+        self.assertFalse(r["valid"])
+        self.assertIn("exit status 111", r["invalid_reason"])
+        self.assertIn("Connection refused", r["invalid_reason"])
+
+    def test_reset_is_counted(self):
+        r = clients.parse_ab("", 104, "apr_socket_recv: Connection reset by peer (104)\n")
+        self.assertEqual(r["errors"]["reset"], 1)
+
+    def test_command_keepalive_and_sizing(self):
+        argv = clients.ab_command("ab", "http://127.0.0.1:1/", 25, True, 2.0, 50000.0)
+        self.assertIn("-k", argv)
+        # -t must come before -n: ab resets -n when it reads -t.
+        self.assertLess(argv.index("-t"), argv.index("-n"))
+        self.assertEqual(argv[argv.index("-n") + 1], "100000")
+        self.assertEqual(argv[argv.index("-c") + 1], "25")
+        self.assertEqual(argv[-1], "http://127.0.0.1:1/")
+
+    def test_command_without_keepalive_or_rate(self):
+        argv = clients.ab_command("ab", "http://127.0.0.1:1/", 25, False, 0.2, None)
+        self.assertNotIn("-k", argv)
+        self.assertEqual(argv[argv.index("-t") + 1], "1")  # ab's -t is whole seconds
+
+
+class LoadgenTest(unittest.TestCase):
+    def test_valid_report(self):
+        r, latency = clients.parse_loadgen(fixture("loadgen_ok.json"), 0)
+        self.assertTrue(r["valid"])
+        self.assertEqual(r["responses"], 300000)
+        self.assertEqual(latency["p99"], 400.0)
+
+    def test_errors_and_5xx_void_the_run(self):
+        r, _ = clients.parse_loadgen(fixture("loadgen_errors.json"), 1)
+        self.assertFalse(r["valid"])
+        self.assertEqual(r["errors"]["reset"], 3)
+        self.assertEqual(r["errors"]["non2xx"], 10)  # from status 5xx
+
+    def test_missing_report_is_invalid(self):
+        r, latency = clients.parse_loadgen(None, 2, "loadgen: bad option --pipeline\n")
+        self.assertFalse(r["valid"])
+        self.assertIn("bad option", r["invalid_reason"])
+        self.assertIsNone(latency)
+
+    def test_command(self):
+        argv = clients.loadgen_command("lg", "http://h/", 25, 16, 0.3, None, "/tmp/x.json")
+        self.assertEqual(argv[:7], ["lg", "-d", "300ms", "-t", "1", "-c", "25"])
+        self.assertIn("--pipeline", argv)
+        self.assertNotIn("--rate", argv)
+        argv = clients.loadgen_command("lg", "http://h/", 25, 1, 5, 12345.6, "/tmp/x.json")
+        self.assertEqual(argv[argv.index("--rate") + 1], "12346")
+        self.assertIn("--latency", argv)
+        self.assertEqual(argv[argv.index("-d") + 1], "5s")
+
+
+class WrkTest(unittest.TestCase):
+    def test_valid_run_with_closed_loop_latency(self):
+        r, latency = clients.parse_wrk(fixture("wrk_ok.txt"), 0)
+        self.assertTrue(r["valid"])
+        self.assertEqual(r["responses"], 82940)
+        self.assertAlmostEqual(r["req_per_s"], 82672.31)
+        self.assertAlmostEqual(latency["p50"], 105.0)
+        self.assertAlmostEqual(latency["p99"], 5270.0)
+        self.assertFalse(latency["corrected"])
+
+    def test_non2xx_voids_the_run(self):
+        r, _ = clients.parse_wrk(fixture("wrk_errors.txt"), 0)
+        self.assertFalse(r["valid"])
+        self.assertEqual(r["errors"]["non2xx"], 602)
+
+    def test_socket_errors_void_the_run(self):
+        text = fixture("wrk_ok.txt").replace(
+            "Requests/sec", "  Socket errors: connect 0, read 7, write 0, timeout 2\nRequests/sec")
+        r, _ = clients.parse_wrk(text, 0)
+        self.assertEqual((r["errors"]["read"], r["errors"]["timeout"]), (7, 2))
+        self.assertFalse(r["valid"])
+
+    def test_pipelined_command_uses_the_script(self):
+        argv = clients.wrk_command("wrk", "http://h/", 25, 16, 0.3)
+        self.assertEqual(argv[argv.index("-d") + 1], "1s")  # wrk's -d is whole seconds
+        self.assertTrue(os.path.exists(argv[argv.index("-s") + 1]))
+        self.assertEqual(argv[-2:], ["--", "16"])
+
+
+class ToolChoiceTest(unittest.TestCase):
+    def test_fixed_rate_needs_loadgen(self):
+        tools = clients.Tools(ab="/usr/bin/ab", wrk="/usr/bin/wrk", prefer="wrk")
+        tool, why = tools.for_scenario(scenarios.BY_NAME["fixed-rate"])
+        self.assertIsNone(tool)
+        self.assertIn("loadgen", why)
+        self.assertEqual(tools.for_scenario(scenarios.BY_NAME["keepalive-c25"])[0], "wrk")
+        self.assertEqual(tools.for_scenario(scenarios.BY_NAME["ab-c25"])[0], "ab")
+
+    def test_loadgen_preferred_when_built(self):
+        tools = clients.Tools(ab="/usr/bin/ab", wrk="/usr/bin/wrk", loadgen="/x/loadgen")
+        self.assertEqual(tools.for_scenario(scenarios.BY_NAME["fixed-rate"])[0], "loadgen")
+
+
+class ScenarioTest(unittest.TestCase):
+    def test_defaults_and_full(self):
+        self.assertEqual([s.name for s in scenarios.select(None, False)],
+                         ["ab-c25", "ab-k-c25", "keepalive-c25", "pipeline16-c25"])
+        self.assertEqual(len(scenarios.select(None, True)), 6)
+        self.assertEqual([s.name for s in scenarios.select("ab-k-c25", False)], ["ab-k-c25"])
+        with self.assertRaises(ValueError):
+            scenarios.select("ab-k-c26", False)
+
+    def test_points(self):
+        sweep = list(scenarios.BY_NAME["concurrency-sweep"].points())
+        self.assertEqual([p["connections"] for p in sweep], [1, 10, 100, 1000, 10000])
+        labels = [scenarios.point_label(p) for p in scenarios.BY_NAME["fixed-rate"].points()]
+        self.assertEqual(labels, ["c25-r25%", "c25-r50%", "c25-r75%"])
+
+    def test_durations(self):
+        self.assertEqual(clients.format_duration(2), "2s")
+        self.assertEqual(clients.format_duration(0.3), "300ms")
+        self.assertEqual(clients.format_duration(1.5), "1500ms")
+
+
+if __name__ == "__main__":
+    unittest.main()
