@@ -1,0 +1,372 @@
+// Hostile clients against every variant (workers 1): what an exposed server
+// meets on the internet. Each case checks that the bad client gets a clear
+// answer or a close, and that everyone else keeps being served.
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include <atomic>
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "server/testing/client.h"
+#include "server/testing/process.h"
+#include "variants/testing/raw_socket.h"
+
+namespace hellepoll::variants {
+namespace {
+
+using hellepoll::testing::Client;
+using hellepoll::testing::fetch;
+using hellepoll::testing::Reply;
+using hellepoll::testing::ServerProcess;
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+using Duration = Clock::duration;
+
+constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+[[maybe_unused]] const bool kPipeIgnored = signal(SIGPIPE, SIG_IGN) != SIG_ERR;
+
+std::vector<std::string> variants() {
+  std::vector<std::string> out;
+  const char *env = std::getenv("HELLEPOLL_VARIANTS");
+  std::stringstream ss(env ? env : "");
+  std::string v;
+  while (std::getline(ss, v, ',')) {
+    if (!v.empty())
+      out.push_back(v);
+  }
+  return out;
+}
+
+class Hostile : public ::testing::TestWithParam<std::string> {
+protected:
+  std::unique_ptr<ServerProcess> start(std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{"--workers", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    auto p = std::make_unique<ServerProcess>("variants/" + GetParam(), args);
+    EXPECT_TRUE(p->ready()) << p->ready_line();
+    return p;
+  }
+  bool procs() const { return GetParam().find("procs") != std::string::npos; }
+};
+
+// Slowloris: 200 connections trickle a request a byte every 100 ms for 2 s.
+// A normal client's 50 requests meanwhile each take under a second, and the
+// read timeout (500 ms here) ends every trickler with 408 or a close.
+TEST_P(Hostile, SlowlorisDoesNotStarveOthers) {
+  auto s = start({"--read-timeout", "500ms"});
+  ASSERT_TRUE(s->ready());
+  constexpr int kSlow = 200;
+  std::vector<UniqueFd> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(connect_loopback(s->port()));
+    ASSERT_TRUE(slow.back()) << i;
+  }
+  std::atomic<bool> done{false};
+  std::thread trickle([&] {
+    const std::string req = "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+    for (size_t round = 0; round < 20 && !done; ++round) {
+      for (auto &fd : slow)
+        ::send(fd.get(), &req[round % req.size()], 1,
+               MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::this_thread::sleep_for(
+          100ms); // the attack's own pace, not synchronisation
+    }
+  });
+  Duration worst{};
+  for (int i = 0; i < 50; ++i) {
+    const auto t0 = Clock::now();
+    Reply r = fetch(s->port(), kGet);
+    worst = std::max<Duration>(worst, Clock::now() - t0);
+    ASSERT_EQ("Hello World", r.body) << i;
+    std::this_thread::sleep_for(20ms); // spread the 50 across the attack
+  }
+  done = true;
+  trickle.join();
+  EXPECT_LT(worst, 1s);
+  int closed = 0, got_408 = 0;
+  for (auto &fd : slow) {
+    std::string got;
+    if (read_until_closed(fd.get(), &got, 3s))
+      ++closed;
+    if (got.rfind("HTTP/1.1 408", 0) == 0)
+      ++got_408;
+  }
+  EXPECT_EQ(kSlow, closed);
+  EXPECT_GT(got_408, 0);
+}
+
+// Request smuggling: framing that two parsers could read differently is
+// refused and the connection closed; a framing we accept is read exactly
+// (the pipelined request behind the body is answered as a request).
+struct Vector {
+  const char *name;
+  std::string request;
+  int status; // 0: accepted; then a 405 (POST /) and the pipelined 200 follow
+};
+
+std::vector<Vector> smuggling_vectors() {
+  const std::string post = "POST / HTTP/1.1\r\nHost: t\r\n";
+  const std::string chunked_body = "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
+  return {
+      {"cl_then_te",
+       post + "Content-Length: 4\r\nTransfer-Encoding: chunked" + chunked_body,
+       400},
+      {"te_then_cl",
+       post + "Transfer-Encoding: chunked\r\nContent-Length: 4" + chunked_body,
+       400},
+      {"duplicate_cl",
+       post + "Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", 400},
+      {"cl_list", post + "Content-Length: 4, 4\r\n\r\nabcd", 400},
+      {"signed_cl", post + "Content-Length: +4\r\n\r\nabcd", 400},
+      {"negative_cl", post + "Content-Length: -4\r\n\r\nabcd", 400},
+      {"hex_cl", post + "Content-Length: 0x4\r\n\r\nabcd", 400},
+      {"overflowing_cl", post + "Content-Length: 18446744073709551620\r\n\r\n",
+       413},
+      {"chunk_size_0x",
+       post + "Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
+       400},
+      {"chunk_size_negative",
+       post + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
+       400},
+      {"chunk_size_overflow",
+       post + "Transfer-Encoding: "
+              "chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n",
+       413},
+      {"chunk_size_space",
+       post + "Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n",
+       400},
+      {"chunk_bare_lf",
+       post + "Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", 400},
+      {"chunk_data_too_long",
+       post + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400},
+      {"obs_fold", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400},
+      {"obs_fold_te", post + "Transfer-Encoding:\r\n chunked" + chunked_body,
+       400},
+      {"space_before_colon",
+       post + "Transfer-Encoding : chunked" + chunked_body, 400},
+      {"te_xchunked", post + "Transfer-Encoding: xchunked" + chunked_body, 501},
+      {"te_chunked_then_gzip",
+       post + "Transfer-Encoding: chunked, gzip" + chunked_body, 501},
+      {"te_gzip_chunked",
+       post + "Transfer-Encoding: gzip, chunked" + chunked_body, 501},
+      {"te_vertical_tab", post + "Transfer-Encoding:\vchunked" + chunked_body,
+       400},
+      {"te_nul",
+       post + std::string("Transfer-Encoding: chunked\0", 27) + chunked_body,
+       400},
+      {"bare_lf_head", "GET / HTTP/1.1\nHost: t\n\n", 400},
+      {"bare_cr_head", "GET / HTTP/1.1\rHost: t\r\n\r\n", 400},
+      {"te_upper_case", post + "TRANSFER-ENCODING: CHUNKED" + chunked_body, 0},
+      {"te_tab_ows", post + "Transfer-Encoding:\tchunked\t" + chunked_body, 0},
+      {"te_trailing_space", post + "Transfer-Encoding: chunked " + chunked_body,
+       0},
+  };
+}
+
+TEST_P(Hostile, SmugglingVectorsAreRefused) {
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  for (const Vector &v : smuggling_vectors()) {
+    Client c(s->port());
+    ASSERT_TRUE(c.send(v.request + kGet)) << v.name;
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << v.name;
+    if (v.status != 0) {
+      EXPECT_EQ(v.status, r.status) << v.name;
+      EXPECT_EQ("close", r.header("connection")) << v.name;
+      EXPECT_TRUE(c.wait_closed())
+          << v.name << ": the smuggled GET must not be answered";
+    } else {
+      EXPECT_EQ(405, r.status) << v.name;
+      Reply next = c.read_reply();
+      EXPECT_EQ("Hello World", next.body)
+          << v.name << ": the body was not read as chunked";
+    }
+  }
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+// Every limit answers its status and closes; the server serves on.
+TEST_P(Hostile, EveryLimit) {
+  auto s = start({"--max-head", "1024", "--max-body", "100"});
+  ASSERT_TRUE(s->ready());
+  std::string many_headers = "GET / HTTP/1.1\r\nHost: t\r\n";
+  for (int i = 0; i < 70; ++i)
+    many_headers += "X-" + std::to_string(i) + ": v\r\n";
+  struct Case {
+    const char *name;
+    std::string request;
+    int status;
+  } cases[] = {
+      {"request_line",
+       "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"request_line_unterminated", "GET /" + std::string(2000, 'a'), 414},
+      {"header_bytes",
+       "GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(2000, 'a') + "\r\n\r\n",
+       431},
+      {"header_count", many_headers + "\r\n", 431},
+      {"content_length",
+       "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
+      {"chunked_total",
+       "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n40\r\n" +
+           std::string(64, 'x') + "\r\n40\r\n" + std::string(64, 'x') +
+           "\r\n0\r\n\r\n",
+       413},
+      {"chunked_trailer",
+       "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
+       "chunked\r\n\r\n0\r\nX: " +
+           std::string(9000, 't') + "\r\n\r\n",
+       431},
+  };
+  for (const Case &c : cases) {
+    Client client(s->port());
+    ASSERT_TRUE(client.send(c.request)) << c.name;
+    Reply r = client.read_reply();
+    ASSERT_TRUE(r.ok) << c.name;
+    EXPECT_EQ(c.status, r.status) << c.name;
+    EXPECT_TRUE(client.wait_closed()) << c.name;
+  }
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+// A client that half-closes after its requests still gets every answer.
+TEST_P(Hostile, HalfCloseGetsItsAnswers) {
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  Client c(s->port());
+  ASSERT_TRUE(c.send(std::string(kGet) + kGet + kGet));
+  c.shutdown_write();
+  std::string all = c.read_until_close();
+  EXPECT_EQ(3u, count_of(all, "Hello World")) << all;
+}
+
+// Clients that vanish mid-request or mid-response cost only themselves.
+TEST_P(Hostile, VanishingClients) {
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  for (int i = 0; i < 20; ++i) {
+    UniqueFd mid_request = connect_loopback(s->port());
+    ASSERT_TRUE(send_all(
+        mid_request.get(),
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\nabc"));
+    if (i % 2)
+      close_with_reset(mid_request);
+    UniqueFd mid_response = connect_loopback(s->port());
+    std::string batch;
+    for (int k = 0; k < 5000; ++k)
+      batch += kGet; // ~650 KB of answers
+    ASSERT_TRUE(send_all(mid_response.get(), batch));
+    char buf[1000];
+    ASSERT_GT(::recv(mid_response.get(), buf, sizeof buf, 0), 0);
+    if (i % 2) {
+      close_with_reset(mid_response);
+    } else {
+      mid_response.reset(); // FIN with unread data: the kernel sends RST
+    }
+  }
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+// A client that pipelines without ever reading: the server stops reading
+// it (back-pressure) instead of buffering without bound, and serves others.
+TEST_P(Hostile, NeverReadingClientIsBounded) {
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  const long rss_before = rss_kib(s->pid());
+  UniqueFd hog = connect_loopback(s->port());
+  ASSERT_TRUE(hog);
+  std::string batch;
+  for (int k = 0; k < 1000; ++k)
+    batch += kGet;
+  size_t sent = 0;
+  const auto until = Clock::now() + 3s;
+  while (Clock::now() < until &&
+         sent < 200u * batch.size()) { // 5.4 MB of requests at most
+    ssize_t n = ::send(hog.get(), batch.data(), batch.size(),
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno != EAGAIN)
+      break;
+    // Socket buffers are full: others must still be served promptly.
+    const auto t0 = Clock::now();
+    ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
+    ASSERT_LT(Clock::now() - t0, 1s);
+    std::this_thread::sleep_for(
+        50ms); // give a stalled writer time to prove it is stalled
+  }
+  const long grown = rss_kib(s->pid()) - rss_before;
+  EXPECT_LT(grown, 32 * 1024)
+      << "server grew by " << grown << " KiB for a client that never reads";
+  EXPECT_LT(sent, 200u * batch.size())
+      << "the server read every byte: no back-pressure";
+  close_with_reset(hog);
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+// 10,000 connections (or what the fd limit allows) opened, then all dropped
+// with RST at once: the server answers at once and gives the fds back.
+TEST_P(Hostile, TenThousandConnectionsDropped) {
+  const long limit = raise_fd_limit(); // the server inherits it
+  const int want = static_cast<int>(std::min<long>(10000, limit - 200));
+  if (want < 10000)
+    std::printf("fd limit %ld: opening %d connections, not 10000\n", limit,
+                want);
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
+  const int fds_before = count_fds(s->pid());
+  std::vector<UniqueFd> conns;
+  conns.reserve(static_cast<size_t>(want));
+  for (int i = 0; i < want; ++i) {
+    UniqueFd fd = connect_loopback(s->port());
+    ASSERT_TRUE(fd) << "connection " << i << ": " << strerror(errno);
+    // A byte, so the server (TCP_DEFER_ACCEPT) takes the connection now.
+    ASSERT_TRUE(send_all(fd.get(), "G"));
+    conns.push_back(std::move(fd));
+  }
+  for (auto &fd : conns)
+    close_with_reset(fd);
+  const auto t0 = Clock::now();
+  ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
+  EXPECT_LT(Clock::now() - t0, 2s);
+  int fds_after = count_fds(s->pid());
+  for (int i = 0; i < 250 && fds_after > fds_before + 10; ++i) {
+    std::this_thread::sleep_for(20ms); // polling /proc while the server reaps
+    fds_after = count_fds(s->pid());
+  }
+  EXPECT_LE(fds_after, fds_before + 10) << "before " << fds_before;
+}
+
+// An HTTP/2 prior-knowledge preface gets 505 (or a clean close), and the
+// server serves on.
+TEST_P(Hostile, Http2PrefaceIsRefused) {
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  UniqueFd c = connect_loopback(s->port());
+  ASSERT_TRUE(send_all(
+      c.get(), std::string_view(
+                   "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0", 33)));
+  std::string got;
+  ASSERT_TRUE(read_until_closed(c.get(), &got, 5s));
+  EXPECT_TRUE(got.empty() || got.rfind("HTTP/1.1 505", 0) == 0) << got;
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Hostile, ::testing::ValuesIn(variants()),
+                         [](const auto &info) { return info.param; });
+
+} // namespace
+} // namespace hellepoll::variants

@@ -1,0 +1,38 @@
+// Raw-socket helpers for the hostile-client and fault suites: clients that
+// misbehave in ways testing::Client (one polite blocking client) cannot.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "server/fd.h"
+
+namespace hellepoll::variants {
+
+// A blocking TCP connection to 127.0.0.1:port (connect bounded by
+// `timeout`), or an empty fd.
+UniqueFd
+connect_loopback(uint16_t port,
+                 std::chrono::milliseconds timeout = std::chrono::seconds(2));
+// Sends everything or fails (no SIGPIPE).
+bool send_all(int fd, std::string_view bytes);
+// Closes with RST (SO_LINGER 0), as a client that vanishes does.
+void close_with_reset(UniqueFd &fd);
+// Reads what arrives within `timeout`, until EOF/reset (returns true) or
+// the timeout (false). Bytes read are appended to `out`.
+bool read_until_closed(int fd, std::string *out,
+                       std::chrono::milliseconds timeout);
+// Open descriptors of `pid` and, for a procs variant, of its children.
+int count_fds(pid_t pid);
+// Resident set size of `pid` and its children, in KiB.
+long rss_kib(pid_t pid);
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
+long raise_fd_limit();
+// Occurrences of `needle` in `hay`.
+size_t count_of(std::string_view hay, std::string_view needle);
+
+} // namespace hellepoll::variants
