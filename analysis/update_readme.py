@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""Regenerates README.md's speed and variants tables from a result directory.
+
+Usage: /usr/bin/python3 analysis/update_readme.py results/<date>-<host>
+
+Replaces the text between <!-- speed-table:begin/end --> (the original
+table reproduced, and every server) and <!-- variants-table:begin/end -->
+(the variants with their keepalive-c25 costs). Nothing is typed by hand:
+rerun after committing a new reference run.
+"""
+import csv
+import os
+import re
+import sys
+
+AXES = {
+    "trigger": {"lt": "level-triggered", "et": "edge-triggered"},
+    "write": {"write": "write (copy)", "writev": "writev (gather)"},
+    "workers": {"threads": "threads", "procs": "processes"},
+}
+WHAT = {
+    "lt": "one read per readiness event; epoll_ctl only when interest changes",
+    "et": "registered once for both directions; reads until EAGAIN",
+}
+
+
+def section(table_md: str, heading: str) -> str:
+    """The body of a '## heading' section of table.md, up to the next '## '."""
+    m = re.search(r"^## " + re.escape(heading) + r"\n(.*?)(?=^## |\Z)", table_md, re.S | re.M)
+    if not m:
+        sys.exit(f"update_readme: table.md has no section '{heading}'")
+    return m.group(1).strip()
+
+
+def replace_between(text: str, marker: str, body: str) -> str:
+    pattern = re.compile(r"(<!-- %s:begin -->\n).*?(\n<!-- %s:end -->)" % (marker, marker), re.S)
+    if not pattern.search(text):
+        sys.exit(f"update_readme: README.md lacks the {marker} markers")
+    return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def variants_table(rows, result_dir: str) -> str:
+    ka = {r["server"]: r for r in rows if r["scenario"] == "keepalive-c25" and r["valid"] == "true"}
+    out = [
+        "| variant | trigger | write path | workers | what it shows | CPU µs/req | syscalls/req |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    names = sorted(n for n in ka if n.count("_") == 2 and n.split("_")[0] in AXES["trigger"])
+    for name in names + ["floor"]:
+        r = ka.get(name)
+        if r is None:
+            continue
+        if name == "floor":
+            cols = ["level-triggered", "write (copy)", "threads", "the floor: no HTTP parsing, pre-rendered reply"]
+        else:
+            t, w, k = name.split("_")
+            cols = [AXES["trigger"][t], AXES["write"][w], AXES["workers"][k], WHAT[t]]
+        out.append("| `%s` | %s | %.2f | %.2f |" % (name, " | ".join(cols), float(r["server_cpu_us_per_req"]),
+                                                   float(r["syscalls_per_req"])))
+    rel = os.path.relpath(result_dir)
+    out.append("")
+    out.append(f"keepalive-c25, one worker pinned to core 0, loadgen on core 1; median of 3 runs; from `{rel}`.")
+    return "\n".join(out)
+
+
+def main(argv):
+    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        return 0 if len(argv) == 2 else 2
+    result_dir = argv[1].rstrip("/")
+    with open(os.path.join(result_dir, "table.md")) as f:
+        table = f.read()
+    with open(os.path.join(result_dir, "summary.csv")) as f:
+        rows = list(csv.DictReader(f))
+    caption = table.split("\n\n")[1].strip()
+    rel = os.path.relpath(result_dir)
+    speed = "\n\n".join([
+        caption,
+        "### The original README table, reproduced",
+        section(table, "The original README table, reproduced"),
+        "### Every server",
+        section(table, "Every server"),
+        f"Full tables, raw JSON and graphs: `{rel}/`.\n\n![req/s per server]({rel}/graphs/throughput.png)",
+    ])
+    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+    with open(readme) as f:
+        text = f.read()
+    text = replace_between(text, "speed-table", speed)
+    text = replace_between(text, "variants-table", variants_table(rows, result_dir))
+    with open(readme, "w") as f:
+        f.write(text)
+    print(f"README.md: speed and variants tables from {rel}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
