@@ -14,6 +14,7 @@
 
 #include "server/testing/client.h"
 #include "server/testing/process.h"
+#include "variants/testing/variants_under_test.h"
 
 namespace hellepoll::variants {
 namespace {
@@ -34,11 +35,7 @@ struct Param {
 
 std::vector<Param> params() {
   std::vector<Param> out;
-  const char* env = std::getenv("HELLEPOLL_VARIANTS");
-  std::stringstream ss(env ? env : "");
-  std::string v;
-  while (std::getline(ss, v, ',')) {
-    if (v.empty()) continue;
+  for (const std::string& v : variants_under_test()) {
     out.push_back({v, 1});
     out.push_back({v, 2});
   }

@@ -16,6 +16,7 @@
 
 #include "server/testing/client.h"
 #include "server/testing/process.h"
+#include "variants/testing/variants_under_test.h"
 
 namespace hellepoll::variants {
 namespace {
@@ -28,18 +29,6 @@ using namespace std::chrono_literals;
 
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 [[maybe_unused]] const bool kPipeIgnored = signal(SIGPIPE, SIG_IGN) != SIG_ERR;
-
-std::vector<std::string> variants() {
-  std::vector<std::string> out;
-  const char *env = std::getenv("HELLEPOLL_VARIANTS");
-  std::stringstream ss(env ? env : "");
-  std::string v;
-  while (std::getline(ss, v, ',')) {
-    if (!v.empty())
-      out.push_back(v);
-  }
-  return out;
-}
 
 class Faults : public ::testing::TestWithParam<std::string> {
 protected:
@@ -175,7 +164,7 @@ TEST_P(Faults, SigtermUnderLoadLosesNoResponse) {
               total, kClients, closes, unread);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, Faults, ::testing::ValuesIn(variants()),
+INSTANTIATE_TEST_SUITE_P(Variants, Faults, ::testing::ValuesIn(variants_under_test()),
                          [](const auto &info) { return info.param; });
 
 } // namespace

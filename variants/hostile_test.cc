@@ -19,6 +19,7 @@
 #include "server/testing/client.h"
 #include "server/testing/process.h"
 #include "variants/testing/raw_socket.h"
+#include "variants/testing/variants_under_test.h"
 
 namespace hellepoll::variants {
 namespace {
@@ -33,18 +34,6 @@ using Duration = Clock::duration;
 
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 [[maybe_unused]] const bool kPipeIgnored = signal(SIGPIPE, SIG_IGN) != SIG_ERR;
-
-std::vector<std::string> variants() {
-  std::vector<std::string> out;
-  const char *env = std::getenv("HELLEPOLL_VARIANTS");
-  std::stringstream ss(env ? env : "");
-  std::string v;
-  while (std::getline(ss, v, ',')) {
-    if (!v.empty())
-      out.push_back(v);
-  }
-  return out;
-}
 
 class Hostile : public ::testing::TestWithParam<std::string> {
 protected:
@@ -365,7 +354,7 @@ TEST_P(Hostile, Http2PrefaceIsRefused) {
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, Hostile, ::testing::ValuesIn(variants()),
+INSTANTIATE_TEST_SUITE_P(Variants, Hostile, ::testing::ValuesIn(variants_under_test()),
                          [](const auto &info) { return info.param; });
 
 } // namespace
