@@ -289,7 +289,11 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
   if (!out_) out_ = ctx_.out_pool.take();
   next_start_ = next_start;
   ++ctx_.stats.requests;
-  res_.begin(out_, h.version_minor, h.keep_alive && !ctx_.draining, h.method == Method::kHead);
+  // Draining: the last request already buffered is answered with
+  // "Connection: close"; those before it, read before the drain, are answered too.
+  const bool last_buffered = next_start >= in_->len;
+  res_.begin(out_, h.version_minor, h.keep_alive && !(ctx_.draining && last_buffered),
+             h.method == Method::kHead);
   Router::Match m = ctx_.router->route(h.method, req.path());
   in_handler_ = true;
   if (m.handler) {
@@ -515,8 +519,11 @@ void Connection<Io>::drain() {
   }
   // A response in flight carries "Connection: close" (as does any request
   // still arriving, through ctx_.draining) and the connection ends after it.
-  if (phase_ == Phase::kWaiting) res_.close_after();
-  close_after_flush_ = close_after_flush_ || phase_ == Phase::kIdle;
+  // Requests read but not yet dispatched (past the one a handler is answering).
+  const uint32_t next = phase_ == Phase::kWaiting ? next_start_ : req_start_;
+  const bool buffered = in_ && in_->len > next;
+  if (phase_ == Phase::kWaiting && !buffered) res_.close_after();
+  close_after_flush_ = close_after_flush_ || (phase_ == Phase::kIdle && !buffered);
 }
 
 template <class Io>

@@ -419,5 +419,30 @@ TYPED_TEST(HttpServerTest, DrainFinishesInFlightRequests) {
   EXPECT_EQ(std::future_status::ready, drained.wait_for(5s));
 }
 
+// Draining never drops a request the server has already read: pipelined
+// requests behind a deferred one are answered, the last with
+// "Connection: close", then the connection closes.
+TYPED_TEST(HttpServerTest, DrainAnswersEveryBufferedRequest) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /later?p HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGet) +
+                     "GET /path/last HTTP/1.1\r\nHost: t\r\n\r\n"));
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (this->server_->on_loop([](auto& s) { return s.stats().requests; }) < 1 &&
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::yield();
+  }
+  auto drained = this->server_->drain();
+  Reply a = c.read_reply();
+  Reply b = c.read_reply();
+  Reply last = c.read_reply();
+  EXPECT_EQ("later p", a.body);
+  EXPECT_EQ("Hello World", b.body);
+  EXPECT_EQ("/path/last", last.body);
+  EXPECT_EQ("close", last.header("connection"));
+  EXPECT_TRUE(c.wait_closed());
+  EXPECT_EQ(std::future_status::ready, drained.wait_for(5s));
+}
+
 }  // namespace
 }  // namespace hellepoll::http
