@@ -267,7 +267,10 @@ void Connection::process(const char* data, size_t len) {
     }
     if (!on_response(now)) return;
   }
-  w_.offer(this);  // top up: one write for all the room this read made
+  // Closed loop: the next batch goes out when the whole batch is answered, as
+  // with wrk's pipelining, so pipeline N means batches of N back to back. At a
+  // fixed rate the window is topped up as it drains (requests are due then).
+  if (count_ == 0 || w_.rate_mode()) w_.offer(this);  // one write for all the room
 }
 
 bool Connection::on_response(TimePoint now) {
