@@ -17,20 +17,12 @@
 #include <vector>
 
 #include "loadgen/response_parser.h"
+#include "server/testing/fuzz_check.h"
 
 namespace {
 
 using loadgen::Framing;
 using loadgen::ResponseParser;
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                   #cond);                                                     \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
 
 struct Seen {
   ResponseParser::Status status;

@@ -29,7 +29,7 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
             "//server:fuzzing": ["-fsanitize=fuzzer"],
             "//conditions:default": [],
         }),
-        deps = deps + select({
+        deps = deps + ["//server/testing:fuzz_check"] + select({
             "//server:fuzzing": [],
             "//conditions:default": ["//server/testing:fuzz_replay_main"],
         }),
@@ -43,6 +43,6 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
         srcs = srcs,
         args = [corpus_dir],
         data = native.glob([corpus + "/**"]),
-        deps = deps + ["//server/testing:fuzz_replay_main"],
+        deps = deps + ["//server/testing:fuzz_check", "//server/testing:fuzz_replay_main"],
         **kwargs
     )

@@ -42,3 +42,20 @@ def hellepoll_variants(helloworld):
     for combo in _combinations(AXES):
         _variant("_".join(combo), combo, visibility = ["//visibility:public"])
     _variant("helloworld", helloworld.split("_"), visibility = ["//visibility:public"])
+
+def variant_suite_test(name, srcs, deps, extra_data = [], size = "medium"):
+    """A cc_test run against every variant binary (and helloworld).
+
+    The binaries are its data, and their names reach the test in
+    HELLEPOLL_VARIANTS (read by variants/testing/variants_under_test.h), so a
+    new axis value is tested without editing any test.
+    """
+    binaries = variant_names() + ["helloworld"]
+    native.cc_test(
+        name = name,
+        size = size,
+        srcs = srcs,
+        data = [":" + v for v in binaries] + extra_data,
+        env = {"HELLEPOLL_VARIANTS": ",".join(binaries)},
+        deps = deps,
+    )

@@ -30,20 +30,12 @@
 #include "loadgen/response_parser.h"
 #include "server/http/server.h"
 #include "server/listener.h"
+#include "server/testing/fuzz_check.h"
 
 namespace {
 
 using namespace hellepoll;
 using namespace hellepoll::http;
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                   #cond);                                                     \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
 
 Router &router() {
   static Router *r = [] {

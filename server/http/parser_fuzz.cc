@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "server/http/parser.h"
+#include "server/testing/fuzz_check.h"
 
 namespace {
 
@@ -25,15 +26,6 @@ using hellepoll::http::HeaderSlot;
 using hellepoll::http::Limits;
 using hellepoll::http::RequestHead;
 using hellepoll::http::RequestParser;
-
-#define FUZZ_CHECK(cond)                                                       \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      std::fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__,    \
-                   #cond);                                                     \
-      std::abort();                                                            \
-    }                                                                          \
-  } while (0)
 
 struct Outcome {
   RequestParser::Result result;
