@@ -1,10 +1,14 @@
 #include "server/http/parser.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
+#endif
+#ifdef __SSE4_2__
+#include <nmmintrin.h>
 #endif
 
 namespace hellepoll::http {
@@ -37,31 +41,149 @@ inline uint32_t span_of(const char* p, uint32_t n, uint8_t cls) {
   return i;
 }
 
+// The spans below read 16 bytes at a time while p + 16 <= end (the end of
+// the caller's bytes) and stop at the line's CR at the latest, since every
+// line they scan ends in one; near the end of the buffer they finish with
+// span_of().
+
+// Length of the token (RFC 9110 tchar) at p[0, n): a method or a header name.
+inline uint32_t token_span(const char* p, uint32_t n, const char* end) {
+  uint32_t i = 0;
+#ifdef __SSE4_2__
+  // picohttpparser's trick: one pcmpestri finds the first byte in these
+  // eight ranges, which hold every non-token byte (and '|' and '~', tokens
+  // that share the last range: span_of() goes on past those).
+  alignas(16) static constexpr char kStops[16] = {'\0', ' ', '"', '"', '(', ')', ',', ',',
+                                                  '/',  '/', ':', '@', '[', ']', '{', '\xff'};
+  const __m128i stops = _mm_load_si128(reinterpret_cast<const __m128i*>(kStops));
+  while (end - (p + i) >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const int at = _mm_cmpestri(stops, 16, x, 16,
+                                _SIDD_UBYTE_OPS | _SIDD_CMP_RANGES | _SIDD_LEAST_SIGNIFICANT);
+    i += static_cast<uint32_t>(at);
+    if (at != 16) break;
+  }
+  if (i >= n) return n;
+#else
+  (void)end;
+#endif
+  return i + span_of(p + i, n - i, kTchar);
+}
+
+// Length of the request-target at p[0, n): up to the first byte <= 0x20.
+// The line's bytes passed find_ctl(), so that byte is SP, HTAB or the CR.
+inline uint32_t target_span(const char* p, uint32_t n, const char* end) {
+  uint32_t i = 0;
+#ifdef __SSE2__
+  const __m128i space = _mm_set1_epi8(0x20);
+  while (end - (p + i) >= 16) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned m = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, space), x)));
+    if (m) return std::min(n, i + static_cast<uint32_t>(__builtin_ctz(m)));
+    i += 16;
+  }
+  if (i >= n) return n;
+#else
+  (void)end;
+#endif
+  return i + span_of(p + i, n - i, kTarget);
+}
+
 // The first byte in [p, end) that is a control character other than HTAB
 // (0x00-0x08, 0x0A-0x1F, 0x7F), or `end`. This one scan both finds a line's
 // CRLF and validates every field-value byte (RFC 9110 §5.5), so the bytes of
-// a header line are looked at once. The only SIMD in the parser; the scalar
-// loop is the fallback and the specification.
-inline const char* find_ctl(const char* p, const char* end) {
+// a header line are looked at once. `begin` (<= p) is where the caller's
+// bytes start: a tail shorter than 16 bytes is examined with one load that
+// ends at `end` and starts before p, instead of byte by byte, because the
+// last lines of a request are where the buffer usually ends. The only SIMD
+// in the parser; the scalar loop is the fallback and the specification.
 #ifdef __SSE2__
+inline unsigned ctl_mask16(const char* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i bias = _mm_set1_epi8(static_cast<char>(0x80));
   const __m128i below_space = _mm_set1_epi8(static_cast<char>(0x20 ^ 0x80));  // unsigned < 0x20
-  const __m128i tab = _mm_set1_epi8('\t');
-  const __m128i del = _mm_set1_epi8(0x7f);
-  while (end - p >= 16) {
-    __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-    __m128i ctl = _mm_cmplt_epi8(_mm_xor_si128(x, bias), below_space);
-    ctl = _mm_andnot_si128(_mm_cmpeq_epi8(x, tab), ctl);
-    ctl = _mm_or_si128(ctl, _mm_cmpeq_epi8(x, del));
-    if (int mask = _mm_movemask_epi8(ctl)) return p + __builtin_ctz(static_cast<unsigned>(mask));
-    p += 16;
+  __m128i ctl = _mm_cmplt_epi8(_mm_xor_si128(x, bias), below_space);
+  ctl = _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\t')), ctl);
+  ctl = _mm_or_si128(ctl, _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7f)));
+  return static_cast<unsigned>(_mm_movemask_epi8(ctl));
+}
+#endif
+
+inline const char* find_ctl(const char* begin, const char* p, const char* end) {
+#ifdef __SSE2__
+  for (; end - p >= 16; p += 16) {
+    if (unsigned mask = ctl_mask16(p)) return p + __builtin_ctz(mask);
   }
+  if (p < end && end - begin >= 16) {
+    const char* q = end - 16;  // overlaps bytes already known to be clean
+    const unsigned mask = ctl_mask16(q) >> (p - q);
+    return mask ? p + __builtin_ctz(mask) : end;
+  }
+#else
+  (void)begin;
 #endif
   for (; p < end; ++p) {
     const auto c = static_cast<unsigned char>(*p);
     if ((c < 0x20 && c != '\t') || c == 0x7f) return p;
   }
   return end;
+}
+
+// Fixed-size loads for comparing short tokens: one compare instead of a
+// memcmp call.
+inline uint32_t load32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
+constexpr uint32_t word32(const char (&s)[5]) {
+  return static_cast<uint32_t>(static_cast<uint8_t>(s[0])) |
+         static_cast<uint32_t>(static_cast<uint8_t>(s[1])) << 8 |
+         static_cast<uint32_t>(static_cast<uint8_t>(s[2])) << 16 |
+         static_cast<uint32_t>(static_cast<uint8_t>(s[3])) << 24;
+}
+constexpr uint64_t word64(const char (&s)[9]) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | static_cast<uint8_t>(s[i]);
+  return v;
+}
+
+// Whether the N bytes at p equal the lower-case literal, ignoring case, in
+// word compares. For bytes already validated as a header name (tchar) or a
+// field value (no control characters) and a literal of lower-case letters,
+// digits and '-', OR-ing 0x20 into each byte folds exactly the letters: the
+// bytes it could confuse with '-' or a digit are control characters, which
+// cannot be there.
+template <size_t N>
+inline bool is(const char* p, const char (&lit)[N]) {
+  constexpr size_t n = N - 1;
+  static_assert(n >= 4, "compare shorter tokens directly");
+  auto at64 = [&](size_t i) {
+    uint64_t v = 0;
+    for (size_t k = 8; k-- > 0;) v = v << 8 | static_cast<uint8_t>(lit[i + k]);
+    return v;
+  };
+  auto at32 = [&](size_t i) {
+    uint32_t v = 0;
+    for (size_t k = 4; k-- > 0;) v = v << 8 | static_cast<uint8_t>(lit[i + k]);
+    return v;
+  };
+  if constexpr (n >= 8) {
+    constexpr uint64_t kFold = 0x2020202020202020;
+    for (size_t i = 0; i + 8 <= n; i += 8) {
+      if ((load64(p + i) | kFold) != at64(i)) return false;
+    }
+    return n % 8 == 0 || (load64(p + n - 8) | kFold) == at64(n - 8);
+  } else {
+    constexpr uint32_t kFold = 0x20202020;
+    return (load32(p) | kFold) == at32(0) && (load32(p + n - 4) | kFold) == at32(n - 4);
+  }
 }
 
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c | 0x20) : c; }
@@ -75,15 +197,16 @@ inline bool iequals(const char* p, uint32_t n, std::string_view lit) {
   return true;
 }
 
+// p[0, n) is a method token followed by a space, so p[0, 4) is readable.
 Method classify_method(const char* p, uint32_t n) {
   switch (n) {
     case 3:
-      if (std::memcmp(p, "GET", 3) == 0) return Method::kGet;
-      if (std::memcmp(p, "PUT", 3) == 0) return Method::kPut;
+      if (load32(p) == word32("GET ")) return Method::kGet;
+      if (load32(p) == word32("PUT ")) return Method::kPut;
       break;
     case 4:
-      if (std::memcmp(p, "HEAD", 4) == 0) return Method::kHead;
-      if (std::memcmp(p, "POST", 4) == 0) return Method::kPost;
+      if (load32(p) == word32("HEAD")) return Method::kHead;
+      if (load32(p) == word32("POST")) return Method::kPost;
       break;
     case 5:
       if (std::memcmp(p, "PATCH", 5) == 0) return Method::kPatch;
@@ -134,6 +257,141 @@ std::string_view method_name(Method m) {
   return "OTHER";
 }
 
+// The per-line steps are inlined into parse(): a call per line cost as much
+// as a short line.
+[[gnu::always_inline]] inline bool RequestParser::parse_request_line(const char* line, uint32_t len,
+                                                                     const char* end, RequestHead& head) {
+  // method SP request-target SP HTTP-version. Each part is one loop that
+  // validates and finds its end at once (no memchr call per short token).
+  const uint32_t mlen = len > 4 && load32(line) == word32("GET ") ? 3 : token_span(line, len, end);
+  if (mlen == 0 || mlen == len || line[mlen] != ' ') return fail(400), false;
+  const uint32_t toff = mlen + 1;
+  const uint32_t tlen = target_span(line + toff, len - toff, end);
+  if (tlen == 0 || toff + tlen == len || line[toff + tlen] != ' ') return fail(400), false;
+  const char* ver = line + toff + tlen + 1;
+  const uint32_t vlen = static_cast<uint32_t>(line + len - ver);
+  if (vlen != 8) return fail(400), false;
+  const uint64_t version = load64(ver);
+  if (version != word64("HTTP/1.1") &&  // the common case in one compare
+      (load32(ver) != word32("HTTP") || ver[4] != '/' || ver[6] != '.' || ver[5] < '0' ||
+       ver[5] > '9' || ver[7] < '0' || ver[7] > '9')) {
+    return fail(400), false;
+  }
+  if (ver[5] != '1') return fail(505), false;  // HTTP/2.0 preface, HTTP/0.9, HTTP/3
+  head.method = classify_method(line, mlen);
+  head.method_len = mlen;
+  head.target_off = toff;
+  head.target_len = tlen;
+  head.version_minor = static_cast<uint8_t>(ver[7] - '0');
+  head.keep_alive = head.version_minor >= 1;
+  if (head.method == Method::kConnect) return fail(501), false;
+  const char first = line[toff];
+  if (first != '/' && !(first == '*' && tlen == 1 && head.method == Method::kOptions) &&
+      !(tlen > 7 && (iequals(line + toff, 7, "http://") ||
+                     (tlen > 8 && iequals(line + toff, 8, "https://"))))) {
+    return fail(400), false;
+  }
+  return true;
+}
+
+[[gnu::always_inline]] inline bool RequestParser::parse_header_line(const char* base, uint32_t off, uint32_t len,
+                                                                    const char* end, RequestHead& head) {
+  const char* line = base + off;
+  if (line[0] == ' ' || line[0] == '\t') return fail(400), false;  // obs-fold
+  const uint32_t nlen = token_span(line, len, end);
+  if (nlen == 0 || nlen == len || line[nlen] != ':') return fail(400), false;  // also "Name :"
+  uint32_t v = nlen + 1, vend = len;
+  while (v < vend && (line[v] == ' ' || line[v] == '\t')) ++v;
+  while (vend > v && (line[vend - 1] == ' ' || line[vend - 1] == '\t')) --vend;
+  const char* value = line + v;
+  const uint32_t vlen = vend - v;  // its bytes were validated by find_ctl()
+  if (head.num_headers >= limits_->max_headers || head.num_headers >= kMaxHeadersCap) {
+    return fail(431), false;
+  }
+  head.headers[head.num_headers++] = HeaderSlot{off, off + v, static_cast<uint16_t>(nlen),
+                                                static_cast<uint16_t>(vlen)};
+
+  // The few headers that change how the message is framed or answered are
+  // interpreted here, once; the rest are only recorded. Dispatch on the
+  // name's length, then one or two word compares (is()).
+  switch (nlen) {
+    case 4:
+      if (is(line, "host")) {
+        if (head.has_host) return fail(400), false;
+        head.has_host = true;
+      }
+      break;
+    case 6:
+      if (is(line, "expect")) {
+        if (vlen != 12 || !is(value, "100-continue")) return fail(417), false;
+        head.expect_continue = true;
+      }
+      break;
+    case 10:
+      if (is(line, "connection")) {
+        if (vlen == 10 && is(value, "keep-alive")) {  // the usual values, without the list walk
+          if (head.version_minor == 0) head.keep_alive = true;
+        } else if (vlen == 5 && is(value, "close")) {
+          head.keep_alive = false;
+        } else {
+          for_each_token(value, vlen, [&](const char* t, uint32_t n) {
+            if (iequals(t, n, "close")) {
+              head.keep_alive = false;
+            } else if (head.version_minor == 0 && iequals(t, n, "keep-alive")) {
+              head.keep_alive = true;
+            }
+            return true;
+          });
+        }
+      }
+      break;
+    case 14:
+      if (is(line, "content-length")) {
+        if (head.has_content_length) return fail(400), false;  // duplicate: smuggling vector
+        if (vlen == 0 || vlen > 19) return fail(vlen == 0 ? 400 : 413), false;
+        uint64_t n = 0;
+        for (uint32_t i = 0; i < vlen; ++i) {
+          if (value[i] < '0' || value[i] > '9') return fail(400), false;  // "+5", "-1", "5 5"
+          n = n * 10 + static_cast<uint64_t>(value[i] - '0');
+        }
+        head.has_content_length = true;
+        head.content_length = n;
+      }
+      break;
+    case 17:
+      if (is(line, "transfer-encoding")) {
+        if (head.has_transfer_encoding) return fail(400), false;
+        head.has_transfer_encoding = true;
+        int codings = 0;
+        bool unknown = false;
+        for_each_token(value, vlen, [&](const char* t, uint32_t n) {
+          ++codings;
+          if (iequals(t, n, "chunked")) {
+            head.chunked = true;
+          } else {
+            unknown = true;
+          }
+          return true;
+        });
+        if (unknown) return fail(501), false;
+        if (codings != 1) return fail(400), false;  // empty, or "chunked, chunked"
+      }
+      break;
+  }
+  return true;
+}
+
+[[gnu::always_inline]] inline bool RequestParser::finish_head(const char*, RequestHead& head) {
+  if (head.has_transfer_encoding) {
+    // RFC 9112 §6.1: a 1.0 message with Transfer-Encoding is faulty, and
+    // with Content-Length as well the framing is ambiguous: refuse both.
+    if (head.version_minor == 0 || head.has_content_length) return fail(400), false;
+  }
+  if (head.version_minor >= 1 && !head.has_host) return fail(400), false;
+  if (head.has_content_length && head.content_length > limits_->max_body) return fail(413), false;
+  return true;
+}
+
 RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestHead& head) {
   if (state_ == State::kDone) return Result::kComplete;
   if (state_ == State::kError) return Result::kError;
@@ -145,7 +403,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
   for (;;) {
     // Find the end of the current line, resuming where the last call
     // stopped: the first control byte must be the CR of a CRLF.
-    const char* c = find_ctl(buf + scan_, buf + len);
+    const char* c = find_ctl(buf, buf + scan_, buf + len);
     if (c + 1 >= buf + len) {  // no control byte yet, or a CR whose LF is still to come
       scan_ = static_cast<uint32_t>(c - buf);
       const uint32_t pending = scan_ - line_start_;
@@ -181,7 +439,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
         state_ = State::kError;
         return fail(414);
       }
-      if (!parse_request_line(line, line_len, head)) {
+      if (!parse_request_line(line, line_len, buf + len, head)) {
         state_ = State::kError;
         return Result::kError;
       }
@@ -199,7 +457,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
       }
       state_ = State::kDone;
       return Result::kComplete;
-    } else if (!parse_header_line(buf, line_start_, line_len, head)) {
+    } else if (!parse_header_line(buf, line_start_, line_len, buf + len, head)) {
       state_ = State::kError;
       return Result::kError;
     }
@@ -209,124 +467,6 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
       return fail(431);
     }
   }
-}
-
-bool RequestParser::parse_request_line(const char* line, uint32_t len, RequestHead& head) {
-  // method SP request-target SP HTTP-version. Each part is one loop that
-  // validates and finds its end at once (no memchr call per short token).
-  const uint32_t mlen = span_of(line, len, kTchar);
-  if (mlen == 0 || mlen == len || line[mlen] != ' ') return fail(400), false;
-  const uint32_t toff = mlen + 1;
-  const uint32_t tlen = span_of(line + toff, len - toff, kTarget);
-  if (tlen == 0 || toff + tlen == len || line[toff + tlen] != ' ') return fail(400), false;
-  const char* ver = line + toff + tlen + 1;
-  const uint32_t vlen = static_cast<uint32_t>(line + len - ver);
-  if (vlen != 8 || std::memcmp(ver, "HTTP/", 5) != 0 || ver[6] != '.' || ver[5] < '0' ||
-      ver[5] > '9' || ver[7] < '0' || ver[7] > '9') {
-    return fail(400), false;
-  }
-  if (ver[5] != '1') return fail(505), false;  // HTTP/2.0 preface, HTTP/0.9, HTTP/3
-  head.method = classify_method(line, mlen);
-  head.method_len = mlen;
-  head.target_off = toff;
-  head.target_len = tlen;
-  head.version_minor = static_cast<uint8_t>(ver[7] - '0');
-  head.keep_alive = head.version_minor >= 1;
-  if (head.method == Method::kConnect) return fail(501), false;
-  const char first = line[toff];
-  if (first != '/' && !(first == '*' && tlen == 1 && head.method == Method::kOptions) &&
-      !(tlen > 7 && (iequals(line + toff, 7, "http://") ||
-                     (tlen > 8 && iequals(line + toff, 8, "https://"))))) {
-    return fail(400), false;
-  }
-  return true;
-}
-
-bool RequestParser::parse_header_line(const char* base, uint32_t off, uint32_t len, RequestHead& head) {
-  const char* line = base + off;
-  if (line[0] == ' ' || line[0] == '\t') return fail(400), false;  // obs-fold
-  const uint32_t nlen = span_of(line, len, kTchar);
-  if (nlen == 0 || nlen == len || line[nlen] != ':') return fail(400), false;  // also "Name :"
-  uint32_t v = nlen + 1, vend = len;
-  while (v < vend && (line[v] == ' ' || line[v] == '\t')) ++v;
-  while (vend > v && (line[vend - 1] == ' ' || line[vend - 1] == '\t')) --vend;
-  const char* value = line + v;
-  const uint32_t vlen = vend - v;  // its bytes were validated by find_ctl()
-  if (head.num_headers >= limits_->max_headers || head.num_headers >= kMaxHeadersCap) {
-    return fail(431), false;
-  }
-  head.headers[head.num_headers++] = HeaderSlot{off, off + v, static_cast<uint16_t>(nlen),
-                                                static_cast<uint16_t>(vlen)};
-
-  // The few headers that change how the message is framed or answered are
-  // interpreted here, once; the rest are only recorded.
-  switch (lower(line[0])) {
-    case 'c':
-      if (iequals(line, nlen, "content-length")) {
-        if (head.has_content_length) return fail(400), false;  // duplicate: smuggling vector
-        if (vlen == 0 || vlen > 19) return fail(vlen == 0 ? 400 : 413), false;
-        uint64_t n = 0;
-        for (uint32_t i = 0; i < vlen; ++i) {
-          if (value[i] < '0' || value[i] > '9') return fail(400), false;  // "+5", "-1", "5 5"
-          n = n * 10 + static_cast<uint64_t>(value[i] - '0');
-        }
-        head.has_content_length = true;
-        head.content_length = n;
-      } else if (iequals(line, nlen, "connection")) {
-        for_each_token(value, vlen, [&](const char* t, uint32_t n) {
-          if (iequals(t, n, "close")) {
-            head.keep_alive = false;
-          } else if (iequals(t, n, "keep-alive") && head.version_minor == 0) {
-            head.keep_alive = true;
-          }
-          return true;
-        });
-      }
-      break;
-    case 't':
-      if (iequals(line, nlen, "transfer-encoding")) {
-        if (head.has_transfer_encoding) return fail(400), false;
-        head.has_transfer_encoding = true;
-        int codings = 0;
-        bool unknown = false;
-        for_each_token(value, vlen, [&](const char* t, uint32_t n) {
-          ++codings;
-          if (iequals(t, n, "chunked")) {
-            head.chunked = true;
-          } else {
-            unknown = true;
-          }
-          return true;
-        });
-        if (unknown) return fail(501), false;
-        if (codings != 1) return fail(400), false;  // empty, or "chunked, chunked"
-      }
-      break;
-    case 'h':
-      if (iequals(line, nlen, "host")) {
-        if (head.has_host) return fail(400), false;
-        head.has_host = true;
-      }
-      break;
-    case 'e':
-      if (iequals(line, nlen, "expect")) {
-        if (!iequals(value, vlen, "100-continue")) return fail(417), false;
-        head.expect_continue = true;
-      }
-      break;
-  }
-  return true;
-}
-
-bool RequestParser::finish_head(const char*, RequestHead& head) {
-  if (head.has_transfer_encoding) {
-    // RFC 9112 §6.1: a 1.0 message with Transfer-Encoding is faulty, and
-    // with Content-Length as well the framing is ambiguous: refuse both.
-    if (head.version_minor == 0 || head.has_content_length) return fail(400), false;
-  }
-  if (head.version_minor >= 1 && !head.has_host) return fail(400), false;
-  if (head.has_content_length && head.content_length > limits_->max_body) return fail(413), false;
-  return true;
 }
 
 // ---------------------------------------------------------------- chunked

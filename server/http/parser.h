@@ -83,8 +83,10 @@ class RequestParser {
   bool started() const { return scan_ > 0; }
 
  private:
-  bool parse_request_line(const char* line, uint32_t len, RequestHead& head);
-  bool parse_header_line(const char* base, uint32_t off, uint32_t len, RequestHead& head);
+  // `end`: the end of the caller's bytes, for 16-byte loads past the line.
+  bool parse_request_line(const char* line, uint32_t len, const char* end, RequestHead& head);
+  bool parse_header_line(const char* base, uint32_t off, uint32_t len, const char* end,
+                         RequestHead& head);
   bool finish_head(const char* base, RequestHead& head);
   Result fail(int status) {
     status_ = status;
