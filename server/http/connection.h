@@ -45,7 +45,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   static constexpr bool kEdge = Io::kTrigger == Trigger::kEdge;
 
   explicit Connection(ConnectionContext& ctx)
-      : ctx_(ctx), parser_(ctx.config.limits), res_(this, &Io::Write::add_body, &ctx.date) {}
+      : ctx_(ctx), res_(this, &Io::Write::add_body, &ctx.date) {}
 
   // Starts serving `fd`. Reads first (the listener defers accept until the
   // request has arrived), then registers with the scheduler.
@@ -97,9 +97,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   UniqueFd fd_;
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
-  RequestParser parser_;
   Response res_;
-  ChunkedDecoder chunked_;
   uint32_t req_start_ = 0;   // offset of the current request in in_
   uint32_t body_pos_ = 0;    // offset of its body
   uint32_t next_start_ = 0;  // where the request after it starts
@@ -212,7 +210,7 @@ void Connection<Io>::process() {
         phase_ = Phase::kHead;
         ctx_.reading.push(this, ctx_.sched->now());  // slowloris: the whole head has one deadline
       }
-      auto r = parser_.parse(in_->data.get() + req_start_, avail, in_->head);
+      auto r = in_->parser.parse(in_->data.get() + req_start_, avail, in_->head);
       if (r == RequestParser::Result::kIncomplete) {
         // Make room now rather than when the buffer is full: the head must
         // fit whole. (Cheap: only a partial request is moved.)
@@ -220,17 +218,17 @@ void Connection<Io>::process() {
         break;
       }
       if (r == RequestParser::Result::kError) {
-        reply_error(parser_.error_status());
+        reply_error(in_->parser.error_status());
         break;
       }
-      body_pos_ = req_start_ + parser_.head_length();
+      body_pos_ = req_start_ + in_->parser.head_length();
       const RequestHead& h = in_->head;
       if (!h.chunked && h.content_length == 0) {
         dispatch({}, body_pos_);
         continue;
       }
       phase_ = Phase::kBody;
-      chunked_.reset();
+      in_->chunked.reset();
       in_->body.clear();
       if (h.expect_continue && h.version_minor >= 1 && in_->len == body_pos_) {
         if (!out_) out_ = ctx_.out_pool.take();
@@ -249,13 +247,13 @@ bool Connection<Io>::read_body() {
   char* const base = in_->data.get();
   if (h.chunked) {
     size_t used = 0;
-    auto r = chunked_.feed(base + body_pos_, in_->len - body_pos_, &used, ctx_.config.limits.max_body,
+    auto r = in_->chunked.feed(base + body_pos_, in_->len - body_pos_, &used, ctx_.config.limits.max_body,
                            [&](const char* p, size_t n) { in_->body.append(p, n); });
     // Decoded bytes now live in in_->body: drop them from the read buffer.
     std::memmove(base + body_pos_, base + body_pos_ + used, in_->len - body_pos_ - used);
     in_->len -= static_cast<uint32_t>(used);
     if (r == ChunkedDecoder::Result::kError) {
-      reply_error(chunked_.error_status());
+      reply_error(in_->chunked.error_status());
       return false;
     }
     if (r == ChunkedDecoder::Result::kIncomplete) return false;
@@ -335,7 +333,7 @@ void Connection<Io>::after_response() {
   if (!res_.keep_alive()) close_after_flush_ = true;
   res_.retire();
   phase_ = Phase::kIdle;
-  parser_.reset();
+  in_->parser.reset();
   req_start_ = next_start_;
   if (req_start_ == in_->len) req_start_ = in_->len = body_pos_ = next_start_ = 0;
 }
@@ -555,7 +553,6 @@ void Connection<Io>::close() {
     out_ = nullptr;
   }
   res_.retire();
-  parser_.reset();
   phase_ = Phase::kIdle;
   if (on_closed) on_closed(server, this);
 }

@@ -29,10 +29,17 @@ struct ServerConfig {
 };
 
 // The read buffer a connection borrows while a request is in flight, with
-// everything the parser records about it.
+// the parsing state of that request. An idle keep-alive connection holds
+// none of it: a connection lends its buffer back when it has read every byte
+// it was sent, which is always at a request boundary (a partial head or body
+// keeps its head bytes in the buffer), so the parser and decoder here are
+// never carried between connections mid-request.
 struct InBuffer {
-  InBuffer(uint32_t capacity, uint32_t max_headers)
-      : data(new char[capacity]), cap(capacity), slots(new HeaderSlot[max_headers]) {
+  explicit InBuffer(const Limits& limits)
+      : data(new char[limits.max_head_bytes + 1024]),
+        cap(limits.max_head_bytes + 1024),
+        slots(new HeaderSlot[limits.max_headers]),
+        parser(limits) {
     head.headers = slots.get();
   }
   std::unique_ptr<char[]> data;
@@ -40,6 +47,8 @@ struct InBuffer {
   uint32_t len = 0;
   std::unique_ptr<HeaderSlot[]> slots;
   RequestHead head;
+  RequestParser parser;
+  ChunkedDecoder chunked;
   ByteBuffer body;  // bodies that do not fit in place, and chunked ones
 };
 
@@ -64,8 +73,13 @@ struct ConnectionContext {
         writing(c.write_timeout),
         lingering(c.linger_timeout) {}
 
-  uint32_t in_capacity() const { return config.limits.max_head_bytes + 1024; }
-  InBuffer* take_in() { return in_pool.take(in_capacity(), config.limits.max_headers); }
+  // A buffer with its parser ready for a new request (one given back after
+  // an error may hold a failed parser).
+  InBuffer* take_in() {
+    InBuffer* in = in_pool.take(config.limits);
+    in->parser.reset();
+    return in;
+  }
 
   Scheduler* sched;
   const Router* router;
