@@ -167,6 +167,7 @@ class Scheduler {
   size_t task_count_ = 0;
   std::vector<Timer*> heap_;
   std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped
+  size_t reap_at_ = 64;                        // ...when owned_ reaches this size
   Timer* firing_ = nullptr;   // timer whose callback is running
   bool firing_gone_ = false;       // ...and was cancelled (or restarted) meanwhile
   bool firing_destroyed_ = false;  // ...and was destroyed meanwhile

@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -155,6 +156,23 @@ TEST(Timer, DestroyedFromItsOwnCallbackIsSafe) {
   auto until = Clock::now() + milliseconds(100);
   while (t && Clock::now() < until) s.run_once(milliseconds(5));
   EXPECT_EQ(1, fired);
+}
+
+// Many fire-and-forget timers, some scheduled from inside others: every one
+// fires exactly once, in deadline order.
+TEST(Timer, CallLaterFiresEachOnceInDeadlineOrder) {
+  Scheduler s;
+  constexpr int kTimers = 100000;
+  std::vector<int> order;
+  order.reserve(kTimers + 1);
+  for (int i = 0; i < kTimers; ++i) {
+    s.call_later(milliseconds(1 + i % 7), [&order, i] { order.push_back(i % 7); });
+  }
+  s.call_later(milliseconds(2), [&] { s.call_later(milliseconds(20), [&] { order.push_back(99); }); });
+  for (int turn = 0; turn < 1000 && order.size() < kTimers + 1; ++turn) s.run_once(milliseconds(5));
+  ASSERT_EQ(static_cast<size_t>(kTimers + 1), order.size());
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+  EXPECT_EQ(99, order.back());
 }
 
 TEST(Scheduler, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
