@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Server memory per idle keep-alive connection: RSS delta over N connections.
+
+For each server (one worker, pinned): opens 200 warm-up connections, then N
+more; every connection sends one GET, reads the whole answer and stays open,
+idle. The server's resident memory (VmRSS summed over its process tree) is
+read before and after the N, once it has settled; the delta over N is the
+user-space cost of an idle connection (kernel socket buffers are not in RSS).
+
+examples:
+  /usr/bin/python3 analysis/idle_memory.py                     # helloworld and nginx, 10,000 each
+  /usr/bin/python3 analysis/idle_memory.py --servers lt_write_threads --connections 5000
+  /usr/bin/python3 analysis/idle_memory.py --out results/2026-11-23-vm-idle-memory
+
+Needs the variants built (bazel build --config=opt //variants:all). A process
+may hold 20,000 descriptors on these machines: N + 200 of them are this
+script's sockets.
+"""
+
+import argparse
+import json
+import os
+import resource
+import socket
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# pylint: disable=wrong-import-position
+from hellepoll_bench.peers import PEERS
+from hellepoll_bench.servers import VARIANTS, RunningServer, Variant, tree_pids
+
+WARM = 200
+REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def tree_rss_kib(pid: int) -> int:
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open("/proc/%d/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def open_idle(port: int, n: int):
+    """n connections that each got one full answer and now sit idle."""
+    socks = []
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(REQUEST)
+        data = b""
+        while b"Hello World" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed after %d connections" % len(socks))
+            data += chunk
+        socks.append(s)
+    return socks
+
+
+def settle(pid: int) -> int:
+    """RSS once two reads 0.2 s apart agree (the server has finished its work)."""
+    last = tree_rss_kib(pid)
+    for _ in range(20):
+        time.sleep(0.2)
+        now = tree_rss_kib(pid)
+        if now == last:
+            return now
+        last = now
+    return last
+
+
+def measure(spec, connections: int, cpu: str):
+    log = tempfile.NamedTemporaryFile(prefix="hellepoll-idle-", suffix=".log", delete=False)
+    log.close()
+    server = RunningServer(spec, cpu, log.name, "taskset")
+    socks = []
+    try:
+        ok, why = server.wait_ready()
+        if not ok:
+            return {"server": spec.name, "error": why}
+        socks += open_idle(server.port, WARM)
+        before = settle(server.pid)
+        socks += open_idle(server.port, connections)
+        after = settle(server.pid)
+        alive = server.alive()
+    finally:
+        for s in socks:
+            s.close()
+        server.stop()
+        os.unlink(log.name)
+    return {"server": spec.name, "version": spec.version(), "connections": connections,
+            "rss_before_kib": before, "rss_after_kib": after, "alive": alive,
+            "bytes_per_connection": round((after - before) * 1024 / connections, 1)}
+
+
+def render(rows, command) -> str:
+    lines = ["# Server memory per idle keep-alive connection", "",
+             "`%s`, %s. RSS of the server's process tree (one worker) before and "
+             "after the connections; each sent one GET and read its answer." % (
+                 command, time.strftime("%Y-%m-%d %H:%M")), "",
+             "| server | connections | RSS before (KiB) | RSS after (KiB) | bytes/connection |",
+             "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        if "error" in r:
+            lines.append("| %s | | | | %s |" % (r["server"], r["error"]))
+        else:
+            lines.append("| %s | %d | %d | %d | %.1f |" % (
+                r["server"], r["connections"], r["rss_before_kib"], r["rss_after_kib"],
+                r["bytes_per_connection"]))
+    return "\n".join(lines) + "\n"
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(
+        prog="idle_memory.py", description=__doc__.split("\n\n", 1)[0],
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--servers", default="helloworld,nginx", metavar="A,B")
+    parser.add_argument("--connections", type=int, default=10000, metavar="N")
+    parser.add_argument("--cpu", default="0", help="server cpu (default 0)")
+    parser.add_argument("--out", metavar="DIR", help="write idle-memory.md and .json here")
+    parser.add_argument("--max-bytes", type=float, metavar="B",
+                        help="exit 1 if a server uses more than B bytes per connection")
+    args = parser.parse_args(argv)
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = args.connections + WARM + 64
+    if soft < want:
+        if hard != resource.RLIM_INFINITY and hard < want:
+            parser.error("need %d descriptors, the hard limit is %d" % (want, hard))
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    by_name = {p.name: p for p in PEERS}
+    rows = []
+    for name in args.servers.split(","):
+        spec = Variant(name) if name in VARIANTS else by_name.get(name)
+        if spec is None:
+            parser.error("unknown server %r" % name)
+        ok, why = spec.available()
+        rows.append(measure(spec, args.connections, args.cpu) if ok
+                    else {"server": name, "error": why})
+        print(render(rows[-1:], "")[-200:].splitlines()[-1], file=sys.stderr)
+    command = "/usr/bin/python3 analysis/idle_memory.py " + " ".join(argv)
+    text = render(rows, command.strip())
+    print(text)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        with open(os.path.join(args.out, "idle-memory.md"), "w") as f:
+            f.write(text)
+        with open(os.path.join(args.out, "idle-memory.json"), "w") as f:
+            json.dump({"command": command.strip(), "rows": rows}, f, indent=2)
+            f.write("\n")
+    failed = [r for r in rows if "error" in r or not r.get("alive", False)]
+    if args.max_bytes is not None:
+        failed += [r for r in rows if r.get("bytes_per_connection", 0) > args.max_bytes]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
