@@ -30,23 +30,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 from hellepoll_bench.peers import PEERS
-from hellepoll_bench.servers import VARIANTS, RunningServer, Variant, tree_pids
+from hellepoll_bench.servers import VARIANTS, RunningServer, Variant, tree_rss_kib
 
 WARM = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-
-
-def tree_rss_kib(pid: int) -> int:
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            with open("/proc/%d/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 def open_idle(port: int, n: int):

@@ -26,7 +26,6 @@ import argparse
 import datetime
 import json
 import os
-import resource
 import signal
 import socket
 import sys
@@ -128,20 +127,11 @@ def do_list(args) -> int:
 
 
 def default_out_dir(root: str) -> str:
-    base = os.path.join(root, "results", "%s-%s" % (datetime.date.today().isoformat(),
-                                                    socket.gethostname()))
-    path, n = base, 2
-    while os.path.exists(path):
-        path = "%s-%d" % (base, n)
-        n += 1
-    return path
+    return machine_mod.new_result_dir(root, "")
 
 
 def raise_fd_limit() -> None:
-    """The sweep opens 10,000 connections on each side; children inherit this."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    machine_mod.raise_fd_limit()
 
 
 def do_run(args) -> int:

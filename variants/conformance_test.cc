@@ -28,21 +28,7 @@ using namespace std::chrono_literals;
 
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 
-struct Param {
-  std::string variant;
-  int workers;
-};
-
-std::vector<Param> params() {
-  std::vector<Param> out;
-  for (const std::string& v : variants_under_test()) {
-    out.push_back({v, 1});
-    out.push_back({v, 2});
-  }
-  return out;
-}
-
-class Conformance : public ::testing::TestWithParam<Param> {
+class Conformance : public ::testing::TestWithParam<VariantRun> {
  protected:
   std::unique_ptr<ServerProcess> start(std::vector<std::string> extra = {}) {
     std::vector<std::string> args{"--workers", std::to_string(GetParam().workers)};
@@ -213,9 +199,8 @@ TEST_P(Conformance, KilledWorkerIsRestarted) {
   for (int i = 0; i < 50; ++i) ASSERT_EQ("Hello World", fetch(s->port(), kGet).body) << i;
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, Conformance, ::testing::ValuesIn(params()), [](const auto& info) {
-  return info.param.variant + "_workers" + std::to_string(info.param.workers);
-});
+INSTANTIATE_TEST_SUITE_P(Variants, Conformance, ::testing::ValuesIn(variant_runs()),
+                         [](const auto& info) { return run_name(info.param); });
 
 // The floor parses nothing, but must still answer every request terminator.
 TEST(Floor, AnswersEveryRequestAndApacheBench) {

@@ -1,5 +1,5 @@
-// Hostile clients against every variant (workers 1): what an exposed server
-// meets on the internet. Each case checks that the bad client gets a clear
+// Hostile clients against every variant, at 1 and 2 workers: what an
+// exposed server meets on the internet. Each case checks that the bad client gets a clear
 // answer or a close, and that everyone else keeps being served.
 #include <signal.h>
 #include <sys/socket.h>
@@ -35,16 +35,17 @@ using Duration = Clock::duration;
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 [[maybe_unused]] const bool kPipeIgnored = signal(SIGPIPE, SIG_IGN) != SIG_ERR;
 
-class Hostile : public ::testing::TestWithParam<std::string> {
+class Hostile : public ::testing::TestWithParam<VariantRun> {
 protected:
   std::unique_ptr<ServerProcess> start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--workers", "1"};
+    std::vector<std::string> args{"--workers",
+                                  std::to_string(GetParam().workers)};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto p = std::make_unique<ServerProcess>("variants/" + GetParam(), args);
+    auto p =
+        std::make_unique<ServerProcess>("variants/" + GetParam().variant, args);
     EXPECT_TRUE(p->ready()) << p->ready_line();
     return p;
   }
-  bool procs() const { return GetParam().find("procs") != std::string::npos; }
 };
 
 // Slowloris: 200 connections trickle a request a byte every 100 ms for 2 s.
@@ -354,8 +355,8 @@ TEST_P(Hostile, Http2PrefaceIsRefused) {
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, Hostile, ::testing::ValuesIn(variants_under_test()),
-                         [](const auto &info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Variants, Hostile, ::testing::ValuesIn(variant_runs()),
+                         [](const auto &info) { return run_name(info.param); });
 
 } // namespace
 } // namespace hellepoll::variants

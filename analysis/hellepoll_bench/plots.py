@@ -4,6 +4,7 @@
   server_cost     server CPU µs/request and syscalls/request
   latency         percentile spectrum from fixed-rate runs, log scales
   sweep           req/s against connection count
+  soak            server RSS and descriptors over a soak (./hellepoll soak)
 
 Each is written as PNG and SVG. Graphs without data (no --full run) are
 skipped and the reason returned, so the table can say so.
@@ -237,6 +238,40 @@ def sweep(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
     _caption(fig, machine, "Whiskers: min–max." + (
         " Invalid (errors), not drawn: " + ", ".join(invalid) if invalid else ""))
     return _save(fig, out_dir, "sweep")
+
+
+def soak(samples: List[Dict], segments: List[Dict], warmup_s: float, title: str, caption_text: str,
+         out_dir: str) -> List[str]:
+    """`./hellepoll soak`: server RSS and descriptors each second, good-client req/s per segment."""
+    fig, (rss, fds, rate) = plt.subplots(3, 1, figsize=(9, 7.5), sharex=True,
+                                         gridspec_kw={"height_ratios": [3, 2, 2]})
+    ts = [s["time_s"] for s in samples]
+    rss.plot(ts, [s["rss_kib"] / 1024 for s in samples], color=VARIANT_COLOR, linewidth=1)
+    rss.set_ylabel("server RSS, MiB")
+    rss.set_ylim(bottom=0)
+    fds.plot(ts, [s["fds"] for s in samples], color="#2f855a", linewidth=1)
+    fds.set_ylabel("open descriptors")
+    fds.set_ylim(bottom=0)
+    for seg in segments:
+        bad = seg["errors"] > 0
+        rate.hlines(seg["req_per_s"], seg["start_s"], seg["end_s"],
+                    color=INVALID_COLOR if bad else VARIANT_COLOR, linewidth=2)
+        if bad:
+            rate.annotate("%d errors" % seg["errors"], (seg["end_s"], seg["req_per_s"]),
+                          fontsize=7, color=INVALID_COLOR)
+    rate.set_ylabel("good client, req/s")
+    rate.set_ylim(bottom=0)
+    rate.yaxis.set_major_formatter(FuncFormatter(lambda v, _: si(v)))
+    rate.set_xlabel("seconds since the soak started")
+    for ax in (rss, fds, rate):
+        ax.axvspan(0, warmup_s, color="#dddddd", alpha=0.5, linewidth=0)
+        ax.grid(alpha=0.3)
+    rss.text(warmup_s / 2, rss.get_ylim()[1] * 0.95, "warm-up", ha="center", va="top", fontsize=7,
+             color="#555555")
+    fig.suptitle(title, fontsize=12)
+    fig.tight_layout(rect=(0, 0.06, 1, 0.96))
+    fig.text(0.01, 0.005, caption_text, fontsize=7, va="bottom", ha="left", color="#444444")
+    return _save(fig, out_dir, "soak")
 
 
 def draw_all(rows: List[Dict], machine: Dict, out_dir: str) -> Tuple[List[str], List[str]]:

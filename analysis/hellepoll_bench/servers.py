@@ -8,6 +8,7 @@ servers (nginx master + worker, our *_procs variants) are counted whole.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -208,6 +209,32 @@ def tree_cpu_ticks(root_pid: int) -> Dict[int, int]:
     return ticks
 
 
+def tree_rss_kib(root_pid: int) -> int:
+    """Resident memory of the whole tree (a procs variant's workers too), in KiB."""
+    total = 0
+    for pid in tree_pids(root_pid):
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except OSError:
+            pass  # exited between the scan and the read
+    return total
+
+
+def tree_fds(root_pid: int) -> int:
+    """Open descriptors of the whole tree."""
+    total = 0
+    for pid in tree_pids(root_pid):
+        try:
+            total += len(os.listdir("/proc/%d/fd" % pid))
+        except OSError:
+            pass
+    return total
+
+
 def cpu_seconds_between(before: Dict[int, int], after: Dict[int, int]) -> float:
     """CPU seconds the tree used between two tree_cpu_ticks() snapshots."""
     # Sums, not per-pid deltas: a child reaped in between moves its ticks into
@@ -219,19 +246,26 @@ class RunningServer:
     """A started server: pinned to cpus, in its own process group, logging to log_path.
 
     stop() sends SIGTERM (our servers drain and exit on it), waits, then
-    SIGKILLs what is left of the group.
+    SIGKILLs what is left of the group; exit_status is then the server's own.
+
+    port=0 (our variants): the server binds a free port itself and announces
+    it ("... listening on HOST:PORT ..."); wait_ready() reads it from the log,
+    so no other process can take the port between choosing and binding it.
     """
 
-    def __init__(self, spec: ServerSpec, cpus: str, log_path: str, taskset: Optional[str]):
+    def __init__(self, spec: ServerSpec, cpus: str, log_path: str, taskset: Optional[str],
+                 port: Optional[int] = None):
         self.spec = spec
         self.cpus = cpus
         self.log_path = log_path
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.workdir = tempfile.mkdtemp(prefix="hellepoll-%s-" % spec.name)
         os.chmod(self.workdir, 0o755)  # readable by server workers under any user
         argv = spec.command(self.port, self.workdir)
         self.argv = ([taskset, "-c", cpus] if taskset else []) + argv
         self.log = open(log_path, "ab")
+        self.log_start = self.log.tell()  # the log may hold earlier runs
+        self.exit_status: Optional[int] = None
         self.proc = subprocess.Popen(self.argv, stdout=self.log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, start_new_session=True,
                                      cwd=self.workdir)
@@ -251,6 +285,12 @@ class RunningServer:
         while time.monotonic() < deadline:
             if not self.alive():
                 return False, "exited with status %s: %s" % (self.proc.returncode, self.log_tail())
+            if self.port == 0:
+                self.port = self.announced_port()
+                if not self.port:
+                    last_error = "no 'listening on HOST:PORT' line yet"
+                    time.sleep(0.05)
+                    continue
             try:
                 self.response = probe(self.port)
                 return True, ""
@@ -259,6 +299,18 @@ class RunningServer:
             time.sleep(0.05)
         return False, "no answer on port %d after %.0f s (%s): %s" % (
             self.port, self.spec.startup_timeout_s(), last_error, self.log_tail())
+
+    def announced_port(self) -> int:
+        """The port in this run's "listening on HOST:PORT" line, or 0."""
+        try:
+            self.log.flush()
+            with open(self.log_path, "rb") as f:
+                f.seek(self.log_start)
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return 0
+        m = re.search(r"listening on \S+:(\d+)", text)
+        return int(m.group(1)) if m else 0
 
     def response_note(self) -> str:
         """'' when GET / answered 200 with the 11-byte Hello World, else what differed."""
@@ -297,5 +349,6 @@ class RunningServer:
             self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             pass
+        self.exit_status = self.proc.returncode
         self.log.close()
         shutil.rmtree(self.workdir, ignore_errors=True)

@@ -15,6 +15,7 @@
 // the connection goes idle, so an idle connection owns no buffer.
 #pragma once
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -86,6 +87,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void compact();
   void release_buffers();
   void peer_eof();
+  bool input_waiting() const;
   void fail(const Error& e);
   void close();
 
@@ -169,7 +171,7 @@ void Connection<Io>::on_readable() {
     if (errno == EAGAIN) {
       mark_sated();
       if (in_ && in_->len == 0) {
-        ctx_.in_pool.give(in_);
+        ctx_.give_in(in_);
         in_ = nullptr;
       }
       return;
@@ -363,7 +365,10 @@ void Connection<Io>::reply_error(int status) {
 template <class Io>
 void Connection<Io>::flush() {
   if (out_ && out_->pending()) {
-    switch (Io::Write::flush(fd_.get(), *out_)) {
+    // Closing right after this write (the finish_if_done() close below)?
+    const bool last = close_after_flush_ && !peer_eof_ && !(in_ && in_->len > req_start_) &&
+                      phase_ != Phase::kWaiting && !res_.streaming() && !paused_;
+    switch (Io::Write::flush(fd_.get(), *out_, last)) {
       case FlushResult::kDone:
         break;
       case FlushResult::kBlocked:
@@ -397,14 +402,22 @@ void Connection<Io>::finish_if_done() {
   if (close_after_flush_ || (peer_eof_ && phase_ == Phase::kIdle)) {
     // Unread input (pipelined past a "close", or a bad request) would make
     // close() send RST and could destroy the reply in flight: linger.
-    if (in_ && in_->len > req_start_ && !peer_eof_) {
+    // Draining, look in the socket too: clients pipeline into the shutdown.
+    if (!peer_eof_ && ((in_ && in_->len > req_start_) || (ctx_.draining && input_waiting()))) {
       ::shutdown(fd_.get(), SHUT_WR);
       phase_ = Phase::kLingering;
-      in_->len = req_start_ = 0;
+      if (in_) in_->len = 0;
+      req_start_ = 0;
       close_after_flush_ = false;
       ctx_.lingering.push(this, ctx_.sched->now());
       return;
     }
+    close();
+    return;
+  }
+  // Draining and all answered: close, unless a request waits in the socket
+  // (its answer will say "close").
+  if (ctx_.draining && phase_ == Phase::kIdle && !(in_ && in_->len > req_start_) && !input_waiting()) {
     close();
     return;
   }
@@ -422,11 +435,11 @@ void Connection<Io>::arm_timeout() {
 template <class Io>
 void Connection<Io>::release_buffers() {
   if (out_ && !out_->pending()) {
-    ctx_.out_pool.give(out_);
+    ctx_.give_out(out_);
     out_ = nullptr;
   }
   if (in_ && in_->len == 0 && phase_ == Phase::kIdle) {
-    ctx_.in_pool.give(in_);
+    ctx_.give_in(in_);
     in_ = nullptr;
   }
 }
@@ -488,6 +501,13 @@ void Connection<Io>::peer_eof() {
   finish_if_done();
 }
 
+// Bytes the peer sent that are still in the socket, not yet read.
+template <class Io>
+bool Connection<Io>::input_waiting() const {
+  int n = 0;
+  return ::ioctl(fd_.get(), FIONREAD, &n) == 0 && n > 0;
+}
+
 template <class Io>
 void Connection<Io>::timed_out() {
   if (closed()) return;
@@ -511,17 +531,20 @@ void Connection<Io>::drain() {
   if (closed()) return;
   const bool idle = phase_ == Phase::kIdle && !(in_ && in_->len > req_start_) &&
                     !(out_ && out_->pending());
-  if (idle || phase_ == Phase::kLingering) {
+  // Closing with a request waiting unread in the socket would send RST,
+  // which destroys answers still in the send queue: read it, and its answer
+  // says "close".
+  if ((idle && !input_waiting()) || phase_ == Phase::kLingering) {
     close();
     return;
   }
-  // A response in flight carries "Connection: close" (as does any request
-  // still arriving, through ctx_.draining) and the connection ends after it.
-  // Requests read but not yet dispatched (past the one a handler is answering).
+  // The last request already read is answered with "Connection: close"
+  // (ctx_.draining; a deferred one through close_after()), and the
+  // connection ends after it. Answers already queued said keep-alive: then
+  // the connection reads on, and closes once it is idle (finish_if_done).
   const uint32_t next = phase_ == Phase::kWaiting ? next_start_ : req_start_;
   const bool buffered = in_ && in_->len > next;
   if (phase_ == Phase::kWaiting && !buffered) res_.close_after();
-  close_after_flush_ = close_after_flush_ || (phase_ == Phase::kIdle && !buffered);
 }
 
 template <class Io>
@@ -544,12 +567,12 @@ void Connection<Io>::close() {
   registered_ = false;
   if (in_) {
     in_->len = 0;
-    ctx_.in_pool.give(in_);
+    ctx_.give_in(in_);
     in_ = nullptr;
   }
   if (out_) {
     out_->reset();
-    ctx_.out_pool.give(out_);
+    ctx_.give_out(out_);
     out_ = nullptr;
   }
   res_.retire();

@@ -81,6 +81,25 @@ struct ConnectionContext {
     return in;
   }
 
+  // Buffers go back to their pools trimmed: one large body or one client
+  // that never read its answers must not pin its peak size in every pooled
+  // buffer for good (the soak's RSS drift). Only buffers that grew past
+  // kKeepBytes pay a free() here.
+  static constexpr size_t kKeepBytes = 64 * 1024;
+  void give_in(InBuffer* in) {
+    in->len = 0;
+    in->body.clear();
+    in->body.trim(kKeepBytes);
+    in_pool.give(in);
+  }
+  void give_out(OutBuffer* out) {
+    out->reset();
+    out->bytes.trim(kKeepBytes);
+    out->bodies.trim(kKeepBytes);
+    out->extra.trim(kKeepBytes);
+    out_pool.give(out);
+  }
+
   Scheduler* sched;
   const Router* router;
   ServerConfig config;

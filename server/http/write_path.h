@@ -8,9 +8,13 @@
 //   goes out as an iovec with one writev(). No body copy; the kernel walks
 //   several segments.
 // Both flush every response queued by one batch of pipelined requests in a
-// single syscall.
+// single syscall. `last`: the connection closes as soon as this is written;
+// the bytes then go with MSG_MORE, so that close() sends them together with
+// its FIN in one segment and the client reads the reply and the end of the
+// stream in one wake-up, not two (ab -c25: a new connection per request).
 #pragma once
 
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -31,9 +35,11 @@ struct CopyWrite {
     if (!external) out.bodies.truncate(out.body_mark);  // copied: the space is free again
   }
 
-  static FlushResult flush(int fd, OutBuffer& out) {
+  static FlushResult flush(int fd, OutBuffer& out, bool last) {
     while (out.sent < out.bytes.size()) {
-      ssize_t n = ::write(fd, out.bytes.data() + out.sent, out.bytes.size() - out.sent);
+      const char* p = out.bytes.data() + out.sent;
+      const size_t len = out.bytes.size() - out.sent;
+      ssize_t n = last ? ::send(fd, p, len, MSG_MORE) : ::write(fd, p, len);
       if (n > 0) {
         out.sent += static_cast<size_t>(n);
         continue;
@@ -54,11 +60,19 @@ struct GatherWrite {
     if (!external) out.body_mark = static_cast<uint32_t>(out.bodies.size());
   }
 
-  static FlushResult flush(int fd, OutBuffer& out) {
+  static FlushResult flush(int fd, OutBuffer& out, bool last) {
     iovec iov[2 * OutBuffer::kMaxRefs + 1];
     while (out.pending()) {
       int n = gather(out, iov);
-      ssize_t w = ::writev(fd, iov, n);
+      ssize_t w;
+      if (last) {
+        msghdr msg{};
+        msg.msg_iov = iov;
+        msg.msg_iovlen = static_cast<size_t>(n);
+        w = ::sendmsg(fd, &msg, MSG_MORE);
+      } else {
+        w = ::writev(fd, iov, n);
+      }
       if (w > 0) {
         out.sent += static_cast<size_t>(w);
         continue;

@@ -1,6 +1,7 @@
 // The variant binaries a suite runs against: the comma-separated list that
 // variants/BUILD passes in HELLEPOLL_VARIANTS (from variants.bzl, so a new
-// axis value is tested without editing any test).
+// axis value is tested without editing any test), and the (variant,
+// workers) pairs the suites are parametrised over.
 #pragma once
 
 #include <cstdlib>
@@ -20,5 +21,26 @@ inline std::vector<std::string> variants_under_test() {
   }
   return out;
 }
+
+// One variant binary run with `--workers N`.
+struct VariantRun {
+  std::string variant;
+  int workers;
+};
+
+// Every variant under test at 1 and at 2 workers: two workers add what one
+// hides (reuseport sockets sharing a port, forked children, connections
+// split between loops).
+inline std::vector<VariantRun> variant_runs() {
+  std::vector<VariantRun> out;
+  for (const std::string& v : variants_under_test()) {
+    out.push_back({v, 1});
+    out.push_back({v, 2});
+  }
+  return out;
+}
+
+// The test-name suffix gtest shows for a run: "helloworld_workers2".
+inline std::string run_name(const VariantRun& r) { return r.variant + "_workers" + std::to_string(r.workers); }
 
 }  // namespace hellepoll::variants
