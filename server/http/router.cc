@@ -1,6 +1,7 @@
 #include "server/http/router.h"
 
 #include <algorithm>
+#include <cctype>
 
 namespace hellepoll::http {
 
@@ -33,9 +34,46 @@ void Router::stem(std::string prefix, MethodSet methods, Handler h) {
   ++count_;
 }
 
+std::string regex_literal_prefix(std::string_view pattern) {
+  if (pattern.find('|') != std::string_view::npos) return {};
+  std::string prefix;
+  size_t i = pattern.starts_with('^') ? 1 : 0;
+  while (i < pattern.size()) {
+    char c = pattern[i];
+    size_t next = i + 1;
+    if (c == '\\') {
+      // Escaped punctuation is itself; a letter or digit is a class (\d),
+      // an assertion (\b) or a back-reference (\1).
+      if (next == pattern.size() || !std::ispunct(static_cast<unsigned char>(pattern[next]))) break;
+      c = pattern[next++];
+    } else if (std::string_view(".[](){}*+?^$").find(c) != std::string_view::npos) {
+      break;
+    }
+    const char quantifier = next < pattern.size() ? pattern[next] : '\0';
+    if (quantifier == '*' || quantifier == '?' || quantifier == '{') break;
+    prefix += c;
+    if (quantifier == '+') break;
+    i = next;
+  }
+  return prefix;
+}
+
 void Router::regex(const std::string& pattern, MethodSet methods, Handler h) {
-  regexes_.push_back({std::regex(pattern, std::regex::ECMAScript | std::regex::optimize), {}});
+  const auto index = static_cast<uint32_t>(regexes_.size());
+  regexes_.push_back(
+      {std::regex(pattern, std::regex::ECMAScript | std::regex::optimize), regex_literal_prefix(pattern), {}});
   regexes_.back().routes.push_back({methods, std::move(h)});
+  const std::string& prefix = regexes_.back().prefix;
+  auto it = std::find_if(regex_prefixes_.begin(), regex_prefixes_.end(),
+                         [&](const RegexPrefixLength& l) { return l.length == prefix.size(); });
+  if (it == regex_prefixes_.end()) {
+    regex_prefixes_.push_back({prefix.size(), {}});
+    std::sort(regex_prefixes_.begin(), regex_prefixes_.end(),
+              [](const RegexPrefixLength& a, const RegexPrefixLength& b) { return a.length < b.length; });
+    it = std::find_if(regex_prefixes_.begin(), regex_prefixes_.end(),
+                      [&](const RegexPrefixLength& l) { return l.length == prefix.size(); });
+  }
+  it->table[prefix].push_back(index);  // registration order: ascending
   ++count_;
 }
 
@@ -62,12 +100,7 @@ Router::Match Router::route(Method method, std::string_view path) const {
     pick(it->second, method, &m);
     return m;
   }
-  for (const RegexRoute& r : regexes_) {
-    if (std::regex_match(path.begin(), path.end(), r.re)) {
-      pick(r.routes, method, &m);
-      return m;
-    }
-  }
+  if (!regexes_.empty() && route_regex(method, path, &m)) return m;
   for (const StemLength& s : stems_) {
     if (path.size() < s.length) continue;
     if (auto it = s.table.find(path.substr(0, s.length)); it != s.table.end()) {
@@ -76,6 +109,44 @@ Router::Match Router::route(Method method, std::string_view path) const {
     }
   }
   return m;
+}
+
+// The first regex route, in registration order, that matches `path`. Only
+// patterns whose literal prefix starts the path can match; their indices are
+// gathered (one hash probe per prefix length), sorted back into registration
+// order and tried. More candidates than fit on the stack (many patterns
+// with a short common prefix) fall back to trying them all in order.
+bool Router::route_regex(Method method, std::string_view path, Match* m) const {
+  constexpr size_t kMaxCandidates = 64;
+  uint32_t candidates[kMaxCandidates];
+  size_t n = 0;
+  bool overflow = false;
+  for (const RegexPrefixLength& l : regex_prefixes_) {
+    if (l.length > path.size()) break;
+    auto it = l.table.find(path.substr(0, l.length));
+    if (it == l.table.end()) continue;
+    if (n + it->second.size() > kMaxCandidates) {
+      overflow = true;
+      break;
+    }
+    for (uint32_t i : it->second) candidates[n++] = i;
+  }
+  auto try_route = [&](const RegexRoute& r) {
+    if (!std::regex_match(path.begin(), path.end(), r.re)) return false;
+    pick(r.routes, method, m);
+    return true;
+  };
+  if (overflow) {
+    for (const RegexRoute& r : regexes_) {
+      if (path.starts_with(r.prefix) && try_route(r)) return true;
+    }
+    return false;
+  }
+  std::sort(candidates, candidates + n);
+  for (size_t k = 0; k < n; ++k) {
+    if (try_route(regexes_[candidates[k]])) return true;
+  }
+  return false;
 }
 
 }  // namespace hellepoll::http

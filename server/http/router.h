@@ -5,6 +5,11 @@
 //   2. regex             ("^/user/[0-9]+$") in registration order, first match
 //   3. stem (prefix)     ("/static/")      longest stem wins; one hash lookup
 //                                           per distinct stem length
+// Regex routes are indexed by their literal prefix ("/user/" above): a
+// lookup runs std::regex only on the patterns whose prefix the path starts
+// with, found with one hash lookup per distinct prefix length, so a stem hit
+// or a 404 costs no regex at all, however many regex routes there are. (A
+// regex that runs allocates inside libstdc++'s std::regex.)
 // Each route takes a set of methods. A path that matches a route but not
 // the method gets 405 with an Allow header; no match at all gets 404.
 // A Router is built before serving and then only read: one Router may be
@@ -24,6 +29,14 @@
 #include "server/http/response.h"
 
 namespace hellepoll::http {
+
+// The text every string matched by the ECMAScript `pattern` (as a whole, as
+// Router::regex matches it) starts with: its leading ordinary characters and
+// escaped punctuation, up to the first operator. A character under `*`, `?`
+// or `{` is dropped (it may be absent); under `+` it is kept and ends the
+// prefix. A pattern with `|` anywhere has none ("" is always safe).
+//   "^/user/[0-9]+$" -> "/user/"    "/a\\.b*" -> "/a."    "(x|y)" -> ""
+std::string regex_literal_prefix(std::string_view pattern);
 
 using Handler = std::function<void(Request&, Response&)>;
 
@@ -89,13 +102,22 @@ class Router {
   };
   struct RegexRoute {
     std::regex re;
+    std::string prefix;  // regex_literal_prefix()
     Routes routes;
   };
+  // Regex routes whose literal prefix has this length: prefix -> their
+  // indices in regexes_, ascending.
+  struct RegexPrefixLength {
+    size_t length;
+    std::unordered_map<std::string, std::vector<uint32_t>, Hash, std::equal_to<>> table;
+  };
   static bool pick(const Routes& routes, Method method, Match* m);
+  bool route_regex(Method method, std::string_view path, Match* m) const;
 
   Table exact_;
   std::vector<StemLength> stems_;  // by length, longest first
-  std::vector<RegexRoute> regexes_;
+  std::vector<RegexRoute> regexes_;  // registration order
+  std::vector<RegexPrefixLength> regex_prefixes_;  // by length, shortest first
   size_t count_ = 0;
 };
 

@@ -1,6 +1,8 @@
 #include "server/http/router.h"
 
+#include <regex>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -82,6 +84,74 @@ TEST(Router, ManyRoutes) {
   EXPECT_NE(nullptr, r.route(Method::kGet, "/exact/999").handler);
   EXPECT_NE(nullptr, r.route(Method::kGet, "/stem/500/deep/path").handler);
   EXPECT_EQ(nullptr, r.route(Method::kGet, "/exact/1000").handler);
+}
+
+TEST(RegexLiteralPrefix, Table) {
+  struct Case {
+    const char* pattern;
+    const char* prefix;
+  } cases[] = {
+      {"^/user/[0-9]+$", "/user/"},
+      {"/user/[0-9]+", "/user/"},       // matched whole: ^ is implied
+      {"^/a\\.b*$", "/a."},             // escaped punctuation is literal; b* may be absent
+      {"^/ab?c", "/a"},
+      {"^/ab{2}", "/a"},
+      {"^/ab+c", "/ab"},                // at least one b, then anything
+      {"^/files/\\d+", "/files/"},      // \d is a class
+      {"^/x\\/y", "/x/y"},
+      {"^/(a|b)/", ""},                 // alternation anywhere: no prefix
+      {"^/a|/b", ""},
+      {"^.*\\.php$", ""},
+      {"^(?:/api)/v1", ""},
+      {"[/]x", ""},
+      {"^/a$", "/a"},
+      {"^/b\\\\c", "/b\\c"},            // an escaped backslash
+      {"", ""},
+  };
+  for (const Case& c : cases) EXPECT_EQ(c.prefix, regex_literal_prefix(c.pattern)) << c.pattern;
+}
+
+// The prefix index must not change which route answers: every lookup agrees
+// with trying each regex in registration order, the definition of the
+// precedence. The patterns overlap across prefix lengths, and one prefix is
+// shared by more routes than the index gathers at once.
+TEST(Router, RegexIndexAgreesWithTryingEveryPatternInOrder) {
+  std::vector<std::string> patterns = {
+      "^/api/v1/users/[0-9]+$", "^/api/v1/.*$",  "^/api/v1/users/me$", "^/api/.+/items$",
+      "^/ap+/x$",               "^.*\\.php$",    "^/api/v1/users/[a-z]+$", "^/(a|b)pi/v2$",
+      "^/static/.*\\.css$",     "^/api/v\\d/status$",
+  };
+  // 80 patterns under "/many/": more candidates than the index gathers.
+  for (int i = 0; i < 80; ++i) patterns.push_back("^/many/[0-9]*/" + std::to_string(i) + "$");
+  patterns.push_back("^/many/3/.*$");
+  // Each handler says which pattern it belongs to.
+  int answered = -1;
+  Router r;
+  for (size_t i = 0; i < patterns.size(); ++i) {
+    r.regex(patterns[i], MethodSet::any(), [&answered, i](Request&, Response&) { answered = static_cast<int>(i); });
+  }
+  std::vector<std::regex> reference;
+  for (const std::string& p : patterns) reference.emplace_back(p, std::regex::ECMAScript);
+
+  const char* paths[] = {"/api/v1/users/42", "/api/v1/users/me", "/api/v1/users/bob", "/api/v1/",
+                         "/api/v2/items",    "/apppp/x",         "/ap/x",              "/index.php",
+                         "/api/v1/x.php",    "/bpi/v2",          "/static/a/b.css",    "/api/v7/status",
+                         "/many/3/10",       "/many/312/10",     "/many/5/75",         "/many/3/x",
+                         "/many/",           "/",                "",                   "/nothing"};
+  RequestHead head;
+  Request req(nullptr, head, {});
+  Response resp(nullptr, nullptr, nullptr);
+  for (const char* path : paths) {
+    std::string_view p(path);
+    int expected = -1;
+    for (size_t i = 0; i < reference.size() && expected < 0; ++i) {
+      if (std::regex_match(p.begin(), p.end(), reference[i])) expected = static_cast<int>(i);
+    }
+    Router::Match m = r.route(Method::kGet, p);
+    answered = -1;
+    if (m.handler) (*m.handler)(req, resp);
+    EXPECT_EQ(expected, answered) << path;
+  }
 }
 
 }  // namespace
