@@ -153,7 +153,7 @@ void Response::end_buffered(std::string_view content_type) {
   if (head_only_ || len == 0) {
     out_->bodies.truncate(out_->body_mark);  // HEAD: the body is never sent
   } else {
-    add_body_(*out_, {out_->bodies.data() + out_->body_mark, len}, /*external=*/false);
+    add_body_(*out_, {out_->bodies.data() + out_->body_mark, len}, BodySource::kBuffered);
   }
   finished();
 }
@@ -172,17 +172,26 @@ void Response::end() {
 }
 
 void Response::send(int status, std::string_view body, std::string_view content_type) {
-  if (state_ != State::kBuilding) return;
-  status_ = static_cast<uint16_t>(status);
-  out_->bodies.append(body);
-  end_buffered(content_type);
+  send_body(status, body, content_type, BodySource::kTransient);
 }
 
 void Response::send_static(int status, std::string_view body, std::string_view content_type) {
+  send_body(status, body, content_type, BodySource::kStatic);
+}
+
+void Response::send_body(int status, std::string_view body, std::string_view content_type,
+                         BodySource source) {
   if (state_ != State::kBuilding) return;
+  if (out_->bodies.size() != out_->body_mark) {
+    // Bytes from write() come first: the body joins them in the buffer.
+    status_ = static_cast<uint16_t>(status);
+    out_->bodies.append(body);
+    end_buffered(content_type);
+    return;
+  }
   status_ = static_cast<uint16_t>(status);
   write_head(static_cast<int64_t>(body.size()), content_type);
-  if (!head_only_ && !body.empty()) add_body_(*out_, body, /*external=*/true);
+  if (!head_only_ && !body.empty()) add_body_(*out_, body, source);
   finished();
 }
 

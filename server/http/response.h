@@ -39,8 +39,14 @@ class ResponseSink {
   ~ResponseSink() = default;
 };
 
+// Where a finished response's body lives when the write path places it.
+enum class BodySource : uint8_t {
+  kBuffered,   // in out.bodies from out.body_mark: write() calls
+  kStatic,     // memory that outlives the response: send_static()
+  kTransient,  // the caller's memory, valid only during the call: send()
+};
 // Places a finished response's body in the OutBuffer: the write-path axis.
-using AddBodyFn = void (*)(OutBuffer& out, std::string_view body, bool external);
+using AddBodyFn = void (*)(OutBuffer& out, std::string_view body, BodySource source);
 
 class Response {
  public:
@@ -100,6 +106,7 @@ class Response {
   // without a copy through `extra`.
   void write_head(int64_t content_length, std::string_view content_type = {});
   void end_buffered(std::string_view content_type);
+  void send_body(int status, std::string_view body, std::string_view content_type, BodySource source);
   void finished();
 
   ResponseSink* sink_;

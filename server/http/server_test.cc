@@ -87,6 +87,14 @@ class HttpServerTest : public ::testing::Test {
       res.write("three");
       res.end();
     });
+    router_.get("/write-then-send", [](Request&, Response& res) {
+      res.write("written,");
+      res.send(200, std::string("sent"));  // a temporary: dies with the call
+    });
+    router_.get("/write-then-static", [](Request&, Response& res) {
+      res.write("written,");
+      res.send_static(200, "static");
+    });
     router_.get("/throw", [](Request&, Response&) -> void { throw std::runtime_error("handler bug"); });
     router_.get("/forget", [](Request&, Response&) {});
     router_.get("/later", [this](Request& req, Response& res) {
@@ -318,6 +326,21 @@ TYPED_TEST(HttpServerTest, Routing) {
   EXPECT_EQ("/user/42", fetch(this->port(), "GET /user/42 HTTP/1.1\r\nHost: t\r\n\r\n").body);
   EXPECT_EQ(404, fetch(this->port(), "GET /user/x HTTP/1.1\r\nHost: t\r\n\r\n").status);
   EXPECT_EQ("Hello World", fetch(this->port(), "GET http://t/ HTTP/1.1\r\nHost: t\r\n\r\n").body);
+}
+
+// send() and send_static() after write(): the body follows what was written,
+// and Content-Length counts both, on every write path.
+TYPED_TEST(HttpServerTest, SendAfterWriteKeepsTheWrittenBytes) {
+  this->start();
+  Client c(this->port());
+  c.send("GET /write-then-send HTTP/1.1\r\nHost: t\r\n\r\nGET /write-then-static HTTP/1.1\r\nHost: t\r\n\r\n"
+         "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  Reply a = c.read_reply(), b = c.read_reply(), hello = c.read_reply();
+  EXPECT_EQ("written,sent", a.body);
+  EXPECT_EQ("12", a.header("content-length"));
+  EXPECT_EQ("written,static", b.body);
+  EXPECT_EQ("14", b.header("content-length"));
+  EXPECT_EQ("Hello World", hello.body);
 }
 
 TYPED_TEST(HttpServerTest, ChunkedStreamingResponse) {

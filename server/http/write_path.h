@@ -1,12 +1,14 @@
 // The write-path axis: how a finished response reaches the kernel.
 //
 // - CopyWrite ("write"): every body is copied behind its head into one
-//   contiguous buffer and sent with one write(). Costs a memcpy per body;
-//   the kernel sees one flat buffer.
+//   contiguous buffer and sent with one write(). Costs one memcpy per body
+//   (send() copies straight from the handler's memory); the kernel sees one
+//   flat buffer.
 // - GatherWrite ("writev"): heads go into the buffer, bodies stay where they
 //   are (a static body, or the handler's buffered body) and the whole queue
-//   goes out as an iovec with one writev(). No body copy; the kernel walks
-//   several segments.
+//   goes out as an iovec with one writev(). No copy of a static or buffered
+//   body (send()'s body, which may die with the call, is copied once); the
+//   kernel walks several segments.
 // Both flush every response queued by one batch of pipelined requests in a
 // single syscall. `last`: the connection closes as soon as this is written;
 // the bytes then go with MSG_MORE, so that close() sends them together with
@@ -30,9 +32,9 @@ enum class FlushResult : uint8_t { kDone, kBlocked, kError };
 struct CopyWrite {
   static constexpr std::string_view kName = "write";
 
-  static void add_body(OutBuffer& out, std::string_view body, bool external) {
-    out.bytes.append(body);
-    if (!external) out.bodies.truncate(out.body_mark);  // copied: the space is free again
+  static void add_body(OutBuffer& out, std::string_view body, BodySource source) {
+    out.bytes.append(body);  // the one copy, whatever the source
+    if (source == BodySource::kBuffered) out.bodies.truncate(out.body_mark);  // the space is free again
   }
 
   static FlushResult flush(int fd, OutBuffer& out, bool last) {
@@ -54,10 +56,18 @@ struct CopyWrite {
 struct GatherWrite {
   static constexpr std::string_view kName = "writev";
 
-  static void add_body(OutBuffer& out, std::string_view body, bool external) {
+  static void add_body(OutBuffer& out, std::string_view body, BodySource source) {
+    if (source == BodySource::kStatic) {
+      out.add_ref(BodyRef{static_cast<uint32_t>(out.bytes.size()), static_cast<uint32_t>(body.size()), 0,
+                          body.data()});
+      return;
+    }
+    // A transient body must outlive the call: it is copied into `bodies`,
+    // where a buffered one already is.
+    if (source == BodySource::kTransient) out.bodies.append(body);
     out.add_ref(BodyRef{static_cast<uint32_t>(out.bytes.size()), static_cast<uint32_t>(body.size()),
-                        external ? 0u : out.body_mark, external ? body.data() : nullptr});
-    if (!external) out.body_mark = static_cast<uint32_t>(out.bodies.size());
+                        out.body_mark, nullptr});
+    out.body_mark = static_cast<uint32_t>(out.bodies.size());
   }
 
   static FlushResult flush(int fd, OutBuffer& out, bool last) {
