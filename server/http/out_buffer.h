@@ -14,6 +14,13 @@
 
 namespace hellepoll::http {
 
+// Where a finished response's body lives when the write path places it.
+enum class BodySource : uint8_t {
+  kBuffered,   // in `bodies` from `body_mark` on: Response::write() calls
+  kStatic,     // memory that outlives the response: send_static()
+  kTransient,  // the caller's memory, valid only during the call: send()
+};
+
 struct BodyRef {
   uint32_t at;         // offset in `bytes` where this piece goes
   uint32_t len;

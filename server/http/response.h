@@ -39,12 +39,6 @@ class ResponseSink {
   ~ResponseSink() = default;
 };
 
-// Where a finished response's body lives when the write path places it.
-enum class BodySource : uint8_t {
-  kBuffered,   // in out.bodies from out.body_mark: write() calls
-  kStatic,     // memory that outlives the response: send_static()
-  kTransient,  // the caller's memory, valid only during the call: send()
-};
 // Places a finished response's body in the OutBuffer: the write-path axis.
 using AddBodyFn = void (*)(OutBuffer& out, std::string_view body, BodySource source);
 

@@ -4,7 +4,8 @@
 // send call (status line, Server, Date from the DateCache, Content-Length,
 // body placed by the write path), retire(), and the OutBuffer reset that
 // follows a completed flush. Templated on the write path: CopyWrite copies
-// the body behind the head, GatherWrite records a BodyRef for writev.
+// the body behind the head; GatherWrite copies a small body too and records
+// a BodyRef for writev for a large one (the 4 KiB case).
 // Bytes/s counts the bytes that would go on the wire.
 // Run: bazel run --config=opt //server/http:response_benchmark
 #include <string>
