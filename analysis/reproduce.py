@@ -16,6 +16,7 @@ examples:
   ./hellepoll reproduce --list                # servers, scenarios, what is installed
   ./hellepoll reproduce --compare results/A results/B
   ./hellepoll reproduce --report results/A    # redraw table, CSV and graphs from raw JSON
+  ./hellepoll reproduce --targets results/A   # the performance targets, from per-round ratios
 
 deft is in no package archive: build it and point DEFT_CLASSPATH at the jar
 and its dependencies (see analysis/peers/deft/HelloDeft.java.in); without it
@@ -33,7 +34,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
-from hellepoll_bench import clients, machine as machine_mod, report, scenarios as scen
+from hellepoll_bench import clients, machine as machine_mod, report, scenarios as scen, targets
 from hellepoll_bench.peers import PEERS
 from hellepoll_bench.runner import Runner, Settings
 from hellepoll_bench.servers import VARIANTS, Variant, repo_root
@@ -90,8 +91,11 @@ def parse_args(argv):
                         help="print what moved between two result directories, as B/A ratios")
     parser.add_argument("--report", metavar="DIR",
                         help="regenerate summary.csv, table.md and graphs from DIR/raw")
+    parser.add_argument("--targets", metavar="DIR",
+                        help="check the performance targets (helloworld against floor, nginx and "
+                             "h2o) in DIR with per-round ratios; write DIR/targets.md")
     parser.add_argument("--json", action="store_true",
-                        help="machine-readable output for --list and --compare")
+                        help="machine-readable output for --list, --compare and --targets")
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
@@ -215,6 +219,19 @@ def main(argv=None) -> int:
                 print()
             else:
                 sys.stdout.write(report.render_compare(result))
+            return 0
+        if args.targets:
+            if not os.path.isdir(os.path.join(args.targets, "raw")):
+                raise FileNotFoundError("%s has no raw/ runs" % args.targets)
+            results = targets.evaluate(args.targets)
+            text = targets.render(results, args.targets)
+            with open(os.path.join(args.targets, "targets.md"), "w") as f:
+                f.write(text)
+            if args.json:
+                json.dump(results, sys.stdout, indent=1)
+                print()
+            else:
+                sys.stdout.write(text)
             return 0
         if args.report:
             written = report.write_reports(args.report, plots=not args.no_graphs)
