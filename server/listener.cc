@@ -60,6 +60,11 @@ Listener::Listener(Scheduler& sched, UniqueFd sock, AcceptFn on_accept, Options 
       on_accept_(std::move(on_accept)),
       opts_(opts),
       backoff_timer_(sched, [this] { resume(); }) {
+  // Linux clones each accepted socket from the listening one, TCP_NODELAY
+  // included: set once here, it saves a setsockopt per connection (one of
+  // about five syscalls of a connection that carries one request).
+  const int nodelay = opts_.nodelay ? 1 : 0;
+  setsockopt(sock_.get(), IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
   sched_.add(sock_.get(), this, EPOLLIN | (opts_.exclusive ? EPOLLEXCLUSIVE : 0u));
 }
 
@@ -102,10 +107,6 @@ void Listener::accept_batch(int limit) {
     int fd = ::accept4(sock_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       ++accepted_;
-      if (opts_.nodelay) {
-        int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-      }
       on_accept_(UniqueFd(fd));
       continue;
     }

@@ -2,8 +2,9 @@
 //
 // - Non-blocking accept4 (SOCK_NONBLOCK | SOCK_CLOEXEC) in a batch per
 //   event; in edge-triggered mode, until EAGAIN.
-// - TCP_NODELAY on every accepted socket (optional): responses are written
-//   whole, so Nagle could only delay the second write of a streamed one.
+// - TCP_NODELAY on every accepted socket (optional; set on the listening
+//   socket, which accepted ones inherit): responses are written whole, so
+//   Nagle could only delay the second write of a streamed one.
 // - Survives descriptor exhaustion: on EMFILE/ENFILE/ENOBUFS/ENOMEM it
 //   stops accepting for `backoff`, keeps serving the connections it has,
 //   then resumes. The count of such pauses is kept for tests and reports.
