@@ -2,11 +2,16 @@
 """Regenerates README.md's speed and variants tables from a result directory.
 
 Usage: /usr/bin/python3 analysis/update_readme.py results/<date>-<host>
+           [--targets results/<targets run>] [--microbench results/<microbench run>]
+           [--readme PATH]   (default: the repository's README.md)
 
 Replaces the text between <!-- speed-table:begin/end --> (the original
 table reproduced, and every server) and <!-- variants-table:begin/end -->
-(the variants with their keepalive-c25 costs). Nothing is typed by hand:
-rerun after committing a new reference run.
+(the variants with their keepalive-c25 costs); with --targets, the text
+between <!-- targets-table:begin/end --> (that run's targets.md, from
+`reproduce.py --targets`); with --microbench, <!-- microbench-table:begin/end -->
+(the parser table of that run's README.md, from analysis/microbench.py).
+Nothing is typed by hand: rerun after committing a new reference run.
 """
 import csv
 import os
@@ -63,11 +68,40 @@ def variants_table(rows, result_dir: str) -> str:
     return "\n".join(out)
 
 
+def targets_table(targets_dir: str) -> str:
+    path = os.path.join(targets_dir, "targets.md")
+    if not os.path.exists(path):
+        sys.exit(f"update_readme: no {path}: run analysis/reproduce.py --targets {targets_dir} first")
+    with open(path) as f:
+        return f.read().strip()
+
+
+def microbench_table(microbench_dir: str) -> str:
+    with open(os.path.join(microbench_dir, "README.md")) as f:
+        text = f.read()
+    m = re.search(r"^## Request parsing.*?\n\n(\|.*?)(?:\n\n|\Z)", text, re.S | re.M)
+    if not m:
+        sys.exit(f"update_readme: {microbench_dir}/README.md has no request parsing table")
+    rel = os.path.relpath(microbench_dir)
+    return m.group(1).strip() + f"\n\nCPU time per request, from `{rel}/` (`./hellepoll microbench`)."
+
+
 def main(argv):
-    if len(argv) != 2 or argv[1] in ("-h", "--help"):
+    options = {"--targets": None, "--microbench": None, "--readme": None}
+    positional = []
+    it = iter(argv[1:])
+    for a in it:
+        if a in options:
+            options[a] = next(it, None)
+            if options[a] is None:
+                print(f"update_readme: {a} needs a directory", file=sys.stderr)
+                return 2
+        else:
+            positional.append(a)
+    if len(positional) != 1 or positional[0] in ("-h", "--help"):
         print(__doc__.strip())
-        return 0 if len(argv) == 2 else 2
-    result_dir = argv[1].rstrip("/")
+        return 0 if positional[:1] in (["-h"], ["--help"]) else 2
+    result_dir = positional[0].rstrip("/")
     with open(os.path.join(result_dir, "table.md")) as f:
         table = f.read()
     with open(os.path.join(result_dir, "summary.csv")) as f:
@@ -82,11 +116,15 @@ def main(argv):
         section(table, "Every server"),
         f"Full tables, raw JSON and graphs: `{rel}/`.\n\n![req/s per server]({rel}/graphs/throughput.png)",
     ])
-    readme = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+    readme = options["--readme"] or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
     with open(readme) as f:
         text = f.read()
     text = replace_between(text, "speed-table", speed)
     text = replace_between(text, "variants-table", variants_table(rows, result_dir))
+    if options["--targets"]:
+        text = replace_between(text, "targets-table", targets_table(options["--targets"].rstrip("/")))
+    if options["--microbench"]:
+        text = replace_between(text, "microbench-table", microbench_table(options["--microbench"].rstrip("/")))
     with open(readme, "w") as f:
         f.write(text)
     print(f"README.md: speed and variants tables from {rel}")
