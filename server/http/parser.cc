@@ -7,8 +7,8 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
-#ifdef __SSE4_2__
-#include <nmmintrin.h>
+#ifdef __SSSE3__
+#include <tmmintrin.h>
 #endif
 
 namespace hellepoll::http {
@@ -47,21 +47,47 @@ inline uint32_t span_of(const char* p, uint32_t n, uint8_t cls) {
 // span_of().
 
 // Length of the token (RFC 9110 tchar) at p[0, n): a method or a header name.
+#ifdef __SSSE3__
+// Membership of 16 bytes in the tchar set with two table lookups (pshufb):
+// the low nibble of a byte selects a bitmap of the high nibbles (0-7) that
+// make a tchar with it, the high nibble selects its bit. About eight
+// single-cycle instructions per 16 bytes, and exact (no '|' or '~' to
+// finish byte by byte). The pcmpestri range match it replaces is microcoded
+// on AMD Zen: browser-like request 146 -> 140 ns, pipelined16 807 -> 788 ns
+// (median of 3 alternated pairs, AMD EPYC VM), the minimal one unchanged.
+struct TcharNibbles {
+  alignas(16) uint8_t by_low[16] = {};
+};
+constexpr TcharNibbles make_tchar_nibbles() {
+  TcharNibbles t;
+  for (int c = 0; c < 128; ++c) {
+    if (kClass[c] & kTchar) t.by_low[c & 15] = static_cast<uint8_t>(t.by_low[c & 15] | (1 << (c >> 4)));
+  }
+  return t;
+}
+alignas(16) constexpr TcharNibbles kTcharNibbles = make_tchar_nibbles();
+alignas(16) constexpr uint8_t kHighBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0};
+
+// Bit i set when p[i] is a tchar.
+inline unsigned tchar_mask16(const char* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const __m128i nibble = _mm_set1_epi8(0x0f);
+  const __m128i lo = _mm_and_si128(x, nibble);
+  const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), nibble);
+  const __m128i allowed = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kTcharNibbles.by_low)), lo);
+  const __m128i bit = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kHighBit)), hi);
+  const __m128i miss = _mm_cmpeq_epi8(_mm_and_si128(allowed, bit), _mm_setzero_si128());
+  return ~static_cast<unsigned>(_mm_movemask_epi8(miss)) & 0xffffu;
+}
+#endif
+
 inline uint32_t token_span(const char* p, uint32_t n, const char* end) {
   uint32_t i = 0;
-#ifdef __SSE4_2__
-  // picohttpparser's trick: one pcmpestri finds the first byte in these
-  // eight ranges, which hold every non-token byte (and '|' and '~', tokens
-  // that share the last range: span_of() goes on past those).
-  alignas(16) static constexpr char kStops[16] = {'\0', ' ', '"', '"', '(', ')', ',', ',',
-                                                  '/',  '/', ':', '@', '[', ']', '{', '\xff'};
-  const __m128i stops = _mm_load_si128(reinterpret_cast<const __m128i*>(kStops));
+#ifdef __SSSE3__
   while (end - (p + i) >= 16) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const int at = _mm_cmpestri(stops, 16, x, 16,
-                                _SIDD_UBYTE_OPS | _SIDD_CMP_RANGES | _SIDD_LEAST_SIGNIFICANT);
-    i += static_cast<uint32_t>(at);
-    if (at != 16) break;
+    const unsigned stop = ~tchar_mask16(p + i) & 0xffffu;
+    if (stop) return std::min(n, i + static_cast<uint32_t>(__builtin_ctz(stop)));
+    i += 16;
   }
   if (i >= n) return n;
 #else
