@@ -3,6 +3,7 @@
 // read). `helloworld` answers GET / the way a real handler would: status
 // line, Server, Date, Content-Type, Content-Length and body, all produced by
 // the framework per request.
+#include <cstdio>
 #include <memory>
 
 #include "server/http/server.h"
@@ -24,7 +25,15 @@ class HttpWorker final : public Worker {
   }
   Scheduler& scheduler() override { return sched_; }
   void drain() override {
-    server_.drain([this] { sched_.stop(); });
+    server_.drain([this] {
+      // A client whose connection the deadline cut sees it end without a
+      // "Connection: close": say so, it is the one way a drain loses answers.
+      if (uint64_t cut = server_.stats().drain_cut) {
+        std::fprintf(stderr, "hellepoll: drain deadline reached: closed %llu connection%s with answers owed "
+                     "(--drain-timeout)\n", static_cast<unsigned long long>(cut), cut == 1 ? "" : "s");
+      }
+      sched_.stop();
+    });
   }
 
  private:

@@ -59,6 +59,7 @@ struct ServerStats {
   uint64_t error_replies = 0;  // 4xx/5xx the framework sent (bad requests)
   uint64_t timeouts = 0;
   uint64_t resets = 0;         // connections that failed with an I/O error
+  uint64_t drain_cut = 0;      // connections the drain deadline closed with work left
 };
 
 struct ConnectionContext {

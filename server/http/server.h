@@ -83,7 +83,10 @@ HttpServer<Io>::HttpServer(Scheduler& sched, const Router& router, ServerConfig 
       sweep_timer_(sched, [this] { sweep(); }),
       drain_timer_(sched, [this] {
         // Drain deadline: cut what is left.
-        for_each_connection([](Conn* c) { c->abort(ErrorKind::kShutdown); });
+        for_each_connection([this](Conn* c) {
+          ++ctx_.stats.drain_cut;
+          c->abort(ErrorKind::kShutdown);
+        });
         check_drained();
       }) {
   if (sched.trigger() != Io::kTrigger) {
