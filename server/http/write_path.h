@@ -4,7 +4,7 @@
 //   contiguous buffer and sent with one write(). Costs one memcpy per body
 //   (send() copies straight from the handler's memory); the kernel sees one
 //   flat buffer.
-// - GatherWrite ("writev"): heads go into the buffer, bodies of more than
+// - GatherWrite ("writev"): heads go into the buffer, bodies of at least
 //   kGatherFrom bytes stay where they are (a static body, or the handler's
 //   buffered body) and the whole queue goes out as an iovec with one
 //   writev(). No copy of a large static or buffered body (send()'s body,
@@ -68,7 +68,7 @@ struct CopyWrite {
 struct GatherWrite {
   static constexpr std::string_view kName = "writev";
 
-  // Bodies up to this size are copied rather than gathered.
+  // Bodies shorter than this are copied rather than gathered.
   static constexpr size_t kGatherFrom = 257;
 
   static void add_body(OutBuffer& out, std::string_view body, BodySource source) {
