@@ -13,6 +13,7 @@ between <!-- targets-table:begin/end --> (that run's targets.md, from
 (the parser table of that run's README.md, from analysis/microbench.py).
 Nothing is typed by hand: rerun after committing a new reference run.
 """
+import argparse
 import csv
 import os
 import re
@@ -87,21 +88,14 @@ def microbench_table(microbench_dir: str) -> str:
 
 
 def main(argv):
-    options = {"--targets": None, "--microbench": None, "--readme": None}
-    positional = []
-    it = iter(argv[1:])
-    for a in it:
-        if a in options:
-            options[a] = next(it, None)
-            if options[a] is None:
-                print(f"update_readme: {a} needs a directory", file=sys.stderr)
-                return 2
-        else:
-            positional.append(a)
-    if len(positional) != 1 or positional[0] in ("-h", "--help"):
-        print(__doc__.strip())
-        return 0 if positional[:1] in (["-h"], ["--help"]) else 2
-    result_dir = positional[0].rstrip("/")
+    parser = argparse.ArgumentParser(prog="update_readme.py", description=__doc__.split("\n\n")[0],
+                                     usage=__doc__.split("\n\n")[1].replace("Usage: ", "", 1))
+    parser.add_argument("result_dir")
+    parser.add_argument("--targets", metavar="DIR")
+    parser.add_argument("--microbench", metavar="DIR")
+    parser.add_argument("--readme", metavar="PATH")
+    args = parser.parse_args(argv[1:])
+    result_dir = args.result_dir.rstrip("/")
     with open(os.path.join(result_dir, "table.md")) as f:
         table = f.read()
     with open(os.path.join(result_dir, "summary.csv")) as f:
@@ -116,15 +110,15 @@ def main(argv):
         section(table, "Every server"),
         f"Full tables, raw JSON and graphs: `{rel}/`.\n\n![req/s per server]({rel}/graphs/throughput.png)",
     ])
-    readme = options["--readme"] or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
+    readme = args.readme or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
     with open(readme) as f:
         text = f.read()
     text = replace_between(text, "speed-table", speed)
     text = replace_between(text, "variants-table", variants_table(rows, result_dir))
-    if options["--targets"]:
-        text = replace_between(text, "targets-table", targets_table(options["--targets"].rstrip("/")))
-    if options["--microbench"]:
-        text = replace_between(text, "microbench-table", microbench_table(options["--microbench"].rstrip("/")))
+    if args.targets:
+        text = replace_between(text, "targets-table", targets_table(args.targets.rstrip("/")))
+    if args.microbench:
+        text = replace_between(text, "microbench-table", microbench_table(args.microbench.rstrip("/")))
     with open(readme, "w") as f:
         f.write(text)
     print(f"README.md: speed and variants tables from {rel}")

@@ -182,14 +182,13 @@ void Response::send_static(int status, std::string_view body, std::string_view c
 void Response::send_body(int status, std::string_view body, std::string_view content_type,
                          BodySource source) {
   if (state_ != State::kBuilding) return;
+  status_ = static_cast<uint16_t>(status);
   if (out_->bodies.size() != out_->body_mark) {
     // Bytes from write() come first: the body joins them in the buffer.
-    status_ = static_cast<uint16_t>(status);
     out_->bodies.append(body);
     end_buffered(content_type);
     return;
   }
-  status_ = static_cast<uint16_t>(status);
   write_head(static_cast<int64_t>(body.size()), content_type);
   if (!head_only_ && !body.empty()) add_body_(*out_, body, source);
   finished();

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
 
 namespace hellepoll::http {
 
@@ -21,16 +22,24 @@ void Router::exact(std::string path, MethodSet methods, Handler h) {
   ++count_;
 }
 
+namespace {
+
+// The bucket of `buckets` for keys of length `len`, added in order if it is
+// not there: buckets stay sorted by length, `before(a, b)` saying whether
+// length a comes first.
+template <class Bucket, class Before>
+Bucket& bucket_for_length(std::vector<Bucket>& buckets, size_t len, Before before) {
+  auto it = std::partition_point(buckets.begin(), buckets.end(),
+                                 [&](const Bucket& b) { return before(b.length, len); });
+  if (it == buckets.end() || it->length != len) it = buckets.insert(it, Bucket{len, {}});
+  return *it;
+}
+
+}  // namespace
+
 void Router::stem(std::string prefix, MethodSet methods, Handler h) {
-  const size_t len = prefix.size();
-  auto it = std::find_if(stems_.begin(), stems_.end(), [&](const StemLength& s) { return s.length == len; });
-  if (it == stems_.end()) {
-    stems_.push_back({len, {}});
-    std::sort(stems_.begin(), stems_.end(),
-              [](const StemLength& a, const StemLength& b) { return a.length > b.length; });
-    it = std::find_if(stems_.begin(), stems_.end(), [&](const StemLength& s) { return s.length == len; });
-  }
-  it->table[std::move(prefix)].push_back({methods, std::move(h)});
+  StemLength& bucket = bucket_for_length(stems_, prefix.size(), std::greater<>());
+  bucket.table[std::move(prefix)].push_back({methods, std::move(h)});
   ++count_;
 }
 
@@ -64,16 +73,8 @@ void Router::regex(const std::string& pattern, MethodSet methods, Handler h) {
       {std::regex(pattern, std::regex::ECMAScript | std::regex::optimize), regex_literal_prefix(pattern), {}});
   regexes_.back().routes.push_back({methods, std::move(h)});
   const std::string& prefix = regexes_.back().prefix;
-  auto it = std::find_if(regex_prefixes_.begin(), regex_prefixes_.end(),
-                         [&](const RegexPrefixLength& l) { return l.length == prefix.size(); });
-  if (it == regex_prefixes_.end()) {
-    regex_prefixes_.push_back({prefix.size(), {}});
-    std::sort(regex_prefixes_.begin(), regex_prefixes_.end(),
-              [](const RegexPrefixLength& a, const RegexPrefixLength& b) { return a.length < b.length; });
-    it = std::find_if(regex_prefixes_.begin(), regex_prefixes_.end(),
-                      [&](const RegexPrefixLength& l) { return l.length == prefix.size(); });
-  }
-  it->table[prefix].push_back(index);  // registration order: ascending
+  RegexPrefixLength& bucket = bucket_for_length(regex_prefixes_, prefix.size(), std::less<>());
+  bucket.table[prefix].push_back(index);  // registration order: ascending
   ++count_;
 }
 
