@@ -11,7 +11,7 @@
 //
 // Hot path for a keep-alive request: one read, parse in place, route, the
 // response appended to the borrowed OutBuffer, and after the whole batch of
-// pipelined requests one write/writev. Buffers are returned to the pool when
+// pipelined requests one send/sendmsg. Buffers are returned to the pool when
 // the connection goes idle, so an idle connection owns no buffer.
 #pragma once
 
@@ -148,7 +148,7 @@ void Connection<Io>::on_readable() {
     if (!in_) in_ = ctx_.take_in();
     if (in_->len == in_->cap) compact();
     const size_t room = in_->cap - in_->len;
-    ssize_t n = ::read(fd_.get(), in_->data.get() + in_->len, room);
+    ssize_t n = ::recv(fd_.get(), in_->data.get() + in_->len, room, 0);  // recv: no VFS layer
     if (n > 0) {
       in_->len += static_cast<uint32_t>(n);
       if (phase_ == Phase::kLingering) {
