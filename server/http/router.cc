@@ -18,7 +18,7 @@ std::string MethodSet::allow_header() const {
 }
 
 void Router::exact(std::string path, MethodSet methods, Handler h) {
-  exact_[std::move(path)].push_back({methods, std::move(h)});
+  exact_[path].push_back({methods, std::move(h)});
   ++count_;
 }
 
@@ -39,7 +39,7 @@ Bucket& bucket_for_length(std::vector<Bucket>& buckets, size_t len, Before befor
 
 void Router::stem(std::string prefix, MethodSet methods, Handler h) {
   StemLength& bucket = bucket_for_length(stems_, prefix.size(), std::greater<>());
-  bucket.table[std::move(prefix)].push_back({methods, std::move(h)});
+  bucket.table[prefix].push_back({methods, std::move(h)});
   ++count_;
 }
 
@@ -97,15 +97,15 @@ bool Router::pick(const Routes& routes, Method method, Match* m) {
 
 Router::Match Router::route(Method method, std::string_view path) const {
   Match m;
-  if (auto it = exact_.find(path); it != exact_.end()) {
-    pick(it->second, method, &m);
+  if (const Routes* r = exact_.find(path)) {
+    pick(*r, method, &m);
     return m;
   }
   if (!regexes_.empty() && route_regex(method, path, &m)) return m;
   for (const StemLength& s : stems_) {
     if (path.size() < s.length) continue;
-    if (auto it = s.table.find(path.substr(0, s.length)); it != s.table.end()) {
-      pick(it->second, method, &m);
+    if (const Routes* r = s.table.find(path.substr(0, s.length))) {
+      pick(*r, method, &m);
       return m;
     }
   }
@@ -124,13 +124,13 @@ bool Router::route_regex(Method method, std::string_view path, Match* m) const {
   bool overflow = false;
   for (const RegexPrefixLength& l : regex_prefixes_) {
     if (l.length > path.size()) break;
-    auto it = l.table.find(path.substr(0, l.length));
-    if (it == l.table.end()) continue;
-    if (n + it->second.size() > kMaxCandidates) {
+    const std::vector<uint32_t>* found = l.table.find(path.substr(0, l.length));
+    if (!found) continue;
+    if (n + found->size() > kMaxCandidates) {
       overflow = true;
       break;
     }
-    for (uint32_t i : it->second) candidates[n++] = i;
+    for (uint32_t i : *found) candidates[n++] = i;
   }
   auto try_route = [&](const RegexRoute& r) {
     if (!std::regex_match(path.begin(), path.end(), r.re)) return false;

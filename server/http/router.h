@@ -1,7 +1,7 @@
 // Router: the handler factory. Maps (method, path) to a handler.
 //
 // Three kinds of route, tried in this order:
-//   1. exact path        ("/")             hash lookup, O(1)
+//   1. exact path        ("/")             hash lookup, O(1) (PathMap)
 //   2. regex             ("^/user/[0-9]+$") in registration order, first match
 //   3. stem (prefix)     ("/static/")      longest stem wins; one hash lookup
 //                                           per distinct stem length
@@ -21,10 +21,10 @@
 #include <regex>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "server/http/parser.h"
+#include "server/http/path_map.h"
 #include "server/http/request.h"
 #include "server/http/response.h"
 
@@ -91,11 +91,7 @@ class Router {
     Handler handler;
   };
   using Routes = std::vector<Route>;
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  using Table = std::unordered_map<std::string, Routes, Hash, std::equal_to<>>;
+  using Table = PathMap<Routes>;
   struct StemLength {
     size_t length;
     Table table;
@@ -109,7 +105,7 @@ class Router {
   // indices in regexes_, ascending.
   struct RegexPrefixLength {
     size_t length;
-    std::unordered_map<std::string, std::vector<uint32_t>, Hash, std::equal_to<>> table;
+    PathMap<std::vector<uint32_t>> table;
   };
   static bool pick(const Routes& routes, Method method, Match* m);
   bool route_regex(Method method, std::string_view path, Match* m) const;

@@ -1,5 +1,6 @@
 #include "server/http/router.h"
 
+#include <map>
 #include <regex>
 #include <string>
 #include <vector>
@@ -84,6 +85,44 @@ TEST(Router, ManyRoutes) {
   EXPECT_NE(nullptr, r.route(Method::kGet, "/exact/999").handler);
   EXPECT_NE(nullptr, r.route(Method::kGet, "/stem/500/deep/path").handler);
   EXPECT_EQ(nullptr, r.route(Method::kGet, "/exact/1000").handler);
+}
+
+// PathMap against std::map: every key inserted is found with its value, and
+// near misses (one byte changed, one byte more or less, at every length up to
+// 40, the lengths where path_hash() switches between loads) are not.
+TEST(PathMap, AgreesWithStdMap) {
+  PathMap<int> pm;
+  std::map<std::string, int> ref;
+  std::vector<std::string> keys = {""};
+  for (size_t len = 1; len <= 40; ++len) {
+    for (char c : {'a', 'b', '/'}) keys.push_back(std::string(len - 1, 'x') + c);
+    keys.push_back("/" + std::string(len - 1, 'y'));
+  }
+  for (int i = 0; i < 2000; ++i) keys.push_back("/route/" + std::to_string(i * 7919));
+  int v = 0;
+  for (const std::string& k : keys) {
+    ++v;
+    pm[k] = v;
+    ref[k] = v;
+  }
+  pm["/route/0"] = -1;  // an existing key: found, not inserted again
+  ref["/route/0"] = -1;
+  ASSERT_EQ(pm.size(), ref.size());
+  for (const auto& [k, val] : ref) {
+    const int* got = pm.find(k);
+    ASSERT_NE(got, nullptr) << "'" << k << "'";
+    EXPECT_EQ(*got, val) << "'" << k << "'";
+    std::string miss = k + "z";
+    EXPECT_EQ(pm.find(miss) != nullptr, ref.count(miss) == 1) << "'" << miss << "'";
+    if (!k.empty()) {
+      miss = k;
+      miss[miss.size() / 2] ^= 0x01;
+      EXPECT_EQ(pm.find(miss) != nullptr, ref.count(miss) == 1) << "'" << miss << "'";
+      miss = k.substr(0, k.size() - 1);
+      EXPECT_EQ(pm.find(miss) != nullptr, ref.count(miss) == 1) << "'" << miss << "'";
+    }
+  }
+  EXPECT_EQ(PathMap<int>().find("/"), nullptr);
 }
 
 TEST(RegexLiteralPrefix, Table) {
