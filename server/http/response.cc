@@ -6,6 +6,31 @@
 namespace hellepoll::http {
 namespace {
 
+// The statuses the framework knows by name: code, reason phrase.
+#define HP_STATUS_CODES(X)                    \
+  X(100, "Continue")                          \
+  X(200, "OK")                                \
+  X(201, "Created")                           \
+  X(204, "No Content")                        \
+  X(206, "Partial Content")                   \
+  X(301, "Moved Permanently")                 \
+  X(302, "Found")                             \
+  X(304, "Not Modified")                      \
+  X(400, "Bad Request")                       \
+  X(403, "Forbidden")                         \
+  X(404, "Not Found")                         \
+  X(405, "Method Not Allowed")                \
+  X(408, "Request Timeout")                   \
+  X(411, "Length Required")                   \
+  X(413, "Content Too Large")                 \
+  X(414, "URI Too Long")                      \
+  X(417, "Expectation Failed")                \
+  X(431, "Request Header Fields Too Large")   \
+  X(500, "Internal Server Error")             \
+  X(501, "Not Implemented")                   \
+  X(503, "Service Unavailable")               \
+  X(505, "HTTP Version Not Supported")
+
 constexpr std::string_view kServerLine = "Server: hellepoll\r\n";
 
 inline char* put(char* p, std::string_view s) {
@@ -13,7 +38,22 @@ inline char* put(char* p, std::string_view s) {
   return p + s.size();
 }
 
+// The whole status line of a known status, as one literal (what nginx's
+// ngx_http_status_lines does): one copy instead of three digits and a
+// reason looked up and copied apiece.
+inline std::string_view known_status_line(int status) {
+  switch (status) {
+#define HP_LINE(code, text) \
+  case code:                \
+    return "HTTP/1.1 " #code " " text "\r\n";
+    HP_STATUS_CODES(HP_LINE)
+#undef HP_LINE
+  }
+  return {};
+}
+
 inline char* put_status_line(char* p, int status) {
+  if (std::string_view line = known_status_line(status); !line.empty()) return put(p, line);
   p = put(p, "HTTP/1.1 ");
   p[0] = static_cast<char>('0' + status / 100);
   p[1] = static_cast<char>('0' + status / 10 % 10);
@@ -27,28 +67,11 @@ inline char* put_status_line(char* p, int status) {
 
 std::string_view reason_phrase(int status) {
   switch (status) {
-    case 100: return "Continue";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 417: return "Expectation Failed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    case 505: return "HTTP Version Not Supported";
+#define HP_REASON(code, text) \
+  case code:                  \
+    return text;
+    HP_STATUS_CODES(HP_REASON)
+#undef HP_REASON
   }
   return "Unknown";
 }
@@ -79,7 +102,6 @@ void Response::add_header(std::string_view name, std::string_view value) {
 // One pass, one capacity check: this runs once per response.
 void Response::write_head(int64_t content_length, std::string_view content_type) {
   const bool no_body_status = status_ < 200 || status_ == 204 || status_ == 304;
-  std::string_view date = date_->line();
   std::string_view conn;
   if (!keep_alive_) {
     conn = "Connection: close\r\n";
@@ -87,10 +109,10 @@ void Response::write_head(int64_t content_length, std::string_view content_type)
     conn = "Connection: keep-alive\r\n";
   }
   ByteBuffer& b = out_->bytes;
-  char* const start = b.prepare(192 + date.size() + content_type.size() + out_->extra.size());
+  char* const start = b.prepare(192 + DateCache::kLineLength + content_type.size() + out_->extra.size());
   char* p = put_status_line(start, status_);
   p = put(p, kServerLine);
-  p = put(p, date);
+  p = date_->put(p);
   if (!content_type.empty()) {
     p = put(p, "Content-Type: ");
     p = put(p, content_type);
@@ -214,11 +236,10 @@ void Response::write_simple(OutBuffer& out, DateCache& date, int status, bool cl
     b.append("HTTP/1.1 100 Continue\r\n\r\n");
     return;
   }
-  std::string_view d = date.line();
-  char* const start = b.prepare(160 + d.size() + body.size());
+  char* const start = b.prepare(160 + DateCache::kLineLength + body.size());
   char* p = put_status_line(start, status);
   p = put(p, kServerLine);
-  p = put(p, d);
+  p = date.put(p);
   p = put(p, "Content-Type: text/plain\r\nContent-Length: ");
   p = std::to_chars(p, p + 20, body.size()).ptr;
   p = put(p, "\r\n");
