@@ -211,6 +211,15 @@ TEST(Floor, AnswersEveryRequestAndApacheBench) {
   for (int i = 0; i < 16; ++i) batch += kGet;
   ASSERT_TRUE(c.send(batch));
   for (int i = 0; i < 16; ++i) ASSERT_EQ("Hello World", c.read_reply().body) << i;
+  // A terminator split across two reads is answered once, wherever the cut.
+  const std::string get = kGet;
+  for (size_t cut = 1; cut <= 5; ++cut) {
+    ASSERT_TRUE(c.send(get.substr(0, get.size() - cut)));
+    std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(c.send(get.substr(get.size() - cut) + get));
+    ASSERT_EQ("Hello World", c.read_reply().body) << cut;
+    ASSERT_EQ("Hello World", c.read_reply().body) << cut;
+  }
   std::string out;
   const std::string url = "http://127.0.0.1:" + std::to_string(s.port()) + "/";
   ASSERT_EQ(0, run_command({"/usr/bin/ab", "-q", "-k", "-c", "25", "-n", "20000", url}, &out)) << out;

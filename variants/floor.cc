@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -60,18 +61,41 @@ class FloorConnection final : public Task {
   std::string_view task_name() const override { return "floor-connection"; }
 
  private:
-  // Counts "\r\n\r\n", carrying a partial match across reads.
+  // Counts "\r\n\r\n", carrying a partial match across reads. The floor
+  // must not cost more than the parsers it is the floor of: memchr finds
+  // each LF (a request has three), and only the bytes around it are looked
+  // at, not every byte in a loop (which cost ~500 instructions a request).
   size_t count_terminators(const char* p, size_t n) {
-    static constexpr char kEnd[] = "\r\n\r\n";
-    size_t count = 0;
-    for (size_t i = 0; i < n; ++i) {
-      matched_ = p[i] == kEnd[matched_] ? matched_ + 1 : (p[i] == '\r' ? 1 : 0);
-      if (matched_ == 4) {
+    size_t count = 0, i = 0;
+    // A terminator begun in the previous read: finish it byte by byte.
+    while (matched_ != 0 && i < n) {
+      if (step(p[i++]) == 4) {
         ++count;
         matched_ = 0;
       }
     }
+    // From `start` on, no match is in progress: find the rest by their LFs.
+    size_t start = i;
+    for (size_t from = start + 3; from < n;) {
+      const auto* lf = static_cast<const char*>(std::memchr(p + from, '\n', n - from));
+      if (!lf) break;
+      const auto at = static_cast<size_t>(lf - p);
+      if (std::memcmp(lf - 3, "\r\n\r\n", 4) == 0) {
+        ++count;
+        start = at + 1;
+        from = start + 3;
+      } else {
+        from = at + 1;
+      }
+    }
+    // What the last (at most three) bytes begin of the next terminator.
+    for (i = std::max(start, n >= 3 ? n - 3 : 0); i < n; ++i) step(p[i]);
     return count;
+  }
+  int step(char c) {
+    static constexpr char kEnd[] = "\r\n\r\n";
+    matched_ = c == kEnd[matched_] ? matched_ + 1 : (c == '\r' ? 1 : 0);
+    return matched_;
   }
   bool reply(size_t answers) {
     out_.clear();
