@@ -55,7 +55,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Scenario -> loadgen arguments (the same shapes as reproduce's scenarios).
 SCENARIOS = {
     "keepalive-c25": ["-c", "25", "-k"],
-    "pipeline16-c25": ["-c", "25", "--pipeline", "16"],
+    "pipeline16-c25": ["-c", "25", "-k", "--pipeline", "16"],
 }
 
 # One line of `callgrind_annotate` output: "1,234 (12.34%)  file:function [object]".

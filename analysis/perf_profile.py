@@ -163,7 +163,10 @@ def main(argv):
     os.makedirs(out, exist_ok=True)
     data = os.path.join(out, "perf.data")
     client_json = os.path.join(out, "client.json")
-    server = RunningServer(spec, args.server_cpu, os.path.join(out, "server.log"), "taskset")
+    server_log = os.path.join(out, "server.log")
+    if os.path.exists(server_log):
+        os.remove(server_log)  # RunningServer appends (rounds share a log); a profile is one run
+    server = RunningServer(spec, args.server_cpu, server_log, "taskset")
     record = stat = None
     try:
         ok, why = server.wait_ready()
