@@ -57,7 +57,7 @@ def variants_table(rows, result_dir: str) -> str:
         if r is None:
             continue
         if name == "floor":
-            cols = ["level-triggered", "write (copy)", "threads", "the floor: no HTTP parsing, pre-rendered reply"]
+            cols = ["level-triggered", "write (copy)", "processes", "the floor: no HTTP parsing, pre-rendered reply"]
         else:
             t, w, k = name.split("_")
             cols = [AXES["trigger"][t], AXES["write"][w], AXES["workers"][k], WHAT[t]]
