@@ -3,6 +3,8 @@
 #include "server/http/server.h"
 
 #include <atomic>
+#include <ctime>
+#include <regex>
 #include <future>
 #include <string>
 #include <thread>
@@ -126,6 +128,28 @@ class PolicyNames {
   }
 };
 TYPED_TEST_SUITE(HttpServerTest, Policies, PolicyNames);
+
+// IMF-fixdate from fixed tables: the known lines for known seconds, and the
+// live line in the fixed format (the response code copies exactly 37 bytes).
+TEST(DateCache, FormatsImfFixdate) {
+  const std::pair<time_t, std::string> cases[] = {
+      {0, "Date: Thu, 01 Jan 1970 00:00:00 GMT\r\n"},
+      {951782400, "Date: Tue, 29 Feb 2000 00:00:00 GMT\r\n"},
+      {1796108648, "Date: Tue, 01 Dec 2026 07:04:08 GMT\r\n"},
+      {253402300799, "Date: Fri, 31 Dec 9999 23:59:59 GMT\r\n"},
+  };
+  for (const auto& [t, want] : cases) {
+    char out[DateCache::kLineLength];
+    DateCache::format_line(t, out);
+    EXPECT_EQ(want, std::string(out, sizeof out)) << t;
+  }
+  DateCache live;
+  const std::string line(live.line());
+  EXPECT_TRUE(std::regex_match(line, std::regex("Date: (Mon|Tue|Wed|Thu|Fri|Sat|Sun), [0-9]{2} "
+                                                "(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) "
+                                                "[0-9]{4} [0-9]{2}:[0-9]{2}:[0-9]{2} GMT\r\n")))
+      << line;
+}
 
 TYPED_TEST(HttpServerTest, KeepAliveHttp11ServesManyRequestsOnOneConnection) {
   this->start();
