@@ -81,7 +81,8 @@ def parse_annotate(text: str) -> Dict[str, int]:
         m = _LINE.match(line)
         if not m or "PROGRAM TOTALS" in line:
             continue
-        name = m.group(3).strip()
+        # "f [clone .cold]" and "f" are one function (the cold part gcc split off).
+        name = re.sub(r"\s*\[clone [^\]]*\]", "", m.group(3)).strip()
         out[name] = out.get(name, 0) + int(m.group(1).replace(",", ""))
     return out
 
@@ -158,6 +159,14 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout_s: float) -> bool:
     return False
 
 
+def _log_tail(path: str, n: int = 800) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:].strip()
+    except OSError:
+        return ""
+
+
 def one_run(binary: str, loadgen: str, scenario: str, requests: int, workdir: str,
             server_cpu: str, client_cpu: str) -> Dict:
     """A fresh server under callgrind, `requests` requests, SIGTERM; its counts."""
@@ -170,8 +179,9 @@ def one_run(binary: str, loadgen: str, scenario: str, requests: int, workdir: st
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
         if not wait_listening(port, proc, 60.0):
-            raise RuntimeError("%s did not listen on %d under valgrind (see %s)" %
-                               (binary, port, log.name))
+            log.flush()
+            raise RuntimeError("%s did not listen on %d under valgrind; its log ends:\n%s" %
+                               (binary, port, _log_tail(log.name)))
         lg = subprocess.run(["taskset", "-c", client_cpu, loadgen, "-n", str(requests), "--timeout", "30s"]
                             + SCENARIOS[scenario] + ["http://127.0.0.1:%d/" % port],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
@@ -188,7 +198,7 @@ def one_run(binary: str, loadgen: str, scenario: str, requests: int, workdir: st
         log.close()
     files = sorted(glob.glob(os.path.join(outdir, "callgrind.out.*")))
     if not files:
-        raise RuntimeError("callgrind wrote nothing (see %s)" % log.name)
+        raise RuntimeError("callgrind wrote nothing; valgrind's log ends:\n%s" % _log_tail(log.name))
     functions: Dict[str, int] = {}
     for p in files:
         text = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", p],
@@ -241,6 +251,10 @@ def report(doc: Dict, top: int = 12) -> str:
                     " (uncommitted changes)" if doc["git"]["dirty"] else "",
                     doc["server_cpu"], doc["client_cpu"], doc["requests"], doc["baseline"]))
     lines += ["", "Command: `%s`" % doc["command"], ""]
+    not_opt = ["%s (%s)" % (v, res[v].get("build", "unknown")) for v in variants
+               if res[v].get("build", "opt") != "opt"]
+    if not_opt:
+        lines += ["**Not opt builds, counts not comparable with opt ones:** %s." % ", ".join(not_opt), ""]
     head = "| variant | " + " | ".join("%s" % s for s in scenarios)
     if floor:
         head += " | " + " | ".join("%s vs floor" % s for s in scenarios)

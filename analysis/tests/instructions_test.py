@@ -33,6 +33,13 @@ class ParseTest(unittest.TestCase):
         self.assertTrue(all(v > 0 for v in self.funcs.values()))
         self.assertIn("__memcpy_avx_unaligned_erms", self.funcs)
 
+    def test_a_split_off_cold_part_counts_with_its_function(self):
+        text = ("Ir  file:function\n"
+                "--------------------------------------------------------------------------------\n"
+                "100 (50.00%)  a.cc:f() [clone .cold] [/bin/x]\n"
+                "100 (50.00%)  a.cc:f() [/bin/x]\n")
+        self.assertEqual({"f()": 200}, instructions.parse_annotate(text))
+
     def test_short_names(self):
         self.assertEqual("hellepoll::http::RequestParser::parse", instructions.short_name(PARSE))
         self.assertEqual(
@@ -67,6 +74,10 @@ class PerRequestTest(unittest.TestCase):
         self.assertIn("| helloworld | 1500 | 4.00× |", text)
         self.assertIn("| floor | 375 | 1.00× |", text)
         self.assertIn("| `hellepoll::http::RequestParser::parse` | 450.0 | 30.0% |", text)
+        self.assertNotIn("Not opt builds", text)
+        doc["results"]["floor"]["build"] = "fastbuild"
+        self.assertIn("**Not opt builds, counts not comparable with opt ones:** floor (fastbuild).",
+                      instructions.report(doc))
 
 
 class RealRunTest(unittest.TestCase):
@@ -90,6 +101,10 @@ class RealRunTest(unittest.TestCase):
             self.assertGreater(hw["instructions"], floor["instructions"])
             self.assertIn(PARSE, hw["functions"])
             self.assertNotIn(PARSE, floor["functions"])
+            # What runs once at startup (the dynamic linker) must cancel out
+            # entirely: a per-request figure that still holds it is a total.
+            for r in (hw, floor):
+                self.assertFalse([f for f in r["functions"] if f.startswith("_dl_")], r["functions"])
             self.assertTrue(os.path.isfile(os.path.join(out, "README.md")))
         finally:
             shutil.rmtree(out)
