@@ -34,8 +34,12 @@ def cpu_model() -> str:
 
 
 def git_revision(root: str) -> Dict:
+    """HEAD, and whether the code differs from it. Results and Markdown are
+    not code: a run made while earlier results wait to be committed measured
+    the committed code."""
     rev = _run(["git", "rev-parse", "HEAD"], cwd=root)
-    dirty = bool(_run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root))
+    dirty = bool(_run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                       ":(exclude)results", ":(exclude)*.md"], cwd=root))
     return {"revision": rev or "unknown", "dirty": dirty}
 
 
