@@ -138,10 +138,11 @@ def report(out_dir: str) -> str:
     ctx = next(iter(docs.values()))["context"] if docs else {}
     lines = ["# Microbenchmarks, %s" % (meta.get("date") or ctx.get("date", "?"))[:10], ""]
     lines.append("%s, %s CPUs, %s, gcc, `--config=opt`; pinned to CPU %s; median of %s repetitions "
-                 "of at least %s s each; git %s. Raw output: `*.json`, medians: `*.txt`." % (
+                 "of at least %s s each%s; git %s. Raw output: `*.json`, medians: `*.txt`." % (
                      meta.get("cpu", "?"), ctx.get("num_cpus", "?"), meta.get("kernel", "?"),
                      meta.get("cpu_pinned", "?"), meta.get("repetitions", "?"),
-                     meta.get("min_time", "?"), meta.get("git", "?")))
+                     meta.get("min_time", "?"),
+                     ", interleaved in random order" if meta.get("interleaved") else "", meta.get("git", "?")))
     lines += ["", "```sh", meta.get("command", "/usr/bin/python3 analysis/microbench.py"), "```", ""]
     sections = [("parser_benchmark", "## Request parsing (same binary, same corpus; CPU time per request)",
                  parser_table),
@@ -194,8 +195,14 @@ def main(argv: List[str]) -> int:
     if subprocess.run(build, cwd=ROOT).returncode != 0:
         print("microbench: the build failed: %s" % " ".join(build), file=sys.stderr)
         return 1
+    # Interleaved: the repetitions of every benchmark in the binary run in a
+    # random order, so a machine that drifts within the run (these VMs: 10-20%
+    # in a minute) shifts all of them alike instead of whichever ran last.
+    # The parser ratios come from one binary; run in sequence, the minimal
+    # request's ratio to http-parser read 3.01x, 3.39x and 4.16x in three runs
+    # of the same code, and 3.38x, 3.52x, 3.51x interleaved.
     flags = ["--benchmark_min_time=%g" % args.min_time, "--benchmark_repetitions=%d" % args.repetitions,
-             "--benchmark_report_aggregates_only=true"]
+             "--benchmark_enable_random_interleaving=true", "--benchmark_report_aggregates_only=true"]
     all_medians = {}
     for name in names:
         binary = os.path.join(ROOT, "bazel-bin", BENCHMARKS[name].lstrip("/").replace(":", "/"))
@@ -217,7 +224,7 @@ def main(argv: List[str]) -> int:
         json.dump({"date": now.isoformat(timespec="seconds"),
                    "git": rev["revision"][:10] + ("-dirty" if rev["dirty"] else ""), "cpu": cpu_model(),
                    "kernel": "Linux " + platform.release(), "cpu_pinned": args.cpu,
-                   "repetitions": args.repetitions, "min_time": args.min_time,
+                   "repetitions": args.repetitions, "min_time": args.min_time, "interleaved": True,
                    "command": "/usr/bin/python3 analysis/microbench.py " + " ".join(argv)}, f, indent=2)
     text = report(out)
     if args.json:

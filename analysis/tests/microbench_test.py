@@ -55,6 +55,20 @@ class MicrobenchTest(unittest.TestCase):
         finally:
             shutil.rmtree(out)
 
+    def test_report_says_when_repetitions_were_interleaved(self):
+        out = tempfile.mkdtemp()
+        try:
+            shutil.copy(os.path.join(FIXTURES, "parser_benchmark.json"), out)
+            with open(os.path.join(out, "machine.json"), "w") as f:
+                json.dump({"repetitions": 5, "min_time": 0.5, "interleaved": True, "git": "abc"}, f)
+            self.assertIn("median of 5 repetitions of at least 0.5 s each, interleaved in random order",
+                          microbench.report(out))
+            with open(os.path.join(out, "machine.json"), "w") as f:
+                json.dump({"repetitions": 5, "min_time": 0.5, "git": "abc"}, f)
+            self.assertNotIn("interleaved", microbench.report(out))
+        finally:
+            shutil.rmtree(out)
+
 
 if __name__ == "__main__":
     unittest.main()
