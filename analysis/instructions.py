@@ -36,19 +36,17 @@ import os
 import platform
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
-import time
 from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 from hellepoll_bench.machine import cpu_model, git_revision
-from hellepoll_bench.servers import build_mode, find_binary, free_port
+from hellepoll_bench.servers import RunningServer, ServerSpec, build_mode, find_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -146,59 +144,50 @@ def per_request(small: Dict, large: Dict) -> Dict:
 
 # ------------------------------------------------------------------ running
 
-def wait_listening(port: int, proc: subprocess.Popen, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
+class _UnderCallgrind(ServerSpec):
+    """A variant binary started under valgrind --tool=callgrind, one worker."""
 
+    kind = "variant"
 
-def _log_tail(path: str, n: int = 800) -> str:
-    try:
-        with open(path, errors="replace") as f:
-            return f.read()[-n:].strip()
-    except OSError:
-        return ""
+    def __init__(self, binary: str, outdir: str):
+        self.name = os.path.basename(binary)
+        self.binary = binary
+        self.outdir = outdir
+
+    def command(self, port: int, workdir: str) -> List[str]:
+        return ["valgrind", "--tool=callgrind", "--trace-children=yes",
+                "--callgrind-out-file=%s/callgrind.out.%%p" % self.outdir,
+                self.binary, "--workers", "1", "--port", str(port)]
+
+    def startup_timeout_s(self) -> float:
+        return 60.0  # valgrind translates the whole binary first
 
 
 def one_run(binary: str, loadgen: str, scenario: str, requests: int, workdir: str,
             server_cpu: str, client_cpu: str) -> Dict:
-    """A fresh server under callgrind, `requests` requests, SIGTERM; its counts."""
-    port = free_port()
+    """A fresh server under callgrind, `requests` requests, SIGTERM; its counts.
+
+    RunningServer's readiness probe is one more GET in every run, so it
+    cancels out of the difference like startup does.
+    """
     outdir = tempfile.mkdtemp(prefix="callgrind-", dir=workdir)
-    cmd = ["taskset", "-c", server_cpu, "valgrind", "--tool=callgrind", "--trace-children=yes",
-           "--callgrind-out-file=%s/callgrind.out.%%p" % outdir,
-           binary, "--workers", "1", "--port", str(port)]
-    log = open(os.path.join(outdir, "valgrind.log"), "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    server = RunningServer(_UnderCallgrind(binary, outdir), server_cpu,
+                           os.path.join(outdir, "valgrind.log"), "taskset")
     try:
-        if not wait_listening(port, proc, 60.0):
-            log.flush()
-            raise RuntimeError("%s did not listen on %d under valgrind; its log ends:\n%s" %
-                               (binary, port, _log_tail(log.name)))
+        ok, why = server.wait_ready()
+        if not ok:
+            raise RuntimeError("%s under valgrind: %s" % (binary, why))
         lg = subprocess.run(["taskset", "-c", client_cpu, loadgen, "-n", str(requests), "--timeout", "30s"]
-                            + SCENARIOS[scenario] + ["http://127.0.0.1:%d/" % port],
+                            + SCENARIOS[scenario] + ["http://127.0.0.1:%d/" % server.port],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
         if lg.returncode != 0:
             raise RuntimeError("loadgen failed (exit %d): %s" % (lg.returncode, lg.stdout[-500:]))
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        tail = server.log_tail(800)
+        server.stop(timeout_s=120.0)  # callgrind writes its counts on the way out
     files = sorted(glob.glob(os.path.join(outdir, "callgrind.out.*")))
     if not files:
-        raise RuntimeError("callgrind wrote nothing; valgrind's log ends:\n%s" % _log_tail(log.name))
+        raise RuntimeError("callgrind wrote nothing; valgrind's log ends: %s" % tail)
     functions: Dict[str, int] = {}
     for p in files:
         text = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", p],

@@ -159,7 +159,7 @@ class FloorWorker final : public Worker {
 
 // Processes, like helloworld: a worker process has one thread, so glibc's
 // recv()/send() skip the cancellation-point bookkeeping a multi-threaded
-// process pays on every call (~60 instructions a request, callgrind), which
+// process pays on every call (~100 instructions a request, callgrind), which
 // the floor must not carry and helloworld does not.
 int main(int argc, char** argv) {
   using namespace hellepoll::variants;

@@ -69,13 +69,11 @@ class PathMap {
   }
 
   const V* find(std::string_view key) const {
-    if (slots_.empty()) return nullptr;
     const int64_t i = index_of(key, path_hash(key));
     return i < 0 ? nullptr : &entries_[static_cast<size_t>(i)].value;
   }
 
   size_t size() const { return entries_.size(); }
-  bool empty() const { return entries_.empty(); }
 
  private:
   struct Entry {
