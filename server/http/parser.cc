@@ -160,6 +160,12 @@ inline uint32_t load32(const char* p) {
   std::memcpy(&v, p, 4);
   return v;
 }
+inline uint16_t load16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+constexpr uint16_t kCrlf = '\r' | '\n' << 8;
 inline uint64_t load64(const char* p) {
   uint64_t v;
   std::memcpy(&v, p, 8);
@@ -324,8 +330,12 @@ std::string_view method_name(Method m) {
   const uint32_t nlen = token_span(line, len, end);
   if (nlen == 0 || nlen == len || line[nlen] != ':') return fail(400), false;  // also "Name :"
   uint32_t v = nlen + 1, vend = len;
-  while (v < vend && (line[v] == ' ' || line[v] == '\t')) ++v;
-  while (vend > v && (line[vend - 1] == ' ' || line[vend - 1] == '\t')) --vend;
+  // line[len] is the CR, so it stops the first loop; once v < vend, line[v]
+  // is not whitespace, so it stops the second.
+  while (line[v] == ' ' || line[v] == '\t') ++v;
+  if (v < vend) {
+    while (line[vend - 1] == ' ' || line[vend - 1] == '\t') --vend;
+  }
   const char* value = line + v;
   const uint32_t vlen = vend - v;  // its bytes were validated by find_ctl()
   if (head.num_headers >= limits_->max_headers || head.num_headers >= kMaxHeadersCap) {
@@ -415,9 +425,23 @@ std::string_view method_name(Method m) {
   return true;
 }
 
+[[gnu::always_inline]] inline RequestParser::Result RequestParser::end_of_head(const char* buf,
+                                                                               RequestHead& head) {
+  line_start_ = scan_;
+  if (line_start_ > limits_->max_head_bytes) {
+    state_ = State::kError;
+    return fail(431);
+  }
+  if (!finish_head(buf, head)) {
+    state_ = State::kError;
+    return Result::kError;
+  }
+  state_ = State::kDone;
+  return Result::kComplete;
+}
+
 RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestHead& head) {
-  if (state_ == State::kDone) return Result::kComplete;
-  if (state_ == State::kError) return Result::kError;
+  if (state_ >= State::kDone) return state_ == State::kDone ? Result::kComplete : Result::kError;
   if (scan_ == 0) {
     HeaderSlot* slots = head.headers;
     head = RequestHead{};
@@ -445,7 +469,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
       }
       return Result::kIncomplete;
     }
-    if (c[0] != '\r' || c[1] != '\n') {
+    if (load16(c) != kCrlf) {
       state_ = State::kError;  // bare LF, lone CR, or a control byte in the line
       return fail(400);
     }
@@ -469,17 +493,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
       head.target_off += line_start_;
       state_ = State::kHeaders;
     } else if (line_len == 0) {
-      line_start_ = scan_;
-      if (line_start_ > limits_->max_head_bytes) {
-        state_ = State::kError;
-        return fail(431);
-      }
-      if (!finish_head(buf, head)) {
-        state_ = State::kError;
-        return Result::kError;
-      }
-      state_ = State::kDone;
-      return Result::kComplete;
+      return end_of_head(buf, head);
     } else if (!parse_header_line(buf, line_start_, line_len, buf + len, head)) {
       state_ = State::kError;
       return Result::kError;
@@ -488,6 +502,12 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
     if (line_start_ > limits_->max_head_bytes) {
       state_ = State::kError;
       return fail(431);
+    }
+    // Every head ends in a line followed by the empty one: look for that
+    // CRLF here rather than with another pass of the loop.
+    if (len - scan_ >= 2 && load16(buf + scan_) == kCrlf) {
+      scan_ += 2;
+      return end_of_head(buf, head);
     }
   }
 }

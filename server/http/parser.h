@@ -88,6 +88,8 @@ class RequestParser {
   bool parse_header_line(const char* base, uint32_t off, uint32_t len, const char* end,
                          RequestHead& head);
   bool finish_head(const char* base, RequestHead& head);
+  // The empty line ending the head has been read up to scan_.
+  Result end_of_head(const char* buf, RequestHead& head);
   Result fail(int status) {
     status_ = status;
     return Result::kError;
