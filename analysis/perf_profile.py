@@ -20,7 +20,7 @@ and writes results/profiles/<variant>-<scenario>/:
 examples:
   ./hellepoll profile helloworld
   ./hellepoll profile et_write_threads --scenario pipeline16-c25 --seconds 10
-  ./hellepoll profile floor --scenario ab-c25
+  ./hellepoll profile helloworld --scenario ab-c25
   perf report -i results/profiles/helloworld-keepalive-c25/perf.data
 
 CPU us/request here includes perf's own sampling cost in the server (a few
@@ -69,6 +69,9 @@ def parse_args(argv):
         parser.error("unknown variant %r; known: %s" % (args.variant, ", ".join(VARIANTS)))
     if args.seconds <= 0:
         parser.error("--seconds must be positive")
+    why = Variant(args.variant).keepalive_only
+    if why and not scen.BY_NAME[args.scenario].keepalive:
+        parser.error("%s cannot run %s: %s" % (args.variant, args.scenario, why))
     return args
 
 

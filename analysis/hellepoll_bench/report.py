@@ -186,19 +186,21 @@ def caption(machine: Dict) -> str:
         git.get("revision", "?")[:10], " (dirty)" if git.get("dirty") else "")
 
 
-def _server_status(machine: Dict, server: str) -> str:
+def _server_status(machine: Dict, server: str, scenario: str = "") -> str:
     entry = machine.get("servers", {}).get(server)
     if not entry:
         return "not run"
+    if scenario in entry.get("not_applicable", {}):
+        return "n/a"
     if entry.get("status") == "ran":
         return "not run"
     return entry.get("status", "not run")
 
 
-def _rate_cell(row: Optional[Dict], machine: Dict, server: str, with_range=True,
-               unit="") -> str:
+def _rate_cell(row: Optional[Dict], machine: Dict, server: str, scenario: str,
+               with_range=True, unit="") -> str:
     if row is None:
-        return _server_status(machine, server)
+        return _server_status(machine, server, scenario)
     if not row["valid"]:
         return "**invalid**"
     text = si(row["req_per_s_median"]) + unit
@@ -237,7 +239,7 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
     out.append("| benchmark | " + " | ".join(label for _, label in ORIGINAL_COLUMNS) + " |")
     out.append("|---" * (len(ORIGINAL_COLUMNS) + 1) + "|")
     for scenario, title in ORIGINAL_ROWS:
-        cells = [_rate_cell(index.get((scenario, "c25", server)), machine, server,
+        cells = [_rate_cell(index.get((scenario, "c25", server)), machine, server, scenario,
                             with_range=False, unit="/s")
                  for server, _ in ORIGINAL_COLUMNS]
         out.append("| %s | %s |" % (title, " | ".join(cells)))
@@ -261,7 +263,7 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
     for server in _servers_in(rows, machine):
         cells = [server]
         for s in main_scenarios:
-            cells.append(_rate_cell(index.get((s, "c25", server)), machine, server))
+            cells.append(_rate_cell(index.get((s, "c25", server)), machine, server, s))
         for s in cost_scenarios:
             row = index.get((s, "c25", server))
             ok = row is not None and row["valid"]
@@ -317,6 +319,8 @@ def _notes(rows: List[Dict], machine: Dict) -> List[str]:
             notes.append("- **%s**: %s" % (name, reason))
         elif entry.get("response_note"):
             notes.append("- **%s**: %s" % (name, entry["response_note"]))
+        for scenario, why in sorted(entry.get("not_applicable", {}).items()):
+            notes.append("- **%s** is n/a in %s: %s." % (name, scenario, why))
     for r in rows:
         if not r["valid"]:
             notes.append("- **%s** in %s %s is invalid: %s" % (r["server"], r["scenario"],

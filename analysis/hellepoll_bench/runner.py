@@ -301,12 +301,19 @@ class Runner:
     def plan(self) -> List[Dict]:
         """Every run in order: dicts with scenario, point, phase, repeat, server, tool."""
         units = []
-        names = list(self.servers)
         for scenario in self.scenarios:
             tool, why = self.tools.for_scenario(scenario)
             if not tool:
                 self.say("skip  scenario %-18s %s" % (scenario.name, why))
                 continue
+            names = [n for n in self.servers if scenario.keepalive
+                     or not self.servers[n].spec.keepalive_only]
+            for n in self.servers:
+                if n not in names:
+                    self.machine["servers"][n].setdefault("not_applicable", {})[scenario.name] = \
+                        self.servers[n].spec.keepalive_only
+                    self.say("skip  %-18s in %s: %s" % (n, scenario.name,
+                                                       self.servers[n].spec.keepalive_only))
             for i, point in enumerate(scenario.points()):
                 # fixed-rate: one closed-loop warm-up finds the peak the rates are fractions of.
                 if not scenario.fixed_rate or i == 0:

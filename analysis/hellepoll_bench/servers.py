@@ -42,6 +42,9 @@ class ServerSpec:
     name = ""
     kind = "peer"  # "variant" or "peer"
     label = ""  # display name
+    # Why it cannot serve a scenario that closes each connection (ab without -k),
+    # or "" when it can. Such pairs are left out of the plan and shown as "n/a".
+    keepalive_only = ""
 
     def available(self) -> Tuple[bool, str]:
         """(True, "") when it can run here, else (False, what is missing and how to get it)."""
@@ -101,6 +104,8 @@ class Variant(ServerSpec):
         self.name = name
         self.label = name
         self.root = root
+        if name == "floor":
+            self.keepalive_only = "it never closes first, so it serves keep-alive scenarios only"
 
     def binary(self) -> Optional[str]:
         return find_binary(os.path.join("variants", self.name), self.root)

@@ -124,6 +124,16 @@ class TableTest(unittest.TestCase):
         line = next(l for l in section.splitlines() if l.startswith("| nginx |"))
         self.assertIn("†", line)
 
+    def test_keepalive_only_server_reads_na_with_why(self):
+        machine = report.load_machine(RESULT_A)
+        machine["servers"]["floor"] = {"status": "ran", "not_applicable": {
+            "ab-c25": "it never closes first"}}
+        text = report.render_table(report.load_rows(RESULT_A), machine)
+        line = next(l for l in text.splitlines() if l.startswith("| floor |"))
+        self.assertEqual(line.split("|")[2].strip(), "n/a")
+        self.assertNotIn("**invalid**", line)
+        self.assertIn("**floor** is n/a in ab-c25: it never closes first.", text)
+
     def test_caption_names_machine_and_date(self):
         self.assertIn("2026-11-22 on fixture-host: Fixture CPU @ 2.0GHz, 2 cores", self.text)
 

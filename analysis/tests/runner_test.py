@@ -191,5 +191,28 @@ class ProbeTest(unittest.TestCase):
         self.assertEqual((answer["status"], answer["body"]), (200, b"Hello World"))
 
 
+class PlanTest(unittest.TestCase):
+    """The plan leaves a keep-alive-only server out of scenarios that close each connection."""
+
+    def test_floor_is_left_out_of_ab_c25_and_recorded_na(self):
+        class Started:  # what plan() reads of a RunningServer
+            def __init__(self, name):
+                self.spec = Variant(name)
+
+        tools = clients.Tools()
+        tools.ab, tools.loadgen = "/usr/bin/ab", "/bin/true"
+        settings = Settings(scenarios.PROFILES["quick"], repeats=2, warmup_s=0.1, duration_s=0.1,
+                            server_cpus="0", client_cpus="0", use_perf=False)
+        machine_info = {"servers": {"floor": {}, "helloworld": {}}}
+        runner = Runner([], [scenarios.BY_NAME["ab-c25"], scenarios.BY_NAME["keepalive-c25"]],
+                        settings, tools, tempfile.gettempdir(), machine_info, log=io.StringIO())
+        runner.servers = {"helloworld": Started("helloworld"), "floor": Started("floor")}
+        pairs = {(u["scenario"].name, u["server"]) for u in runner.plan()}
+        self.assertEqual(pairs, {("ab-c25", "helloworld"), ("keepalive-c25", "helloworld"),
+                                 ("keepalive-c25", "floor")})
+        self.assertIn("ab-c25", machine_info["servers"]["floor"]["not_applicable"])
+        self.assertNotIn("not_applicable", machine_info["servers"]["helloworld"])
+
+
 if __name__ == "__main__":
     unittest.main()
