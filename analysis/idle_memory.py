@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Server memory per idle keep-alive connection: RSS delta over N connections.
+"""Server memory per idle keep-alive connection and per idle timer task (RSS deltas).
 
 For each server (one worker, pinned): opens 200 warm-up connections, then N
 more; every connection sends one GET, reads the whole answer and stays open,
@@ -7,12 +7,17 @@ idle. The server's resident memory (VmRSS summed over its process tree) is
 read before and after the N, once it has settled; the delta over N is the
 user-space cost of an idle connection (kernel socket buffers are not in RSS).
 
+Then, unless --timers 0: //server:timer_memory arms --timers idle timer tasks
+(500,000 by default; each its own object and callback, an hour ahead) on one
+scheduler and reports its RSS delta over them.
+
 examples:
   /usr/bin/python3 analysis/idle_memory.py                     # helloworld and nginx, 10,000 each
   /usr/bin/python3 analysis/idle_memory.py --servers lt_write_threads --connections 5000
   /usr/bin/python3 analysis/idle_memory.py --out results/2026-11-23-vm-idle-memory
 
-Needs the variants built (bazel build --config=opt //variants:all). A process
+Needs the variants and the timer tool built (bazel build --config=opt
+//variants:all //server:timer_memory). A process
 may hold 20,000 descriptors on these machines: N + 200 of them are this
 script's sockets.
 """
@@ -22,6 +27,7 @@ import json
 import os
 import resource
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -30,7 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
 from hellepoll_bench.peers import PEERS
-from hellepoll_bench.servers import VARIANTS, RunningServer, Variant, tree_rss_kib
+from hellepoll_bench.servers import VARIANTS, RunningServer, Variant, find_binary, tree_rss_kib
 
 WARM = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -88,7 +94,22 @@ def measure(spec, connections: int, cpu: str):
             "bytes_per_connection": round((after - before) * 1024 / connections, 1)}
 
 
-def render(rows, command) -> str:
+def measure_timers(tasks: int, cpu: str):
+    """Bytes per idle timer task from //server:timer_memory, or {"error": why}."""
+    binary = find_binary(os.path.join("server", "timer_memory"))
+    if not binary:
+        return {"tasks": tasks, "error": "not built: bazel build --config=opt //server:timer_memory"}
+    done = subprocess.run(["taskset", "-c", cpu, binary, str(tasks)], stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, check=False)
+    text = done.stdout.decode("utf-8", "replace").strip()
+    if done.returncode != 0:
+        return {"tasks": tasks, "error": "timer_memory exited %d: %s" % (done.returncode, text)}
+    row = json.loads(text)
+    row["binary"] = binary
+    return row
+
+
+def render(rows, command, timers=None) -> str:
     lines = ["# Server memory per idle keep-alive connection", "",
              "`%s`, %s. RSS of the server's process tree (one worker) before and "
              "after the connections; each sent one GET and read its answer." % (
@@ -102,6 +123,20 @@ def render(rows, command) -> str:
             lines.append("| %s | %d | %d | %d | %.1f |" % (
                 r["server"], r["connections"], r["rss_before_kib"], r["rss_after_kib"],
                 r["bytes_per_connection"]))
+    if timers:
+        lines += ["", "## Idle timer tasks", "",
+                  "`%s %d` (run by the command above): one scheduler, each task its own "
+                  "`Timer` with its own callback, armed an hour ahead; the RSS delta over "
+                  "them counts the tasks, the callbacks and the timer heap." % (
+                      "bazel-bin/server/timer_memory", timers["tasks"]), ""]
+        if "error" in timers:
+            lines.append("Not measured: %s" % timers["error"])
+        else:
+            lines += ["| tasks | RSS before (KiB) | RSS after (KiB) | bytes/task |",
+                      "|---:|---:|---:|---:|",
+                      "| %d | %d | %d | %.1f |" % (
+                          timers["tasks"], timers["rss_before_bytes"] // 1024,
+                          timers["rss_after_bytes"] // 1024, timers["bytes_per_task"])]
     return "\n".join(lines) + "\n"
 
 
@@ -111,10 +146,14 @@ def main(argv):
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="helloworld,nginx", metavar="A,B")
     parser.add_argument("--connections", type=int, default=10000, metavar="N")
+    parser.add_argument("--timers", type=int, default=500000, metavar="N",
+                        help="idle timer tasks to measure (default %(default)s; 0: none)")
     parser.add_argument("--cpu", default="0", help="server cpu (default 0)")
     parser.add_argument("--out", metavar="DIR", help="write idle-memory.md and .json here")
     parser.add_argument("--max-bytes", type=float, metavar="B",
                         help="exit 1 if a server uses more than B bytes per connection")
+    parser.add_argument("--max-timer-bytes", type=float, metavar="B",
+                        help="exit 1 if an idle timer task costs more than B bytes")
     args = parser.parse_args(argv)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.connections + WARM + 64
@@ -124,7 +163,7 @@ def main(argv):
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     by_name = {p.name: p for p in PEERS}
     rows = []
-    for name in args.servers.split(","):
+    for name in filter(None, args.servers.split(",")):
         spec = Variant(name) if name in VARIANTS else by_name.get(name)
         if spec is None:
             parser.error("unknown server %r" % name)
@@ -132,19 +171,27 @@ def main(argv):
         rows.append(measure(spec, args.connections, args.cpu) if ok
                     else {"server": name, "error": why})
         print(render(rows[-1:], "")[-200:].splitlines()[-1], file=sys.stderr)
+    timers = measure_timers(args.timers, args.cpu) if args.timers > 0 else None
+    if timers:
+        print("timers: %s" % (timers.get("error") or "%.1f bytes/task over %d" % (
+            timers["bytes_per_task"], timers["tasks"])), file=sys.stderr)
     command = "/usr/bin/python3 analysis/idle_memory.py " + " ".join(argv)
-    text = render(rows, command.strip())
+    text = render(rows, command.strip(), timers)
     print(text)
     if args.out:
         os.makedirs(args.out, exist_ok=True)
         with open(os.path.join(args.out, "idle-memory.md"), "w") as f:
             f.write(text)
         with open(os.path.join(args.out, "idle-memory.json"), "w") as f:
-            json.dump({"command": command.strip(), "rows": rows}, f, indent=2)
+            json.dump({"command": command.strip(), "rows": rows, "timers": timers}, f, indent=2)
             f.write("\n")
     failed = [r for r in rows if "error" in r or not r.get("alive", False)]
     if args.max_bytes is not None:
         failed += [r for r in rows if r.get("bytes_per_connection", 0) > args.max_bytes]
+    if timers and "error" in timers:
+        failed.append(timers)
+    if timers and args.max_timer_bytes is not None:
+        failed += [timers] if timers.get("bytes_per_task", 0) > args.max_timer_bytes else []
     return 1 if failed else 0
 
 

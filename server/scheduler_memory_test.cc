@@ -1,44 +1,28 @@
 // Memory footprint of idle timer tasks. A separate target so sanitizer
 // builds (whose redzones inflate every allocation) can leave it out.
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
-#include <fstream>
-#include <memory>
-#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "server/scheduler.h"
+#include "server/testing/idle_timers.h"
 
 namespace hellepoll {
 namespace {
 
 using std::chrono::milliseconds;
 
-long rss_bytes() {
-  std::ifstream f("/proc/self/statm");
-  long pages_total = 0, pages_rss = 0;
-  f >> pages_total >> pages_rss;
-  return pages_rss * sysconf(_SC_PAGESIZE);
-}
-
 // Half a million idle timer tasks are unremarkable: measured footprint is
-// printed (the README quotes it) and bounded by the Memory target (128 B).
+// printed and bounded by the Memory target (128 B); analysis/idle_memory.py
+// records it in results/ with //server:timer_memory.
 TEST(Scheduler, HalfAMillionIdleTimerTasks) {
   constexpr int kTasks = 500000;
   Scheduler s;
   int fired = 0;
-  long before = rss_bytes();
-  std::vector<std::unique_ptr<Timer>> timers;
-  timers.reserve(kTasks);
-  for (int i = 0; i < kTasks; ++i) {
-    timers.push_back(std::make_unique<Timer>(s, [&fired] { ++fired; }));
-    timers.back()->start(std::chrono::hours(1) + milliseconds(i % 1000));
-  }
-  long after = rss_bytes();
-  double per_task = static_cast<double>(after - before) / kTasks;
+  auto idle = hellepoll::testing::arm_idle_timers(s, kTasks, [&fired] { ++fired; });
+  auto& timers = idle.timers;
+  double per_task = idle.bytes_each();
   std::printf("idle timer task: %.1f bytes each (RSS delta over %d)\n", per_task, kTasks);
   EXPECT_LE(per_task, 128.0);
   // The loop stays responsive: one turn with half a million armed timers.
