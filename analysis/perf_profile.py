@@ -31,6 +31,7 @@ reference figures from ./hellepoll reproduce.
 import argparse
 import json
 import os
+import platform
 import shutil
 import signal
 import subprocess
@@ -40,7 +41,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 # pylint: disable=wrong-import-position
-from hellepoll_bench import clients, flamegraph, scenarios as scen
+from hellepoll_bench import clients, flamegraph, machine, scenarios as scen
 from hellepoll_bench.runner import Perf
 from hellepoll_bench.servers import (VARIANTS, RunningServer, Variant, cpu_seconds_between,
                                      repo_root, tree_cpu_ticks, tree_pids)
@@ -265,6 +266,10 @@ def main(argv):
         "top_children": [{"percent": p, "symbol": s} for p, s in top_incl],
         "command": "./hellepoll profile %s" % " ".join(argv),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        # Profiles compare within one machine only: a paravirtualised kernel, for
+        # one, moves a fifth of the samples onto its interrupt-enable path.
+        "machine": {"cpu": machine.cpu_model(), "kernel": platform.release(),
+                    "git": machine.git_revision(repo_root()).get("revision", "")[:10]},
     }
     with open(os.path.join(out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
@@ -288,6 +293,9 @@ def render_markdown(s) -> str:
     lines = [
         "# Profile: %s under %s" % (s["variant"], s["scenario"]), "",
         "`%s` on %s (%s).  " % (s["command"], s["date"], s["client"]),
+        "Machine: %s, Linux %s; git %s.  " % (
+            s.get("machine", {}).get("cpu", "?"), s.get("machine", {}).get("kernel", "?"),
+            s.get("machine", {}).get("git", "?")),
         "%d requests in %.1f s: %.0f req/s, %d client errors.  " % (
             s["requests"], s["seconds"], s["req_per_s"], s["client_errors"]),
         "Server CPU: %.3f us/request (perf recording included); syscalls: %s/request.  " % (
