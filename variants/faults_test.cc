@@ -9,7 +9,6 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
-#include <fstream>
 #include <latch>
 #include <sstream>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include "server/testing/client.h"
 #include "server/testing/process.h"
+#include "variants/testing/raw_socket.h"
 #include "variants/testing/variants_under_test.h"
 
 namespace hellepoll::variants {
@@ -151,9 +151,9 @@ constexpr int kClientRcvbuf = 64 * 1024;
 // high-water mark (256 KiB), and its send buffer, which the kernel may grow
 // to tcp_wmem's maximum. Answers are ~130 bytes; this counts 100.
 long requests_beyond_buffers() {
-  long min = 0, initial = 0, max = 4 << 20;
-  std::ifstream wmem("/proc/sys/net/ipv4/tcp_wmem");
-  wmem >> min >> initial >> max;
+  long max = static_cast<long>(tcp_buffer_max("/proc/sys/net/ipv4/tcp_wmem"));
+  if (max == 0)
+    max = 4 << 20; // Linux's default
   return 3 * (kClientRcvbuf + 256 * 1024 + max) / 2 / 100;
 }
 

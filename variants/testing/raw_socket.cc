@@ -111,6 +111,13 @@ long rss_kib(pid_t pid) {
   return total;
 }
 
+size_t tcp_buffer_max(const char *sysctl) {
+  std::ifstream f(sysctl);
+  size_t min = 0, initial = 0, max = 0;
+  f >> min >> initial >> max;
+  return max;
+}
+
 long raise_fd_limit() {
   rlimit r{};
   getrlimit(RLIMIT_NOFILE, &r);

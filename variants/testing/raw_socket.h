@@ -30,6 +30,10 @@ bool read_until_closed(int fd, std::string *out,
 int count_fds(pid_t pid);
 // Resident set size of `pid` and its children, in KiB.
 long rss_kib(pid_t pid);
+// The largest size the kernel's autotuning may give one TCP socket buffer:
+// the third field of /proc/sys/net/ipv4/tcp_wmem or tcp_rmem (`sysctl`), or
+// 0 if it cannot be read.
+size_t tcp_buffer_max(const char *sysctl);
 // Raises the soft RLIMIT_NOFILE to the hard limit; returns the new limit.
 long raise_fd_limit();
 // Occurrences of `needle` in `hay`.
