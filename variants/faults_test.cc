@@ -6,7 +6,9 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdlib>
 #include <latch>
@@ -95,6 +97,8 @@ struct Tally {
   long lost = 0;         // behind an answer without "close", never answered
   bool drained = false;  // the in-flight batch ended with the drain's close
   std::string error;          // a wrong answer, or an answer after a close
+  std::string ended;          // how reading ended early: eof, timeout, reset
+  std::chrono::milliseconds longest_wait{0};  // between two answers
 };
 
 constexpr size_t kGetSize = sizeof kGet - 1;
@@ -125,9 +129,14 @@ long read_answers(Client &c, long want, Tally *t, bool *closed) {
   long got = 0;
   *closed = false;
   while (got < want) {
+    const auto asked = std::chrono::steady_clock::now();
     Reply r = c.read_reply();
-    if (!r.ok)
+    t->longest_wait = std::max(t->longest_wait, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                    std::chrono::steady_clock::now() - asked));
+    if (!r.ok) {
+      t->ended = c.end_reason();
       break;
+    }
     ++got;
     ++t->answered;
     if (r.status != 200 || r.body != "Hello World")
@@ -272,7 +281,10 @@ TEST_P(Faults, SigtermWithRequestsInFlightLosesNone) {
     EXPECT_EQ("", t.error) << "client " << i;
     EXPECT_EQ(0, t.lost) << "client " << i << ": sent " << t.sent
                          << ", answered " << t.answered
-                         << ", and the connection ended without a close";
+                         << ", and the connection ended without a close ("
+                         << t.ended << ")";
+    std::printf("client %zu: longest wait for an answer %lld ms\n", i,
+                static_cast<long long>(t.longest_wait.count()));
     EXPECT_EQ(t.sent, t.answered + t.after_close + t.refused + t.lost) << i;
     sum.sent += t.sent;
     sum.answered += t.answered;
@@ -283,6 +295,8 @@ TEST_P(Faults, SigtermWithRequestsInFlightLosesNone) {
   }
   // Without a batch the drain had to end, the drain was never tested.
   EXPECT_GT(drained, 0) << "SIGTERM found no request in flight";
+  if (HasFailure())
+    std::printf("server output:\n%s", s->output().c_str());
   std::printf("%ld requests sent, %ld answered, %ld after a Connection: close, "
               "%ld refused, %ld lost; %d of %d in-flight batches of %ld "
               "ended by the drain\n",

@@ -164,6 +164,7 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
   sigaddset(&set, SIGCHLD);
   bool stopping = false;
   int alive = opts.workers;
+  int rc = 0;
   auto deadline = std::chrono::steady_clock::time_point::max();
   while (alive > 0) {
     timespec ts{0, 200 * 1000 * 1000};
@@ -192,6 +193,15 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
         pids[static_cast<size_t>(i)] = 0;
         if (stopping) {
           --alive;
+          // A worker that did not drain cleanly fails the whole stop: its
+          // clients lost answers, and whoever stops the server must hear it.
+          if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            std::fprintf(stderr, "%.*s: worker %d (pid %d) %s %d while stopping\n",
+                         static_cast<int>(id.name.size()), id.name.data(), i, p,
+                         WIFSIGNALED(status) ? "killed by signal" : "exited with",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            rc = 1;
+          }
         } else {
           std::fprintf(stderr, "%.*s: worker %d (pid %d) %s %d; restarting it\n",
                        static_cast<int>(id.name.size()), id.name.data(), i, p,
@@ -202,7 +212,7 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
       }
     }
   }
-  return 0;
+  return rc;
 }
 
 }  // namespace hellepoll::variants

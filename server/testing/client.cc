@@ -51,6 +51,7 @@ bool Client::fill() {
     }
     if (n < 0 && errno == EINTR) continue;
     eof_ = true;  // EOF, reset or timeout
+    end_errno_ = n < 0 ? errno : 0;
     return false;
   }
 }
@@ -128,6 +129,15 @@ bool Client::wait_closed() {
     if (n < 0 && errno == ECONNRESET) return true;
     return false;  // a byte, or the timeout
   }
+}
+
+std::string Client::end_reason() const {
+  if (!eof_) return "";
+  std::string why = end_errno_ == 0                                       ? "eof"
+                    : end_errno_ == EAGAIN || end_errno_ == EWOULDBLOCK ? "timeout"
+                    : end_errno_ == ECONNRESET                          ? "ECONNRESET"
+                                                                        : std::strerror(end_errno_);
+  return why + " with " + std::to_string(buf_.size()) + " bytes unparsed";
 }
 
 std::string Client::read_until_close() {

@@ -41,6 +41,10 @@ class Client {
   std::string read_until_close();
   void shutdown_write();
   void close() { fd_.reset(); }
+  // Why the last read ended: "eof", "timeout", or the errno's name
+  // ("ECONNRESET"), with the bytes of a partial response left unparsed;
+  // empty while the connection is readable.
+  std::string end_reason() const;
 
  private:
   bool fill();  // reads more into buf_; false on EOF/error/timeout
@@ -50,6 +54,7 @@ class Client {
   UniqueFd fd_;
   std::string buf_;
   bool eof_ = false;
+  int end_errno_ = 0;  // 0: EOF
 };
 
 // One request, one response, on a fresh connection.

@@ -60,6 +60,7 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   std::string path = std::string(dir ? dir : "/tmp") + "/server-XXXXXX";
   UniqueFd log(mkstemp(path.data()));
   if (!log) return;
+  log_path_ = path;
   pid_ = fork();
   if (pid_ == 0) {
     dup2(log.get(), 1);
@@ -73,10 +74,7 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
   const auto until = Clock::now() + std::chrono::seconds(10);
   std::string text;
   while (Clock::now() < until) {
-    std::ifstream f(path);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    text = ss.str();
+    text = output();
     size_t at = text.find("listening on ");
     size_t nl = at == std::string::npos ? at : text.find('\n', at);
     if (nl != std::string::npos) {
@@ -93,16 +91,24 @@ ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string>
     usleep(2000);  // polling a file for the ready line
   }
   if (!port_) ready_line_ = text;  // what it said instead, for the failure message
-  unlink(path.c_str());
+}
+
+std::string ServerProcess::output() const {
+  std::ifstream f(log_path_);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
 }
 
 ServerProcess::~ServerProcess() {
-  if (pid_ <= 0 || reaped_) return;
-  kill(pid_, SIGTERM);
-  if (wait(std::chrono::seconds(15)) == -1) {
-    kill(pid_, SIGKILL);
-    waitpid(pid_, nullptr, 0);
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGTERM);
+    if (wait(std::chrono::seconds(15)) == -1) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
   }
+  if (!log_path_.empty()) unlink(log_path_.c_str());
 }
 
 bool ServerProcess::signal(int sig) { return pid_ > 0 && !reaped_ && kill(pid_, sig) == 0; }

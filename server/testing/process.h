@@ -31,8 +31,12 @@ class ServerProcess {
   int wait(std::chrono::milliseconds timeout);
   // Direct children (worker processes of a procs variant).
   std::vector<pid_t> children() const;
+  // What the server wrote to stdout and stderr so far (a sanitizer report,
+  // a worker that died): for failure messages.
+  std::string output() const;
 
  private:
+  std::string log_path_;  // removed when the process is destroyed
   pid_t pid_ = -1;
   uint16_t port_ = 0;
   std::string ready_line_;
