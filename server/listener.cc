@@ -97,9 +97,9 @@ void Listener::resume() {
 }
 
 void Listener::on_readable() {
-  // Level-triggered: a bounded batch keeps one busy listener from starving
-  // the connections; the loop calls again if more are queued.
-  accept_batch(sched_.edge_triggered() ? INT32_MAX : 64);
+  // A bounded batch keeps an accept storm from starving the connections;
+  // the loop calls again if more are queued (see the end of accept_batch).
+  accept_batch(64);
 }
 
 void Listener::accept_batch(int limit) {
@@ -130,7 +130,13 @@ void Listener::accept_batch(int limit) {
         return;
     }
   }
-  mark_sated();  // batch limit (level-triggered): the loop will call again
+  // Batch limit: level-triggered, epoll reports the queue again;
+  // edge-triggered, no new edge would come for it.
+  if (sched_.edge_triggered()) {
+    sched_.read_again(sock_.get(), this);
+  } else {
+    mark_sated();
+  }
 }
 
 }  // namespace hellepoll

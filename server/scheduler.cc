@@ -104,6 +104,9 @@ void Scheduler::remove(int fd) {
 
 void Scheduler::forget(int fd) {
   if (static_cast<size_t>(fd) < tasks_.size() && tasks_[fd]) {
+    // Its queued read_again() entry, if any, is skipped: a pooled task
+    // registered again must be able to queue a new one.
+    tasks_[fd]->read_again_ = false;
     tasks_[fd] = nullptr;
     --task_count_;
   }
@@ -118,6 +121,43 @@ void Scheduler::add_callback(std::function<void()> fn) {
   // On the loop thread the next turn polls without sleeping; elsewhere the
   // loop may be asleep in epoll_wait, so one eventfd write wakes it.
   if (loop_thread_.load(std::memory_order_relaxed) != std::this_thread::get_id()) wake();
+}
+
+void Scheduler::read_again(int fd, Task* task) {
+  task->sated_ = true;  // accounted for: it will be called again
+  if (task->read_again_) return;
+  task->read_again_ = true;
+  read_again_.push_back({fd, task});
+}
+
+void Scheduler::run_read_again() {
+  if (read_again_.empty()) return;
+  read_again_running_.swap(read_again_);
+  for (const ReadAgain& r : read_again_running_) {
+    // Skip a task unregistered meanwhile; a slot reused by another task for
+    // the same fd gets one spurious call, which reads EAGAIN.
+    if (static_cast<size_t>(r.fd) >= tasks_.size() || tasks_[r.fd] != r.task) continue;
+    r.task->read_again_ = false;
+    dispatch_readable(r.fd, r.task, EPOLLIN);
+  }
+  read_again_running_.clear();
+}
+
+void Scheduler::dispatch_readable(int fd, Task* t, uint32_t events) {
+#ifndef NDEBUG
+  t->sated_ = false;
+#endif
+  t->events_ = events;
+  t->on_readable();
+#ifndef NDEBUG
+  if (edge_triggered() && tasks_[fd] == t && !t->sated_ && !t->reading_paused()) {
+    std::fprintf(stderr,
+                 "hellepoll: edge-triggered task '%.*s' (fd %d) returned without reading "
+                 "until EAGAIN; it would never be woken for the bytes it left\n",
+                 static_cast<int>(t->task_name().size()), t->task_name().data(), fd);
+    std::abort();
+  }
+#endif
 }
 
 void Scheduler::stop() {
@@ -159,7 +199,8 @@ bool Scheduler::run() {
 }
 
 int Scheduler::wait_timeout_ms(Duration max_wait) const {
-  if (has_callbacks_.load(std::memory_order_acquire) || stop_.load(std::memory_order_relaxed)) {
+  if (has_callbacks_.load(std::memory_order_acquire) || stop_.load(std::memory_order_relaxed) ||
+      !read_again_.empty()) {
     return 0;
   }
   Duration wait = max_wait;
@@ -183,6 +224,8 @@ bool Scheduler::run_once(Duration max_wait) {
   }
   now_ = Clock::now();
   ++turns_;
+  // Tasks that yielded last turn go first, then those epoll reports now.
+  run_read_again();
   for (int i = 0; i < n; ++i) {
     const int fd = events[i].data.fd;
     const uint32_t ev = events[i].events;
@@ -196,20 +239,7 @@ bool Scheduler::run_once(Duration max_wait) {
     Task* t = static_cast<size_t>(fd) < tasks_.size() ? tasks_[fd] : nullptr;
     if (t == nullptr) continue;  // removed earlier in this batch
     if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-#ifndef NDEBUG
-      t->sated_ = false;
-#endif
-      t->events_ = ev;
-      t->on_readable();
-#ifndef NDEBUG
-      if (edge_triggered() && tasks_[fd] == t && !t->sated_ && !t->reading_paused()) {
-        std::fprintf(stderr,
-                     "hellepoll: edge-triggered task '%.*s' (fd %d) returned without reading "
-                     "until EAGAIN; it would never be woken for the bytes it left\n",
-                     static_cast<int>(t->task_name().size()), t->task_name().data(), fd);
-        std::abort();
-      }
-#endif
+      dispatch_readable(fd, t, ev);
       if (tasks_[fd] != t) continue;  // closed itself
     }
     if (ev & EPOLLOUT) t->on_writable();

@@ -17,6 +17,11 @@
 //   is CLOCK_MONOTONIC (steady_clock), read once per loop turn.
 // - Callbacks: add_callback(fn) runs fn on the loop thread at the next turn,
 //   in FIFO order; from another thread it wakes the loop through an eventfd.
+// - Fairness: a task with more input than one turn's share (a pipelining
+//   flood, an accept storm) stops early and calls read_again(); its
+//   on_readable() runs again at the start of the next turn, after every
+//   other ready task has had its turn. Level-triggered tasks need not:
+//   epoll reports them again while input is left.
 #pragma once
 
 #include <sys/epoll.h>
@@ -63,6 +68,8 @@ class Task {
 
   // Edge-triggered protocol: call when read() returned EAGAIN.
   void mark_sated() { sated_ = true; }
+  // Whether read_again() is pending for this task.
+  bool read_again_pending() const { return read_again_; }
   // Inside on_readable(): whether the peer shut down its side or the
   // socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR), before any read.
   bool hung_up() const { return events_ & (EPOLLRDHUP | EPOLLHUP | EPOLLERR); }
@@ -71,6 +78,7 @@ class Task {
   friend class Scheduler;
   uint32_t events_ = 0;  // of the event being dispatched
   bool sated_ = true;
+  bool read_again_ = false;  // queued by Scheduler::read_again()
 };
 
 class Scheduler;
@@ -126,6 +134,13 @@ class Scheduler {
   // Runs `fn` on the loop thread at its next turn. Safe from any thread.
   void add_callback(std::function<void()> fn);
 
+  // Calls task->on_readable() again at the start of the next turn (once,
+  // however often this is called meanwhile), unless `fd` was unregistered
+  // first. For a task that stopped with input left so that others get their
+  // turn: edge-triggered, no new edge would come for it. Loop thread only;
+  // no allocation once the queue has grown to the number of such tasks.
+  void read_again(int fd, Task* task);
+
   // Runs `fn` once, `after` from now, on the loop thread: a timer the
   // scheduler owns (freed after it fires, or with the scheduler). For
   // fire-and-forget work; use Timer to cancel or repeat.
@@ -158,6 +173,8 @@ class Scheduler {
   void expire_timers();
   int wait_timeout_ms(Duration max_wait) const;
   void run_callbacks();
+  void run_read_again();
+  void dispatch_readable(int fd, Task* t, uint32_t events);
   void wake();
 
   Trigger trigger_;
@@ -165,6 +182,12 @@ class Scheduler {
   UniqueFd wakefd_;  // eventfd: add_callback()/stop() from other threads
   std::vector<Task*> tasks_;  // indexed by fd
   size_t task_count_ = 0;
+  struct ReadAgain {
+    int fd;
+    Task* task;
+  };
+  std::vector<ReadAgain> read_again_;          // for the next turn
+  std::vector<ReadAgain> read_again_running_;  // this turn's
   std::vector<Timer*> heap_;
   std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped
   size_t reap_at_ = 64;                        // ...when owned_ reaches this size

@@ -91,6 +91,74 @@ TEST(SchedulerDeathTest, EdgeTriggeredCheckNamesTaskThatLeftInput) {
 }
 #endif
 
+// Reads one 4-byte chunk per call and, edge-triggered, asks to be called
+// again rather than read on: a task that yields its turn.
+class YieldingReader : public Task {
+ public:
+  YieldingReader(Scheduler& s, int fd) : s_(s), fd_(fd) {}
+  void on_readable() override {
+    ++calls;
+    char buf[4];
+    ssize_t n = ::read(fd_, buf, sizeof buf);
+    if (n > 0) {
+      bytes += n;
+      s_.read_again(fd_, this);
+      s_.read_again(fd_, this);  // a second request in one turn is one call
+      return;
+    }
+    if (n < 0 && errno == EAGAIN) mark_sated();
+  }
+  Scheduler& s_;
+  int fd_;
+  int calls = 0;
+  int bytes = 0;
+};
+
+// An edge-triggered scheduler with one YieldingReader registered.
+class ReadAgain : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_TRUE(s.add(p.b.get(), &r, kReadable)); }
+  Scheduler s{Trigger::kEdge};
+  Pair p;
+  YieldingReader r{s, p.b.get()};
+};
+
+TEST_F(ReadAgain, CallsTheTaskOnceNextTurnWithoutSleeping) {
+  ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int turn = 1; turn <= 3; ++turn) {
+    s.run_once(std::chrono::hours(1));  // a pending read_again() must not sleep
+    EXPECT_EQ(turn, r.calls);
+    EXPECT_EQ(std::min(10, 4 * turn), r.bytes);
+  }
+  s.run_once(std::chrono::hours(1));  // reads EAGAIN: asks for nothing more
+  EXPECT_EQ(4, r.calls);
+  EXPECT_FALSE(r.read_again_pending());
+  s.run_once(milliseconds(50));  // and is not called again
+  EXPECT_EQ(4, r.calls);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(1000));
+}
+
+TEST_F(ReadAgain, SkipsARemovedTaskAndWorksAfterItIsAddedBack) {
+  ASSERT_EQ(8, ::write(p.a.get(), "01234567", 8));
+  s.run_once(milliseconds(100));
+  ASSERT_EQ(1, r.calls);
+  ASSERT_TRUE(r.read_again_pending());
+  s.remove(p.b.get());
+  EXPECT_FALSE(r.read_again_pending());
+  s.run_once(milliseconds(10));
+  EXPECT_EQ(1, r.calls);  // unregistered before its turn: skipped
+  // Registered again (a pooled connection), it can queue a new turn.
+  ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
+  ASSERT_EQ(1, ::write(p.a.get(), "8", 1));  // a new edge
+  s.run_once(milliseconds(100));
+  EXPECT_EQ(2, r.calls);
+  EXPECT_TRUE(r.read_again_pending());
+  s.run_once(milliseconds(100));
+  EXPECT_EQ(3, r.calls);
+  EXPECT_EQ(9, r.bytes);
+}
+
 TEST(Scheduler, RemoveStopsDelivery) {
   Scheduler s;
   Pair p;

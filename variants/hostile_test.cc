@@ -94,6 +94,72 @@ TEST_P(Hostile, SlowlorisDoesNotStarveOthers) {
   EXPECT_GT(got_408, 0);
 }
 
+// A pipelining flood: one connection streams pipelined GETs without pause
+// and reads every answer as it comes, so the worker never runs out of input
+// from it nor of room to write to it. Meanwhile a normal client's 50
+// requests, each on a new connection, take under a second each: a
+// connection with endless work gives the worker back after a bounded slice.
+TEST_P(Hostile, PipeliningFloodDoesNotStarveOthers) {
+  auto s = start();
+  ASSERT_TRUE(s->ready());
+  UniqueFd flood = connect_loopback(s->port());
+  ASSERT_TRUE(flood);
+  const timeval tick{0, 100 * 1000}; // lets both threads see `done`
+  ::setsockopt(flood.get(), SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick);
+  ::setsockopt(flood.get(), SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
+  std::atomic<bool> done{false};
+  std::atomic<size_t> answered{0}; // bytes of answers the flood read
+  std::thread sender([&] {
+    std::string batch;
+    for (int k = 0; k < 4096; ++k)
+      batch += kGet;
+    size_t off = 0;
+    while (!done) {
+      ssize_t n = ::send(flood.get(), batch.data() + off, batch.size() - off,
+                         MSG_NOSIGNAL);
+      if (n > 0)
+        off = (off + static_cast<size_t>(n)) % batch.size();
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        break;
+    }
+  });
+  std::thread reader([&] {
+    std::vector<char> buf(1 << 20);
+    while (!done) {
+      ssize_t n = ::recv(flood.get(), buf.data(), buf.size(), 0);
+      if (n > 0)
+        answered += static_cast<size_t>(n);
+      else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+        break;
+    }
+  });
+  // The flood is on: the worker has written it 4 MiB of answers.
+  const auto until = Clock::now() + 20s;
+  while (answered < (4u << 20) && Clock::now() < until)
+    std::this_thread::sleep_for(10ms);
+  const size_t before = answered;
+  Duration worst{};
+  for (int i = 0; i < 50 && !HasFailure(); ++i) {
+    const auto t0 = Clock::now();
+    Reply r = fetch(s->port(), kGet);
+    worst = std::max<Duration>(worst, Clock::now() - t0);
+    EXPECT_EQ("Hello World", r.body) << i;
+  }
+  const size_t during = answered - before;
+  done = true;
+  sender.join();
+  reader.join();
+  EXPECT_GE(before, 4u << 20) << "the flood never got going";
+  EXPECT_GT(during, 0u) << "the flood was not served meanwhile";
+  EXPECT_LT(worst, 1s) << "a flooding connection kept the worker from others";
+  std::printf("flood: %zu bytes of answers while the other client's 50 "
+              "requests took at worst %lld ms\n",
+              during,
+              static_cast<long long>(
+                  std::chrono::duration_cast<std::chrono::milliseconds>(worst)
+                      .count()));
+}
+
 // Request smuggling: framing that two parsers could read differently is
 // refused and the connection closed; a framing we accept is read exactly
 // (the pipelined request behind the body is answered as a request).

@@ -88,6 +88,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void release_buffers();
   void peer_eof();
   bool input_waiting() const;
+  bool take_read();
   void fail(const Error& e);
   void close();
 
@@ -111,6 +112,11 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool close_after_flush_ = false;
   bool peer_eof_ = false;
   bool in_handler_ = false;
+  // Fairness: at most kReadsPerTurn reads per scheduler turn, so that a
+  // pipelining flood cannot keep the worker from its other connections.
+  static constexpr uint8_t kReadsPerTurn = 4;  // ~68 KB of input, ~2,500 minimal requests
+  uint8_t budget_turn_ = 0;  // low byte of the turn reads_left_ belongs to
+  uint8_t reads_left_ = 0;
 };
 
 // ============================================================ implementation
@@ -145,6 +151,12 @@ void Connection<Io>::on_readable() {
   }
   for (;;) {
     if (paused_ || closed()) return;
+    if (!take_read()) {
+      // This turn's share is used: others go first. Level-triggered, epoll
+      // reports the bytes left again; edge-triggered, nothing would.
+      if constexpr (kEdge) ctx_.sched->read_again(fd_.get(), this);
+      return;
+    }
     if (!in_) in_ = ctx_.take_in();
     if (in_->len == in_->cap) compact();
     const size_t room = in_->cap - in_->len;
@@ -499,6 +511,21 @@ void Connection<Io>::peer_eof() {
     return;
   }
   finish_if_done();
+}
+
+// One read from this turn's budget; false when it is used up.
+template <class Io>
+bool Connection<Io>::take_read() {
+  // A stale byte matches once every 256 turns: then a connection idle since
+  // exactly that turn yields once too often, which costs one turn.
+  const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
+  if (turn != budget_turn_) {
+    budget_turn_ = turn;
+    reads_left_ = kReadsPerTurn;
+  }
+  if (reads_left_ == 0) return false;
+  --reads_left_;
+  return true;
 }
 
 // Bytes the peer sent that are still in the socket, not yet read.
