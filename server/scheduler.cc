@@ -143,7 +143,7 @@ void Scheduler::run_read_again() {
   read_again_running_.clear();
 }
 
-void Scheduler::dispatch_readable(int fd, Task* t, uint32_t events) {
+void Scheduler::dispatch_readable([[maybe_unused]] int fd, Task* t, uint32_t events) {
 #ifndef NDEBUG
   t->sated_ = false;
 #endif
