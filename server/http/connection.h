@@ -98,6 +98,12 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 
   ConnectionContext& ctx_;
   UniqueFd fd_;
+  // Fairness: at most kReadsPerTurn reads per scheduler turn, so that a
+  // pipelining flood cannot keep the worker from its other connections.
+  // (Beside fd_, in what would be padding: an idle connection's size counts.)
+  static constexpr uint8_t kReadsPerTurn = 4;  // ~68 KB of input, ~2,500 minimal requests
+  uint8_t budget_turn_ = 0;  // low byte of the turn reads_left_ belongs to
+  uint8_t reads_left_ = 0;
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
   Response res_;
@@ -112,11 +118,6 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool close_after_flush_ = false;
   bool peer_eof_ = false;
   bool in_handler_ = false;
-  // Fairness: at most kReadsPerTurn reads per scheduler turn, so that a
-  // pipelining flood cannot keep the worker from its other connections.
-  static constexpr uint8_t kReadsPerTurn = 4;  // ~68 KB of input, ~2,500 minimal requests
-  uint8_t budget_turn_ = 0;  // low byte of the turn reads_left_ belongs to
-  uint8_t reads_left_ = 0;
 };
 
 // ============================================================ implementation
