@@ -129,6 +129,10 @@ void Connection<Io>::open(UniqueFd fd) {
   paused_ = write_blocked_ = close_after_flush_ = peer_eof_ = in_handler_ = false;
   registered_ = false;
   req_start_ = body_pos_ = next_start_ = 0;
+  // A fresh read budget: this object may have served another connection
+  // earlier in this same turn (ab -c25 reuses one for every accept).
+  budget_turn_ = static_cast<uint8_t>(ctx_.sched->turns());
+  reads_left_ = kReadsPerTurn;
   ctx_.idle.push(this, ctx_.sched->now());
   on_readable();  // optimistic: the request is usually there already
   if (closed()) return;
