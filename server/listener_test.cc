@@ -66,5 +66,32 @@ TEST(Listener, NoDelayOffLeavesNagleOn) {
   for (int v : a.nodelay) EXPECT_EQ(0, v);
 }
 
+// Edge-triggered, one edge for a queue of 150 connections: 64 are accepted
+// a turn (an accept storm yields like any task) and the rest in the next
+// turns without a new edge, through Scheduler::read_again().
+TEST(Listener, EdgeTriggeredAcceptsAQueueInBatchesWithoutANewEdge) {
+  Scheduler sched(Trigger::kEdge);
+  ListenOptions lo;
+  lo.host = "127.0.0.1";
+  lo.defer_accept = false;
+  std::string err;
+  std::vector<UniqueFd> keep;
+  Listener listener(sched, bind_listen_socket(lo, &err), [&](UniqueFd fd) { keep.push_back(std::move(fd)); },
+                    Listener::Options{});
+  constexpr size_t kQueued = 150;
+  std::vector<testing::Client> clients;
+  for (size_t i = 0; i < kQueued; ++i) {
+    clients.emplace_back(listener.port());
+    ASSERT_TRUE(clients.back().connected()) << i;
+  }
+  std::vector<size_t> after_turn;
+  for (int turn = 0; turn < 10 && keep.size() < kQueued; ++turn) {
+    sched.run_once(1s);
+    after_turn.push_back(keep.size());
+  }
+  ASSERT_EQ(kQueued, keep.size());
+  EXPECT_EQ(std::vector<size_t>({64, 128, 150}), after_turn);
+}
+
 }  // namespace
 }  // namespace hellepoll

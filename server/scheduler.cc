@@ -86,6 +86,7 @@ bool Scheduler::add(int fd, Task* task, uint32_t interest) {
     tasks_.resize(std::max<size_t>(fd + 1, tasks_.size() * 2), nullptr);
   }
   tasks_[fd] = task;
+  task->read_again_ = false;  // a stale queue entry is skipped or reads EAGAIN
   ++task_count_;
   return true;
 }
