@@ -5,7 +5,7 @@ Starts the variant (one worker, pinned, --port 0), runs loadgen against it
 for the whole time in consecutive segments (so errors show when they
 happen), and beside it the hostile clients of hellepoll_bench/hostile.py:
 slowloris, clients that vanish mid-request and mid-response, clients that
-never read, oversize heads and bodies, smuggling vectors, garbage bytes,
+never read, a pipelining flood, oversize heads and bodies, smuggling vectors, garbage bytes,
 connection storms, an HTTP/2 preface. Every second it samples the server's
 resident memory and open descriptors (the whole process tree). Then the
 clients stop, the descriptors must come back to where they started, GET /

@@ -11,6 +11,7 @@ as drift in the server's memory and descriptors.
   vanish_request   a partial request, then FIN or RST
   vanish_response  2,000 pipelined GETs, 1 KB of the answers read, then FIN or RST
   never_read       pipelines until the socket is full and never reads (8 s or 25 s)
+  flood            pipelines without pause and reads every answer at once (5 s a connection)
   oversize         head, line, header count and body over the limits
   smuggling        CL+TE, TE+CL, duplicate and malformed framing, a GET behind each
   garbage          random bytes
@@ -20,6 +21,7 @@ as drift in the server's memory and descriptors.
 
 import collections
 import random
+import select
 import socket
 import struct
 import threading
@@ -238,6 +240,44 @@ def never_read(port: int, stop: threading.Event, tally: Tally, at_once: int = 4)
             _reset(s)
 
 
+def flood(port: int, stop: threading.Event, tally: Tally, seconds: float = 5.0) -> None:
+    """One connection at a time pipelines GETs without pause and reads every answer as it comes,
+    so the worker never runs out of work for it; after `seconds` it vanishes (RST, answers unread)
+    and the next one starts. The good client beside it must keep being served."""
+    batch = GET * 4096
+    clock = time.monotonic
+    while not stop.is_set():
+        s = _connect(port, tally)
+        if s is None:
+            stop.wait(0.5)
+            continue
+        s.setblocking(False)
+        answered = 0
+        until = clock() + seconds
+        try:
+            while not stop.is_set() and clock() < until:
+                readable, writable, _ = select.select([s], [s], [], 0.5)
+                if writable:
+                    try:
+                        s.send(batch)
+                    except BlockingIOError:
+                        pass
+                if readable:
+                    chunk = s.recv(1 << 20)
+                    if not chunk:
+                        tally.outcomes["closed_by_server"] += 1
+                        break
+                    answered += len(chunk)
+            else:
+                tally.outcomes["answered" if answered else "never_answered"] += 1
+        except BlockingIOError:
+            tally.outcomes["answered" if answered else "never_answered"] += 1
+        except OSError:
+            tally.outcomes["reset"] += 1
+        finally:
+            _reset(s)
+
+
 def oversize(port: int, stop: threading.Event, tally: Tally) -> None:
     many = b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(300))
     cases = [
@@ -320,6 +360,7 @@ KINDS: Dict[str, Callable] = {
     "vanish_request": vanish_request,
     "vanish_response": vanish_response,
     "never_read": never_read,
+    "flood": flood,
     "oversize": oversize,
     "smuggling": smuggling,
     "garbage": garbage,
