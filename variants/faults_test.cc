@@ -201,6 +201,11 @@ TEST_P(Faults, SigtermWithRequestsInFlightLosesNone) {
   std::latch stalled(kInFlightClients + 1);
   std::latch terminated(1);
   std::vector<std::thread> threads;
+  // How long a client waits for its next answer before calling the rest
+  // lost. It bounds a hang; it does not measure speed (starving one
+  // connection is PipeliningFloodDoesNotStarveOthers' business): four ASan
+  // clients and an ASan server share two loaded cores here.
+  constexpr auto kPatience = 15s;
 
   auto first_batch = [&](Client &c, Tally &t) {
     const long sent = send_requests(c.fd(), kFirst);
@@ -216,7 +221,7 @@ TEST_P(Faults, SigtermWithRequestsInFlightLosesNone) {
   for (int i = 0; i < kInFlightClients; ++i) {
     threads.emplace_back([&, i] {
       Tally &t = tallies[i];
-      Client c(s->port(), 5s);
+      Client c(s->port(), kPatience);
       ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &kClientRcvbuf,
                    sizeof kClientRcvbuf);
       first_batch(c, t);
@@ -254,7 +259,7 @@ TEST_P(Faults, SigtermWithRequestsInFlightLosesNone) {
   }
   threads.emplace_back([&] {
     Tally &t = tallies[kInFlightClients];
-    Client c(s->port(), 5s);
+    Client c(s->port(), kPatience);
     first_batch(c, t);
     stalled.count_down();
     terminated.wait();
