@@ -131,9 +131,7 @@ void Listener::accept_batch(int limit) {
     }
   }
   // Batch limit: level-triggered, epoll reports the queue again;
-  // edge-triggered, no new edge would come for it. (Not when a callback
-  // closed or paused the listener meanwhile: it is unregistered.)
-  if (closed_ || paused_) return;
+  // edge-triggered, no new edge would come for it.
   if (sched_.edge_triggered()) {
     sched_.read_again(sock_.get(), this);
   } else {

@@ -86,7 +86,6 @@ bool Scheduler::add(int fd, Task* task, uint32_t interest) {
     tasks_.resize(std::max<size_t>(fd + 1, tasks_.size() * 2), nullptr);
   }
   tasks_[fd] = task;
-  task->read_again_ = false;  // a stale queue entry is skipped or reads EAGAIN
   ++task_count_;
   return true;
 }
@@ -125,6 +124,9 @@ void Scheduler::add_callback(std::function<void()> fn) {
 }
 
 void Scheduler::read_again(int fd, Task* task) {
+  // Unregistered (a callback closed or paused it): nothing to call again,
+  // and no flag left set for when it is registered again.
+  if (static_cast<size_t>(fd) >= tasks_.size() || tasks_[fd] != task) return;
   task->sated_ = true;  // accounted for: it will be called again
   if (task->read_again_) return;
   task->read_again_ = true;

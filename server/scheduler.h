@@ -135,8 +135,8 @@ class Scheduler {
   void add_callback(std::function<void()> fn);
 
   // Calls task->on_readable() again at the start of the next turn (once,
-  // however often this is called meanwhile), unless `fd` was unregistered
-  // first. For a task that stopped with input left so that others get their
+  // however often this is called meanwhile), unless `fd` is unregistered
+  // by then; a no-op for a task that is not registered for `fd`. For a task that stopped with input left so that others get their
   // turn: edge-triggered, no new edge would come for it. Loop thread only;
   // no allocation once the queue has grown to the number of such tasks.
   void read_again(int fd, Task* task);

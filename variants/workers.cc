@@ -68,6 +68,13 @@ void announce(const Options& opts, const Identity& id, uint16_t port) {
   std::fflush(stdout);
 }
 
+// "NAME: worker I (pid P) killed by signal S" or "... exited with N", then `after`.
+void report_exit(const Identity& id, int index, pid_t pid, int status, const char* after) {
+  std::fprintf(stderr, "%.*s: worker %d (pid %d) %s %d%s\n", static_cast<int>(id.name.size()),
+               id.name.data(), index, pid, WIFSIGNALED(status) ? "killed by signal" : "exited with",
+               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), after);
+}
+
 }  // namespace
 
 int Threads::run(const Options& opts, const Identity& id, const WorkerFactory& make) {
@@ -196,17 +203,11 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
           // A worker that did not drain cleanly fails the whole stop: its
           // clients lost answers, and whoever stops the server must hear it.
           if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            std::fprintf(stderr, "%.*s: worker %d (pid %d) %s %d while stopping\n",
-                         static_cast<int>(id.name.size()), id.name.data(), i, p,
-                         WIFSIGNALED(status) ? "killed by signal" : "exited with",
-                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            report_exit(id, i, p, status, " while stopping");
             rc = 1;
           }
         } else {
-          std::fprintf(stderr, "%.*s: worker %d (pid %d) %s %d; restarting it\n",
-                       static_cast<int>(id.name.size()), id.name.data(), i, p,
-                       WIFSIGNALED(status) ? "killed by signal" : "exited with",
-                       WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+          report_exit(id, i, p, status, "; restarting it");
           if (!spawn(i)) --alive;
         }
       }

@@ -253,9 +253,10 @@ def flood(port: int, stop: threading.Event, tally: Tally, seconds: float = 5.0) 
             continue
         s.setblocking(False)
         answered = 0
+        outcome = None
         until = clock() + seconds
         try:
-            while not stop.is_set() and clock() < until:
+            while outcome is None and not stop.is_set() and clock() < until:
                 readable, writable, _ = select.select([s], [s], [], 0.5)
                 if writable:
                     try:
@@ -264,18 +265,15 @@ def flood(port: int, stop: threading.Event, tally: Tally, seconds: float = 5.0) 
                         pass
                 if readable:
                     chunk = s.recv(1 << 20)
-                    if not chunk:
-                        tally.outcomes["closed_by_server"] += 1
-                        break
-                    answered += len(chunk)
-            else:
-                tally.outcomes["answered" if answered else "never_answered"] += 1
-        except BlockingIOError:
-            tally.outcomes["answered" if answered else "never_answered"] += 1
+                    if chunk:
+                        answered += len(chunk)
+                    else:
+                        outcome = "closed_by_server"
         except OSError:
-            tally.outcomes["reset"] += 1
+            outcome = "reset"
         finally:
             _reset(s)
+        tally.outcomes[outcome or ("answered" if answered else "never_answered")] += 1
 
 
 def oversize(port: int, stop: threading.Event, tally: Tally) -> None:

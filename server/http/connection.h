@@ -89,6 +89,10 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void peer_eof();
   bool input_waiting() const;
   bool take_read();
+  void grant_reads(uint8_t turn) {
+    budget_turn_ = turn;
+    reads_left_ = kReadsPerTurn;
+  }
   void fail(const Error& e);
   void close();
 
@@ -131,8 +135,7 @@ void Connection<Io>::open(UniqueFd fd) {
   req_start_ = body_pos_ = next_start_ = 0;
   // A fresh read budget: this object may have served another connection
   // earlier in this same turn (ab -c25 reuses one for every accept).
-  budget_turn_ = static_cast<uint8_t>(ctx_.sched->turns());
-  reads_left_ = kReadsPerTurn;
+  grant_reads(static_cast<uint8_t>(ctx_.sched->turns()));
   ctx_.idle.push(this, ctx_.sched->now());
   on_readable();  // optimistic: the request is usually there already
   if (closed()) return;
@@ -524,10 +527,7 @@ bool Connection<Io>::take_read() {
   // A stale byte matches once every 256 turns: then a connection idle since
   // exactly that turn yields once too often, which costs one turn.
   const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
-  if (turn != budget_turn_) {
-    budget_turn_ = turn;
-    reads_left_ = kReadsPerTurn;
-  }
+  if (turn != budget_turn_) grant_reads(turn);
   if (reads_left_ == 0) return false;
   --reads_left_;
   return true;
