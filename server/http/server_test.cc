@@ -9,6 +9,11 @@
 #include <string>
 #include <thread>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
 #include <gtest/gtest.h>
 
 #include "server/testing/client.h"
@@ -22,6 +27,10 @@ using hellepoll::testing::Reply;
 using namespace std::chrono_literals;
 
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+constexpr size_t kTickerFirst = 8 << 20;  // more than loopback buffers hold
+constexpr int kTicks = 12;
+constexpr auto kTickEvery = std::chrono::milliseconds(50);
+constexpr size_t kHugeBody = 16 << 20;
 
 template <class Io>
 class ServerThread {
@@ -99,6 +108,59 @@ class HttpServerTest : public ::testing::Test {
     });
     router_.get("/throw", [](Request&, Response&) -> void { throw std::runtime_error("handler bug"); });
     router_.get("/forget", [](Request&, Response&) {});
+    router_.get("/later-built", [this](Request&, Response& res) {
+      // Builds part of its answer before deferring, finishes it later.
+      res.add_header("X-Part", "1");
+      res.write("part1");
+      Response::Handle handle = res.defer();
+      server_->scheduler().call_later(30ms, [handle] {
+        if (Response* r = handle.get()) {
+          r->write("+part2");
+          r->end();
+        }
+      });
+    });
+    router_.get("/ticker", [this](Request&, Response& res) {
+      // A stream whose first piece fills the socket, then makes steady
+      // progress for longer than the write timeout.
+      res.start_chunked();
+      res.write(std::string(kTickerFirst, 'f'));
+      Response::Handle handle = res.defer();
+      auto ticks = std::make_shared<int>(0);
+      auto tick = std::make_shared<std::function<void()>>();
+      *tick = [this, handle, ticks, tick] {
+        Response* r = handle.get();
+        if (!r) {
+          *tick = nullptr;
+          return;
+        }
+        if (++*ticks > kTicks) {
+          r->end();
+          *tick = nullptr;  // breaks the cycle
+          return;
+        }
+        r->write("tick");
+        server_->scheduler().call_later(kTickEvery, *tick);
+      };
+      server_->scheduler().call_later(kTickEvery, *tick);
+    });
+    router_.get("/huge", [](Request&, Response& res) { res.send(200, std::string(kHugeBody, 'h')); });
+    router_.get("/huge-static", [](Request&, Response& res) {
+      static const std::string body(kHugeBody, 'h');
+      res.send_static(200, body);
+    });
+    router_.get("/no-content-with-body", [](Request&, Response& res) { res.send(204, "x"); });
+    router_.get("/not-modified-stream", [](Request&, Response& res) {
+      res.set_status(304);
+      res.start_chunked();
+      res.write("stale");
+      res.end();
+    });
+    router_.get("/no-content-written", [](Request&, Response& res) {
+      res.set_status(204);
+      res.write("y");
+      res.end();
+    });
     router_.get("/later", [this](Request& req, Response& res) {
       // An asynchronous handler: answers 30 ms later from a timer.
       Response::Handle handle = res.defer();
@@ -128,6 +190,54 @@ class PolicyNames {
   }
 };
 TYPED_TEST_SUITE(HttpServerTest, Policies, PolicyNames);
+
+// The server ended the connection with a FIN and nothing after the replies
+// read so far: no stray bytes, no reset (which would have destroyed replies
+// the client had not read yet).
+::testing::AssertionResult ClosedCleanly(Client& c) {
+  std::string rest = c.read_until_close();
+  if (!rest.empty()) return ::testing::AssertionFailure() << rest.size() << " stray bytes: " << rest.substr(0, 80);
+  if (c.end_reason() != "eof with 0 bytes unparsed") return ::testing::AssertionFailure() << c.end_reason();
+  // A reset that arrives after the FIN is not reported by recv(); it moves
+  // the socket from CLOSE_WAIT to CLOSE.
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  getsockopt(c.fd(), IPPROTO_TCP, TCP_INFO, &info, &len);
+  if (info.tcpi_state != TCP_CLOSE_WAIT) return ::testing::AssertionFailure() << "reset after the FIN";
+  return ::testing::AssertionSuccess();
+}
+
+// Closes with a reset (SO_LINGER 0): a client that is gone for good.
+void reset(Client& c) {
+  linger l{1, 0};
+  setsockopt(c.fd(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+  c.close();
+}
+
+// Waits until `fn()` holds (bounded: a test that waits for something that
+// never happens fails instead of hanging).
+template <class Fn>
+bool eventually(Fn fn) {
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!fn()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+int tcp_state(const Client& c) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  getsockopt(c.fd(), IPPROTO_TCP, TCP_INFO, &info, &len);
+  return info.tcpi_state;
+}
+
+int unread_bytes(const Client& c) {
+  int n = 0;
+  ioctl(c.fd(), FIONREAD, &n);
+  return n;
+}
 
 // IMF-fixdate from fixed tables: the known lines for known seconds, and the
 // live line in the fixed format (the response code copies exactly 37 bytes).
@@ -224,16 +334,16 @@ TYPED_TEST(HttpServerTest, PipelinedBehindADeferredResponseWaitForIt) {
   EXPECT_EQ("later b", c.read_reply().body);
 }
 
+// A reset (not a half-close: see HalfClosedClientGetsADeferredAnswer) is
+// a client gone for good: the deferred handler hears it.
 TYPED_TEST(HttpServerTest, DeferredHandlerHearsThatTheClientWentAway) {
   this->start();
-  {
-    Client c(this->port());
-    ASSERT_TRUE(c.send("GET /later?x HTTP/1.1\r\nHost: t\r\n\r\n"));
-    c.close();  // gone before the answer
-  }
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (this->deferred_error_ < 0 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(5ms);
-  EXPECT_EQ(static_cast<int>(ErrorKind::kPeerClosed), this->deferred_error_.load());
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /later?x HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(eventually([&] { return this->server_->on_loop([](auto& s) { return s.stats().requests; }) == 1; }));
+  reset(c);  // gone before the answer
+  ASSERT_TRUE(eventually([&] { return this->deferred_error_ >= 0; }));
+  EXPECT_EQ(static_cast<int>(ErrorKind::kReset), this->deferred_error_.load());
 }
 
 // A client that sends its requests and half-closes still gets every answer
@@ -489,6 +599,161 @@ TYPED_TEST(HttpServerTest, DrainAnswersEveryBufferedRequest) {
   EXPECT_EQ("close", last.header("connection"));
   EXPECT_TRUE(c.wait_closed());
   EXPECT_EQ(std::future_status::ready, drained.wait_for(5s));
+}
+
+// ---- correctness of deferred, streaming and draining responses ----
+
+// A streamed response must not disturb the bodies of answers queued before
+// it in the same output buffer (the writev path points into them).
+TYPED_TEST(HttpServerTest, EchoBodiesSurviveAStreamInTheSameBatch) {
+  this->start();
+  const std::string a(300, 'a'), b(300, 'c');
+  auto echo = [](const std::string& body) {
+    return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  Client c(this->port());
+  ASSERT_TRUE(c.send(echo(a) + "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + echo(b)));
+  Reply ra = c.read_reply(), stream = c.read_reply(), rb = c.read_reply();
+  EXPECT_TRUE(ra.body == a) << ra.body.substr(0, 10);
+  EXPECT_EQ("one,two,three", stream.body);
+  EXPECT_TRUE(rb.body == b) << rb.body.substr(0, 10);
+}
+
+// The same when the first echo is still queued behind a blocked socket as
+// the stream starts (an answer larger than the socket buffers, sent without
+// a copy, blocks the socket without filling the output buffer).
+TYPED_TEST(HttpServerTest, EchoBodyQueuedBehindABlockedSocketSurvivesAStream) {
+  this->start();
+  const std::string a(300, 'a'), b(300, 'c');
+  auto echo = [](const std::string& body) {
+    return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  };
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /huge-static HTTP/1.1\r\nHost: t\r\n\r\n" + echo(a)));
+  if constexpr (std::is_same_v<typename TypeParam::Write, GatherWrite>) {
+    // (The write path copies the large answer and pauses reading until it
+    // is sent: there the stream comes after it.)
+    ASSERT_TRUE(eventually([&] { return this->server_->on_loop([](auto& s) { return s.stats().requests; }) == 2; }));
+  }
+  ASSERT_TRUE(c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + echo(b)));
+  ASSERT_TRUE(c.read_reply().body == std::string(kHugeBody, 'h'));
+  Reply ra = c.read_reply(), stream = c.read_reply(), rb = c.read_reply();
+  EXPECT_TRUE(ra.body == a) << ra.body.substr(0, 10);
+  EXPECT_EQ("one,two,three", stream.body);
+  EXPECT_TRUE(rb.body == b) << rb.body.substr(0, 10);
+}
+
+// Headers and body bytes a handler set before defer() are part of the
+// answer it completes later, even when an earlier answer was flushed
+// meanwhile.
+TYPED_TEST(HttpServerTest, DeferredResponseKeepsWhatItBuiltBeforeDefer) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send(std::string(kGet) + "GET /later-built HTTP/1.1\r\nHost: t\r\n\r\n"));
+  EXPECT_EQ("Hello World", c.read_reply().body);
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ("part1+part2", r.body);
+  EXPECT_EQ("1", r.header("x-part"));
+}
+
+// A stream that blocked once and then makes steady progress is not cut by
+// a write deadline left over from the blocked write.
+TYPED_TEST(HttpServerTest, StreamMakingProgressOutlivesTheWriteTimeout) {
+  ServerConfig config;
+  config.write_timeout = 300ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /ticker HTTP/1.1\r\nHost: t\r\n\r\n"));
+  std::this_thread::sleep_for(200ms);  // the client is slow to start reading: the first piece blocks
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ(kTickerFirst + 4 * kTicks, r.body.size());
+}
+
+// 204 and 304 never carry a body or Transfer-Encoding, whatever the handler
+// tries: bytes after their head would be read as the next response.
+TYPED_TEST(HttpServerTest, NoBodyStatusesCarryNoBody) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /no-content-with-body HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /not-modified-stream HTTP/1.1\r\nHost: t\r\n\r\n"
+                     "GET /no-content-written HTTP/1.1\r\nHost: t\r\n\r\n" +
+                     std::string(kGet)));
+  for (int status : {204, 304, 204}) {
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << status;
+    EXPECT_EQ(status, r.status);
+    EXPECT_EQ("", r.header("content-length")) << status;
+    EXPECT_EQ("", r.header("transfer-encoding")) << status;
+  }
+  Reply hello = c.read_reply();
+  EXPECT_EQ(200, hello.status);
+  EXPECT_EQ("Hello World", hello.body);
+}
+
+// A client that keeps sending after a request that ends the connection,
+// while the answer is still blocked: the server's full input buffer is not
+// the client's end of stream, and the answer arrives whole, then a FIN.
+TYPED_TEST(HttpServerTest, FullInputBufferIsNotEndOfStream) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /huge HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"));
+  ASSERT_TRUE(c.send(std::string(40 * 1024, 'x')));  // more than the read buffer holds
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ(kHugeBody, r.body.size());
+  EXPECT_TRUE(ClosedCleanly(c));
+}
+
+// Draining closes an idle keep-alive connection by lingering: a request the
+// client sends as the server's FIN crosses it is discarded, not answered by
+// a reset that would destroy the reply the client has not read yet.
+TYPED_TEST(HttpServerTest, DrainLingersOnAnIdleConnection) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send(kGet));
+  ASSERT_TRUE(eventually([&] { return unread_bytes(c) > 0; }));  // answered; not read yet
+  auto drained = this->server_->drain();
+  ASSERT_TRUE(eventually([&] { return tcp_state(c) == TCP_CLOSE_WAIT; }));  // the server's FIN arrived
+  ASSERT_TRUE(c.send(kGet));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ("Hello World", r.body);
+  EXPECT_TRUE(ClosedCleanly(c));
+  c.close();
+  EXPECT_EQ(std::future_status::ready, drained.wait_for(5s));
+}
+
+// A 408 for a request that trickles too slowly reaches the client although
+// it is still sending: the server lingers instead of resetting.
+TYPED_TEST(HttpServerTest, TimeoutReplyIsNotResetAway) {
+  ServerConfig config;
+  config.read_timeout = 200ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET / HTTP/1.1\r\n"));
+  for (int i = 0; i < 30; ++i) {  // trickles on for 600 ms, past the deadline
+    std::this_thread::sleep_for(20ms);
+    c.send("X: 1\r\n");
+  }
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ(408, r.status);
+  EXPECT_TRUE(ClosedCleanly(c));
+}
+
+// A half-close (FIN after a complete request) is not a hang-up: a deferred
+// handler's answer still arrives.
+TYPED_TEST(HttpServerTest, HalfClosedClientGetsADeferredAnswer) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /later?h HTTP/1.1\r\nHost: t\r\n\r\n"));
+  c.shutdown_write();
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ("later h", r.body);
+  EXPECT_TRUE(ClosedCleanly(c));
 }
 
 }  // namespace
