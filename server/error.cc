@@ -27,6 +27,10 @@ std::string_view Error::name() const {
     case ErrorKind::kProtocol: return "protocol error";
     case ErrorKind::kShutdown: return "shutdown";
     case ErrorKind::kSystem: return "system error";
+    case ErrorKind::kInternal: return "internal error";
+    case ErrorKind::kInvalidArgument: return "invalid argument";
+    case ErrorKind::kBadState: return "not allowed in this state";
+    case ErrorKind::kStale: return "stale handle";
   }
   return "unknown";
 }

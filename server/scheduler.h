@@ -70,9 +70,9 @@ class Task {
   void mark_sated() { sated_ = true; }
   // Whether read_again() is pending for this task.
   bool read_again_pending() const { return read_again_; }
-  // Inside on_readable(): whether the peer shut down its side or the
-  // socket failed (EPOLLRDHUP, EPOLLHUP, EPOLLERR), before any read.
-  bool hung_up() const { return events_ & (EPOLLRDHUP | EPOLLHUP | EPOLLERR); }
+  // Inside on_readable(): whether the socket failed or is shut in both
+  // directions (EPOLLERR, EPOLLHUP: a reset, not a half-close).
+  bool broken() const { return events_ & (EPOLLHUP | EPOLLERR); }
 
  private:
   friend class Scheduler;

@@ -1,13 +1,46 @@
 // Connection<Io>: one HTTP/1.x connection as an explicit state machine.
 //
-//   kIdle ──bytes──▶ kHead ──head parsed──▶ kBody ──body complete──▶ handler
-//     ▲                 │ error                                        │
-//     │                 ▼                                              ▼
-//     └──── response ◀─ reply 4xx/5xx, close ◀──── kWaiting (deferred handler)
+//            bytes            head parsed            body complete
+//   kIdle ─────────▶ kHead ─────────────▶ kBody ───────────────▶ dispatch()
+//     ▲               │ bad request: 4xx/5xx                         │
+//     │               ▼                                              │
+//     │            kClosing ◀──────── answered, "Connection: close" ─┤
+//     │               │ answers sent                                 │
+//     │               ▼                                              │ deferred or
+//     │        end_connection(): close now, or                       │ streaming
+//     │        kLingering ── peer FIN / deadline ──▶ closed          ▼
+//     └──────────── answered, keep-alive ◀──── response ended ── kHandler
+//
+// Orthogonal to the state: write_blocked_ (output waits for EPOLLOUT),
+// paused_ (back-pressure: output above its high-water mark), peer_eof_ (the
+// client's FIN was read). Each state that waits has its own deadline (a
+// TimeoutQueue in the context): kIdle idle_timeout, kHead/kBody
+// read_timeout (one for the whole request), kHandler handler_timeout (reset
+// by each streamed write), blocked output write_timeout (reset by
+// progress), kLingering linger_timeout.
+//
+// How a connection ends. end_connection() is the one place that decides:
+// it closes at once only when nothing more can arrive (the peer's FIN was
+// read, or the client asked to close and sent nothing more); otherwise it
+// lingers: shutdown(SHUT_WR), then read and discard until the peer's FIN
+// or linger_timeout. A close() with unread input makes the kernel send a
+// reset, which destroys answers still queued for the client.
+//
+// A client that goes away. A half-close (the client's FIN after a complete
+// request) is not a hang-up: every request read before it is answered, also
+// by a deferred or streaming handler, then the connection closes. Only a
+// hang-up in both directions or a reset (EPOLLHUP, EPOLLERR), or a failed
+// write, aborts the response owed and tells its handler through on_error.
+// A deferred handler therefore learns of a client that closed both ways
+// only when its answer is written; code that must stop early bounds its
+// work with handler_timeout.
 //
 // Io is the compile-time policy pair: Io::kTrigger (level or edge) and
 // Io::Write (CopyWrite or GatherWrite). Each axis value changes only the
-// lines that name it (`if constexpr (kEdge)`, `Io::Write::...`).
+// lines that name it (`if constexpr (kEdge)`, `Io::Write::...`). The socket
+// work is in a few members: read_some() (bytes arrived, EOF, error),
+// Io::Write::flush() (send these bytes: sent, blocked, error), and
+// end_connection()/close(); a completion-based backend replaces those.
 //
 // Hot path for a keep-alive request: one read, parse in place, route, the
 // response appended to the borrowed OutBuffer, and after the whole batch of
@@ -20,7 +53,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <string_view>
 
 #include "server/error.h"
@@ -40,18 +75,29 @@ struct IoPolicy {
   using Write = W;
 };
 
+// What a Connection tells the server that owns it.
+template <class Conn>
+class ConnectionOwner {
+ public:
+  // `c` has closed and may be reused at once.
+  virtual void connection_closed(Conn* c) = 0;
+
+ protected:
+  ~ConnectionOwner() = default;
+};
+
 template <class Io>
 class Connection final : public Task, public TimeoutLink, private ResponseSink {
  public:
   static constexpr bool kEdge = Io::kTrigger == Trigger::kEdge;
 
-  explicit Connection(ConnectionContext& ctx)
-      : ctx_(ctx), res_(this, &Io::Write::add_body, &ctx.date) {}
+  Connection(ConnectionContext& ctx, ConnectionOwner<Connection>& owner)
+      : ctx_(ctx), owner_(owner), res_(this, &Io::Write::add_body, &ctx.date) {}
 
   // Starts serving `fd`. Reads first (the listener defers accept until the
   // request has arrived), then registers with the scheduler.
   void open(UniqueFd fd);
-  // The server is shutting down: close if idle, else finish the request in
+  // The server is shutting down: end if idle, else finish the request in
   // flight with "Connection: close".
   void drain();
   // Called by the server's sweeper for a connection whose deadline passed.
@@ -63,44 +109,64 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void on_readable() override;
   void on_writable() override;
   std::string_view task_name() const override { return "http-connection"; }
-  bool reading_paused() const override { return paused_ || phase_ == Phase::kWaiting; }
-
-  // Set by the server: returns this object to its pool.
-  void (*on_closed)(void* server, Connection* c) = nullptr;
-  void* server = nullptr;
+  bool reading_paused() const override { return !wants_read(); }
 
  private:
-  enum class Phase : uint8_t { kIdle, kHead, kBody, kWaiting, kLingering };
+  enum class State : uint8_t {
+    kIdle,       // between requests; the input may hold the next one
+    kHead,       // reading a request head
+    kBody,       // reading its body
+    kHandler,    // a deferred or streaming handler owns the answer
+    kClosing,    // the last answer is queued; the connection ends once it is sent
+    kLingering,  // our FIN is sent; input is discarded until the peer's FIN
+  };
+  enum class ReadResult : uint8_t { kBytes, kEof, kAgain, kError };
 
+  // ---- events
   void process();
   bool read_body();
   void dispatch(std::string_view body, uint32_t next_start);
+  void handler_threw();
   void after_response();
+  void peer_eof();
+  void output_sent(bool was_blocked);
+  void handler_timed_out();
+  // ResponseSink
+  void response_ended() override;
+  void response_wrote() override;
+
+  // ---- transitions
   void reply_error(int status);
+  void end_connection(bool may_have_input);
+  void linger();
+  void fail(const Error& e);
+  void close();
+
+  // ---- socket
+  ReadResult read_some(ssize_t* n, size_t* room);
   void flush();
-  void finish_if_done();
-  void arm_timeout();
+  bool input_waiting() const;
+  Error socket_error() const;
+
+  // ---- bookkeeping
+  bool wants_read() const {
+    return !peer_eof_ && !paused_ && (state_ <= State::kBody || state_ == State::kLingering);
+  }
+  bool input_buffered() const { return in_ && in_->len > req_start_; }
   void pause_reading();
   void resume_reading();
   uint32_t wanted_interest() const;
   void update_interest();
   void compact();
   void release_buffers();
-  void peer_eof();
-  bool input_waiting() const;
   bool take_read();
   void grant_reads(uint8_t turn) {
     budget_turn_ = turn;
     reads_left_ = kReadsPerTurn;
   }
-  void fail(const Error& e);
-  void close();
-
-  // ResponseSink
-  void response_ended() override;
-  void response_wrote() override;
 
   ConnectionContext& ctx_;
+  ConnectionOwner<Connection>& owner_;
   UniqueFd fd_;
   // Fairness: at most kReadsPerTurn reads per scheduler turn, so that a
   // pipelining flood cannot keep the worker from its other connections.
@@ -108,19 +174,19 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   static constexpr uint8_t kReadsPerTurn = 4;  // ~68 KB of input, ~2,500 minimal requests
   uint8_t budget_turn_ = 0;  // low byte of the turn reads_left_ belongs to
   uint8_t reads_left_ = 0;
+  State state_ = State::kIdle;
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
   Response res_;
   uint32_t req_start_ = 0;   // offset of the current request in in_
   uint32_t body_pos_ = 0;    // offset of its body
   uint32_t next_start_ = 0;  // where the request after it starts
-  Phase phase_ = Phase::kIdle;
-  bool paused_ = false;         // back-pressure or deferred response: not reading
+  uint32_t interest_ = 0;    // registered with epoll (level-triggered)
+  bool paused_ = false;         // back-pressure: not reading
   bool write_blocked_ = false;  // waiting for EPOLLOUT
+  bool peer_eof_ = false;       // the client's FIN was read
+  bool client_closes_ = false;  // the last request asked to close: the client sends no more
   bool registered_ = false;
-  uint32_t interest_ = 0;  // registered with epoll (level-triggered)
-  bool close_after_flush_ = false;
-  bool peer_eof_ = false;
   bool in_handler_ = false;
 };
 
@@ -129,8 +195,8 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 template <class Io>
 void Connection<Io>::open(UniqueFd fd) {
   fd_ = std::move(fd);
-  phase_ = Phase::kIdle;
-  paused_ = write_blocked_ = close_after_flush_ = peer_eof_ = in_handler_ = false;
+  state_ = State::kIdle;
+  paused_ = write_blocked_ = peer_eof_ = client_closes_ = in_handler_ = false;
   registered_ = false;
   req_start_ = body_pos_ = next_start_ = 0;
   // A fresh read budget: this object may have served another connection
@@ -151,54 +217,75 @@ void Connection<Io>::open(UniqueFd fd) {
 template <class Io>
 void Connection<Io>::on_readable() {
   if (closed()) return;
-  if (phase_ == Phase::kWaiting) {
-    // A deferred handler still works on the answer; a peer that hangs up
-    // now has abandoned it (as nginx treats a client abort): tell the handler.
-    if (hung_up()) fail(Error{ErrorKind::kPeerClosed, 0});
+  if (!wants_read()) {
+    // Not reading now (a handler owns the answer, back-pressure, or the
+    // connection ends after what is queued). Pipelined bytes and a
+    // half-close wait; only a reset or a hang-up both ways is news.
+    if (broken()) fail(socket_error());
     return;
   }
   for (;;) {
-    if (paused_ || closed()) return;
+    if (!wants_read() || closed()) return;
     if (!take_read()) {
       // This turn's share is used: others go first. Level-triggered, epoll
       // reports the bytes left again; edge-triggered, nothing would.
       if constexpr (kEdge) ctx_.sched->read_again(fd_.get(), this);
       return;
     }
-    if (!in_) in_ = ctx_.take_in();
-    if (in_->len == in_->cap) compact();
-    const size_t room = in_->cap - in_->len;
-    ssize_t n = ::recv(fd_.get(), in_->data.get() + in_->len, room, 0);  // recv: no VFS layer
-    if (n > 0) {
-      in_->len += static_cast<uint32_t>(n);
-      if (phase_ == Phase::kLingering) {
-        in_->len = 0;  // discarded
-      } else {
-        process();
-      }
-      if (closed()) return;
-      // Level-triggered: one read per event unless it filled the buffer;
-      // the loop calls again while bytes remain.
-      if constexpr (!kEdge) {
-        if (static_cast<size_t>(n) < room) return;
-      }
-      continue;
+    ssize_t n = 0;
+    size_t room = 0;
+    switch (read_some(&n, &room)) {
+      case ReadResult::kBytes:
+        break;
+      case ReadResult::kEof:
+        peer_eof();
+        return;
+      case ReadResult::kAgain:
+        return;
+      case ReadResult::kError:
+        fail(Error::from_errno(errno));
+        return;
     }
-    if (n == 0) {
-      peer_eof();
-      return;
+    if (state_ == State::kLingering) {
+      in_->len = 0;  // discarded
+    } else {
+      process();
     }
-    if (errno == EAGAIN) {
-      mark_sated();
-      if (in_ && in_->len == 0) {
-        ctx_.give_in(in_);
-        in_ = nullptr;
-      }
-      return;
+    if (closed()) return;
+    // Level-triggered: one read per event unless it filled the buffer;
+    // the loop calls again while bytes remain.
+    if constexpr (!kEdge) {
+      if (static_cast<size_t>(n) < room) return;
     }
+  }
+}
+
+// One recv() into the read buffer.
+template <class Io>
+typename Connection<Io>::ReadResult Connection<Io>::read_some(ssize_t* n, size_t* room) {
+  if (!in_) in_ = ctx_.take_in();
+  if (in_->len == in_->cap) compact();
+  *room = in_->cap - in_->len;
+  if (*room == 0) {
+    // Never recv() into no room: its 0 would read as the client's EOF.
+    pause_reading();
+    return ReadResult::kAgain;
+  }
+  for (;;) {
+    *n = ::recv(fd_.get(), in_->data.get() + in_->len, *room, 0);  // recv: no VFS layer
+    if (*n > 0) {
+      in_->len += static_cast<uint32_t>(*n);
+      return ReadResult::kBytes;
+    }
+    if (*n == 0) return ReadResult::kEof;
     if (errno == EINTR) continue;
-    fail(Error::from_errno(errno));
-    return;
+    if (errno != EAGAIN) return ReadResult::kError;
+    mark_sated();
+    if (in_->len == 0) {
+      ctx_.give_in(in_);
+      in_ = nullptr;
+    }
+    return ReadResult::kAgain;
   }
 }
 
@@ -220,16 +307,16 @@ void Connection<Io>::compact() {
 
 template <class Io>
 void Connection<Io>::process() {
-  while (!close_after_flush_ && phase_ != Phase::kWaiting) {
+  while (state_ <= State::kBody) {
     if (out_ && out_->full(ctx_.config.output_high_water)) {
       pause_reading();  // back-pressure: answer what is queued first
       break;
     }
     const uint32_t avail = in_ ? in_->len - req_start_ : 0;
     if (avail == 0) break;
-    if (phase_ == Phase::kIdle || phase_ == Phase::kHead) {
-      if (phase_ == Phase::kIdle) {
-        phase_ = Phase::kHead;
+    if (state_ == State::kIdle || state_ == State::kHead) {
+      if (state_ == State::kIdle) {
+        state_ = State::kHead;
         ctx_.reading.push(this, ctx_.sched->now());  // slowloris: the whole head has one deadline
       }
       auto r = in_->parser.parse(in_->data.get() + req_start_, avail, in_->head);
@@ -249,7 +336,7 @@ void Connection<Io>::process() {
         dispatch({}, body_pos_);
         continue;
       }
-      phase_ = Phase::kBody;
+      state_ = State::kBody;
       in_->chunked.reset();
       in_->body.clear();
       if (h.expect_continue && h.version_minor >= 1 && in_->len == body_pos_) {
@@ -257,7 +344,7 @@ void Connection<Io>::process() {
         Response::write_simple(*out_, ctx_.date, 100, false, {});
       }
     }
-    if (phase_ == Phase::kBody && !read_body()) break;
+    if (state_ == State::kBody && !read_body()) break;
   }
   flush();
 }
@@ -270,7 +357,7 @@ bool Connection<Io>::read_body() {
   if (h.chunked) {
     size_t used = 0;
     auto r = in_->chunked.feed(base + body_pos_, in_->len - body_pos_, &used, ctx_.config.limits.max_body,
-                           [&](const char* p, size_t n) { in_->body.append(p, n); });
+                               [&](const char* p, size_t n) { in_->body.append(p, n); });
     // Decoded bytes now live in in_->body: drop them from the read buffer.
     std::memmove(base + body_pos_, base + body_pos_ + used, in_->len - body_pos_ - used);
     in_->len -= static_cast<uint32_t>(used);
@@ -309,6 +396,7 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
   if (!out_) out_ = ctx_.out_pool.take();
   next_start_ = next_start;
   ++ctx_.stats.requests;
+  client_closes_ = !h.keep_alive;
   // Draining: the last request already buffered is answered with
   // "Connection: close"; those before it, read before the drain, are answered too.
   const bool last_buffered = next_start >= in_->len;
@@ -319,42 +407,59 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
   if (m.handler) {
     try {
       (*m.handler)(req, res_);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "hellepoll: handler for %.*s threw: %s\n", static_cast<int>(req.path().size()),
+                   req.path().data(), e.what());
+      handler_threw();
     } catch (...) {
-      // A throwing handler costs its own request a 500, nothing more.
-      if (!res_.ended() && !res_.streaming()) {
-        res_.set_status(500);
-        res_.end();
-      }
+      std::fprintf(stderr, "hellepoll: handler for %.*s threw a non-std::exception\n",
+                   static_cast<int>(req.path().size()), req.path().data());
+      handler_threw();
     }
   } else if (m.status == 405) {
-    res_.add_header("Allow", m.allow.allow_header());
-    res_.send_static(405, "Method Not Allowed\n");
+    (void)res_.add_header("Allow", m.allow.allow_header());
+    (void)res_.send_static(405, "Method Not Allowed\n");
   } else {
-    res_.send_static(404, "Not Found\n");
+    (void)res_.send_static(404, "Not Found\n");
   }
   in_handler_ = false;
+  if (state_ == State::kClosing) return;  // handler_threw() cut a stream
   if (res_.ended()) {
     after_response();
   } else if (res_.deferred()) {
-    phase_ = Phase::kWaiting;
-    ctx_.parked.push(this, ctx_.sched->now());
-    pause_reading();
+    state_ = State::kHandler;
+    ctx_.handler.push(this, ctx_.sched->now());
+    update_interest();  // level-triggered: stop hearing pipelined bytes
   } else if (!res_.streaming()) {
     // Returned without answering or deferring: a handler bug, not the
     // client's; answer rather than hang the connection.
-    res_.send_static(500, "handler returned without a response\n");
+    (void)res_.send_static(500, "handler returned without a response\n");
     after_response();
   } else {
-    res_.end();  // streamed synchronously and forgot end()
+    (void)res_.end();  // streamed synchronously and forgot end()
     after_response();
   }
 }
 
+// A throwing handler costs its own request a 500, nothing more; a stream it
+// had started is cut (the client sees it unterminated), never ended as if
+// complete.
+template <class Io>
+void Connection<Io>::handler_threw() {
+  if (res_.head_sent()) {
+    if (res_.ended()) return;
+    res_.fail(Error{ErrorKind::kInternal, 0});
+    state_ = State::kClosing;
+    return;
+  }
+  out_->drop_building();
+  (void)res_.send_static(500, "Internal Server Error\n");
+}
+
 template <class Io>
 void Connection<Io>::after_response() {
-  if (!res_.keep_alive()) close_after_flush_ = true;
+  state_ = res_.keep_alive() ? State::kIdle : State::kClosing;
   res_.retire();
-  phase_ = Phase::kIdle;
   in_->parser.reset();
   req_start_ = next_start_;
   if (req_start_ == in_->len) req_start_ = in_->len = body_pos_ = next_start_ = 0;
@@ -378,16 +483,15 @@ void Connection<Io>::reply_error(int status) {
   ++ctx_.stats.error_replies;
   if (!out_) out_ = ctx_.out_pool.take();
   Response::write_simple(*out_, ctx_.date, status, /*close=*/true, reason_phrase(status));
-  close_after_flush_ = true;
-  phase_ = Phase::kIdle;
+  state_ = State::kClosing;
 }
 
 template <class Io>
 void Connection<Io>::flush() {
+  const bool was_blocked = write_blocked_;
   if (out_ && out_->pending()) {
-    // Closing right after this write (the finish_if_done() close below)?
-    const bool last = close_after_flush_ && !peer_eof_ && !(in_ && in_->len > req_start_) &&
-                      phase_ != Phase::kWaiting && !res_.streaming() && !paused_;
+    // Ending right after this write? Then the bytes may wait for the FIN.
+    const bool last = state_ == State::kClosing && !peer_eof_ && !input_buffered() && !paused_;
     switch (Io::Write::flush(fd_.get(), *out_, last)) {
       case FlushResult::kDone:
         break;
@@ -402,56 +506,83 @@ void Connection<Io>::flush() {
         fail(Error::from_errno(errno));
         return;
     }
-    out_->reset();
+    out_->sent_all();
     if (write_blocked_) {
       write_blocked_ = false;
       update_interest();
     }
   }
-  finish_if_done();
+  output_sent(was_blocked);
 }
 
-// Output drained: close, resume reading, or go idle.
+// Everything queued is sent: what the state waits for next, and its deadline.
 template <class Io>
-void Connection<Io>::finish_if_done() {
-  if (phase_ == Phase::kWaiting || res_.streaming()) return;
+void Connection<Io>::output_sent(bool was_blocked) {
+  switch (state_) {
+    case State::kHandler:
+      ctx_.handler.push(this, ctx_.sched->now());  // the handler's turn again (also: a stream's progress)
+      return;
+    case State::kClosing:
+      end_connection(was_blocked);
+      return;
+    case State::kLingering:
+      return;
+    case State::kHead:
+    case State::kBody:
+      if (peer_eof_) {
+        close();  // the request can never complete
+        return;
+      }
+      if (was_blocked) ctx_.reading.push(this, ctx_.sched->now());  // out of the writing queue
+      return;
+    case State::kIdle:
+      break;
+  }
   if (paused_) {
     resume_reading();  // queued pipelined requests first
     return;
   }
-  if (close_after_flush_ || (peer_eof_ && phase_ == Phase::kIdle)) {
-    // Unread input (pipelined past a "close", or a bad request) would make
-    // close() send RST and could destroy the reply in flight: linger.
-    // Draining, always: a client pipelining into the shutdown may have
-    // requests still on the way that no look at the socket can see yet, and
-    // each would reset a closed socket (CI lost 49,785 answers so).
-    if (!peer_eof_ && ((in_ && in_->len > req_start_) || ctx_.draining)) {
-      ::shutdown(fd_.get(), SHUT_WR);
-      phase_ = Phase::kLingering;
-      if (in_) in_->len = 0;
-      req_start_ = 0;
-      close_after_flush_ = false;
-      ctx_.lingering.push(this, ctx_.sched->now());
-      return;
-    }
-    close();
+  if (input_buffered()) return;
+  // Draining: ends once all is answered, unless a request waits in the
+  // socket (its answer will say "close").
+  if (peer_eof_ || (ctx_.draining && !input_waiting())) {
+    end_connection(false);
     return;
   }
-  // Draining and all answered: close, unless a request waits in the socket
-  // (its answer will say "close").
-  if (ctx_.draining && phase_ == Phase::kIdle && !(in_ && in_->len > req_start_) && !input_waiting()) {
-    close();
-    return;
-  }
-  arm_timeout();
+  ctx_.idle.push(this, ctx_.sched->now());
   release_buffers();
 }
 
+// The one place that decides how a connection ends once its answers are
+// sent. `may_have_input`: time passed since the last read (a blocked write),
+// so the client may have sent more.
 template <class Io>
-void Connection<Io>::arm_timeout() {
-  if (phase_ == Phase::kIdle && !(in_ && in_->len > req_start_)) {
-    ctx_.idle.push(this, ctx_.sched->now());
+void Connection<Io>::end_connection(bool may_have_input) {
+  if (peer_eof_) {
+    close();  // everything up to the client's FIN was read: close() sends FIN, not RST
+    return;
   }
+  // A client that asked to close sends no more (RFC 9112 §9.6): close at
+  // once, the FIN in the same segment as the answer (ab: a connection per
+  // request). Anything else may still be sending.
+  if (client_closes_ && !input_buffered() && !(may_have_input && input_waiting())) {
+    close();
+    return;
+  }
+  linger();
+}
+
+template <class Io>
+void Connection<Io>::linger() {
+  ::shutdown(fd_.get(), SHUT_WR);
+  state_ = State::kLingering;
+  paused_ = false;
+  if (in_) in_->len = 0;
+  req_start_ = body_pos_ = next_start_ = 0;
+  ctx_.lingering.push(this, ctx_.sched->now());
+  update_interest();
+  // Bytes that arrived while not reading raised their edge already.
+  if constexpr (kEdge) ctx_.sched->read_again(fd_.get(), this);
 }
 
 template <class Io>
@@ -460,23 +591,17 @@ void Connection<Io>::release_buffers() {
     ctx_.give_out(out_);
     out_ = nullptr;
   }
-  if (in_ && in_->len == 0 && phase_ == Phase::kIdle) {
+  if (in_ && in_->len == 0 && state_ == State::kIdle) {
     ctx_.give_in(in_);
     in_ = nullptr;
   }
 }
 
-// What a level-triggered connection listens for, from its state.
+// What a level-triggered connection listens for, from its state. Not
+// reading, it still hears a reset: epoll always reports EPOLLHUP/EPOLLERR.
 template <class Io>
 uint32_t Connection<Io>::wanted_interest() const {
-  uint32_t e = 0;
-  if (!peer_eof_) {
-    if (!paused_) {
-      e |= kReadable;
-    } else if (phase_ == Phase::kWaiting) {
-      e |= EPOLLRDHUP;  // only to hear a client abort, not its pipelined bytes
-    }
-  }
+  uint32_t e = wants_read() ? kReadable : 0;
   if (write_blocked_) e |= kWritable;
   return e;
 }
@@ -502,7 +627,7 @@ void Connection<Io>::resume_reading() {
   paused_ = false;
   update_interest();
   process();  // requests already buffered; ends with a flush
-  if (closed() || paused_ || peer_eof_ || phase_ == Phase::kWaiting || phase_ == Phase::kLingering) return;
+  if (closed() || !wants_read()) return;
   on_readable();  // edge-triggered: bytes that arrived while paused raise no new edge
 }
 
@@ -511,16 +636,19 @@ void Connection<Io>::peer_eof() {
   peer_eof_ = true;
   mark_sated();
   update_interest();  // level-triggered EOF would fire forever
-  if (phase_ == Phase::kLingering) {
-    close();
-    return;
+  switch (state_) {
+    case State::kLingering:
+      close();
+      return;
+    case State::kHandler:
+    case State::kClosing:
+      return;  // a half-close: the answer still goes out, then the connection ends
+    case State::kHead:
+    case State::kBody:
+    case State::kIdle:
+      if (!write_blocked_) output_sent(false);
+      return;
   }
-  if (phase_ == Phase::kWaiting || write_blocked_) return;  // finish answering, then close
-  if (phase_ == Phase::kHead || phase_ == Phase::kBody) {
-    close();  // the request can never complete
-    return;
-  }
-  finish_if_done();
 }
 
 // One read from this turn's budget; false when it is used up.
@@ -543,42 +671,72 @@ bool Connection<Io>::input_waiting() const {
 }
 
 template <class Io>
+Error Connection<Io>::socket_error() const {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) return Error::from_errno(err);
+  return Error{ErrorKind::kPeerClosed, 0};
+}
+
+template <class Io>
 void Connection<Io>::timed_out() {
   if (closed()) return;
   ++ctx_.stats.timeouts;
-  if (phase_ == Phase::kHead || phase_ == Phase::kBody) {
-    // A slow request: say so (408) and close; the write must not block.
-    reply_error(408);
-    flush();
-    if (!closed()) close();
+  if (write_blocked_) {
+    fail(Error{ErrorKind::kTimeout, 0});  // the client stopped reading its answers
     return;
   }
-  if (phase_ == Phase::kIdle && !write_blocked_) {
-    close();  // idle keep-alive: the normal end of a connection
-    return;
+  switch (state_) {
+    case State::kHead:
+    case State::kBody:
+      reply_error(408);  // a slow request: say so, then end
+      flush();
+      return;
+    case State::kHandler:
+      handler_timed_out();
+      return;
+    case State::kIdle:
+      end_connection(true);  // the normal end of a keep-alive connection
+      return;
+    case State::kClosing:
+    case State::kLingering:
+      close();
+      return;
   }
-  fail(Error{ErrorKind::kTimeout, 0});
+}
+
+// A deferred or streaming handler made no progress for handler_timeout: it
+// hears kTimeout (its handle goes stale) and the client gets a 504, or, when
+// the head is already out, a stream cut short (never ended as if complete).
+template <class Io>
+void Connection<Io>::handler_timed_out() {
+  const bool answered = res_.head_sent();
+  if (!answered) out_->drop_building();
+  res_.fail(Error{ErrorKind::kTimeout, 0});
+  if (answered) {
+    state_ = State::kClosing;
+  } else {
+    reply_error(504);
+  }
+  flush();
 }
 
 template <class Io>
 void Connection<Io>::drain() {
-  if (closed()) return;
-  const bool idle = phase_ == Phase::kIdle && !(in_ && in_->len > req_start_) &&
-                    !(out_ && out_->pending());
-  // Closing with a request waiting unread in the socket would send RST,
-  // which destroys answers still in the send queue: read it, and its answer
-  // says "close".
-  if ((idle && !input_waiting()) || phase_ == Phase::kLingering) {
-    close();
-    return;
-  }
+  if (closed() || state_ == State::kLingering) return;  // lingering ends by itself
   // The last request already read is answered with "Connection: close"
   // (ctx_.draining; a deferred one through close_after()), and the
   // connection ends after it. Answers already queued said keep-alive: then
-  // the connection reads on, and closes once it is idle (finish_if_done).
-  const uint32_t next = phase_ == Phase::kWaiting ? next_start_ : req_start_;
-  const bool buffered = in_ && in_->len > next;
-  if (phase_ == Phase::kWaiting && !buffered) res_.close_after();
+  // the connection reads on, and ends once it is idle (output_sent).
+  if (state_ == State::kHandler) {
+    if (!(in_ && in_->len > next_start_)) res_.close_after();
+    return;
+  }
+  // Idle: a request waiting unread in the socket is read and answered with
+  // "close"; otherwise end (lingering: one may be on its way).
+  if (state_ == State::kIdle && !input_buffered() && !(out_ && out_->pending()) && !input_waiting()) {
+    end_connection(false);
+  }
 }
 
 template <class Io>
@@ -594,7 +752,7 @@ void Connection<Io>::fail(const Error& e) {
 template <class Io>
 void Connection<Io>::close() {
   if (closed()) return;
-  if (phase_ == Phase::kWaiting || res_.streaming()) res_.fail(Error{ErrorKind::kPeerClosed, 0});
+  res_.fail(Error{ErrorKind::kPeerClosed, 0});  // no-op unless a handler still owes an answer
   unlink();
   if (registered_) ctx_.sched->forget(fd_.get());  // close() removes it from epoll
   fd_.reset();
@@ -610,8 +768,8 @@ void Connection<Io>::close() {
     out_ = nullptr;
   }
   res_.retire();
-  phase_ = Phase::kIdle;
-  if (on_closed) on_closed(server, this);
+  state_ = State::kIdle;
+  owner_.connection_closed(this);
 }
 
 }  // namespace hellepoll::http

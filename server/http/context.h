@@ -23,7 +23,8 @@ struct ServerConfig {
   Duration idle_timeout = 60s;    // keep-alive connection with no request
   Duration read_timeout = 20s;    // from a request's first byte to its last
   Duration write_timeout = 20s;   // output blocked without progress
-  Duration linger_timeout = 2s;   // after an error reply, draining the peer's input
+  Duration handler_timeout = 60s;  // a deferred or streaming handler without progress: 504, or the stream cut
+  Duration linger_timeout = 2s;   // after our FIN, reading and discarding the peer's input
   Duration drain_timeout = 10s;   // graceful shutdown: then in-flight connections are cut
   size_t output_high_water = 256 * 1024;  // stop taking pipelined requests above this
 };
@@ -72,6 +73,7 @@ struct ConnectionContext {
         idle(c.idle_timeout),
         reading(c.read_timeout),
         writing(c.write_timeout),
+        handler(c.handler_timeout),
         lingering(c.linger_timeout) {}
 
   // A buffer with its parser ready for a new request (one given back after
@@ -107,9 +109,9 @@ struct ConnectionContext {
   Pool<InBuffer> in_pool;
   Pool<OutBuffer> out_pool;
   DateCache date;
-  // Every open connection is in exactly one of these.
-  TimeoutQueue idle, reading, writing, lingering;
-  TimeoutQueue parked{Duration::max() / 2};  // waiting for a deferred handler: no timeout
+  // Every open connection waits in exactly one of these: each state it can
+  // wait in has its own deadline.
+  TimeoutQueue idle, reading, writing, handler, lingering;
   ServerStats stats;
   bool draining = false;
 };

@@ -51,6 +51,25 @@ struct OutBuffer {
   bool full(size_t high_water) const {
     return nrefs + 2 > kMaxRefs || bytes.size() + bodies.size() > high_water;
   }
+  // Everything queued has been written. Keeps what the response still
+  // being built has stored (its body bytes from body_mark on, its header
+  // lines in `extra`): a deferred handler may have written them before the
+  // answers ahead of it went out.
+  void sent_all() {
+    bytes.clear();
+    nrefs = 0;
+    ref_bytes = 0;
+    sent = 0;
+    if (body_mark != 0) {
+      bodies.consume(body_mark);
+      body_mark = 0;
+    }
+  }
+  // Forgets the response being built (its handler failed or timed out).
+  void drop_building() {
+    bodies.truncate(body_mark);
+    extra.clear();
+  }
   void reset() {
     bytes.clear();
     bodies.clear();

@@ -29,6 +29,7 @@ namespace {
   X(500, "Internal Server Error")             \
   X(501, "Not Implemented")                   \
   X(503, "Service Unavailable")               \
+  X(504, "Gateway Timeout")                   \
   X(505, "HTTP Version Not Supported")
 
 constexpr std::string_view kServerLine = "Server: hellepoll\r\n";
@@ -65,6 +66,39 @@ inline char* put_status_line(char* p, int status) {
   return put(p, "\r\n");
 }
 
+// RFC 9110 §5.6.2 tchar: the characters of a header name.
+constexpr bool is_tchar(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool iequals(std::string_view a, std::string_view lower) {
+  if (a.size() != lower.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char c = a[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// A header line a handler may add: a token name the framework does not own,
+// and a value without CR, LF or other control characters (HTAB allowed), so
+// that no handler input can end the header or the head early.
+bool valid_field(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (unsigned char c : name) {
+    if (!is_tchar(c)) return false;
+  }
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  for (std::string_view owned : {"content-length", "transfer-encoding", "connection", "date", "server"}) {
+    if (iequals(name, owned)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string_view reason_phrase(int status) {
@@ -91,7 +125,16 @@ void Response::begin(OutBuffer* out, int version_minor, bool keep_alive, bool he
   out->body_mark = static_cast<uint32_t>(out->bodies.size());
 }
 
-void Response::add_header(std::string_view name, std::string_view value) {
+Result<void> Response::set_status(int status) {
+  if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
+  if (status < 200 || status > 599) return Error{ErrorKind::kInvalidArgument, 0};
+  status_ = static_cast<uint16_t>(status);
+  return {};
+}
+
+Result<void> Response::add_header(std::string_view name, std::string_view value) {
+  if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
+  if (!valid_field(name, value)) return Error{ErrorKind::kInvalidArgument, 0};
   ByteBuffer& e = out_->extra;
   char* p = e.prepare(name.size() + value.size() + 4);
   p = put(p, name);
@@ -99,11 +142,11 @@ void Response::add_header(std::string_view name, std::string_view value) {
   p = put(p, value);
   put(p, "\r\n");
   e.commit(name.size() + value.size() + 4);
+  return {};
 }
 
 // One pass, one capacity check: this runs once per response.
 void Response::write_head(int64_t content_length, std::string_view content_type) {
-  const bool no_body_status = status_ < 200 || status_ == 204 || status_ == 304;
   std::string_view conn;
   if (!keep_alive_) {
     conn = "Connection: close\r\n";
@@ -120,12 +163,12 @@ void Response::write_head(int64_t content_length, std::string_view content_type)
     p = put(p, content_type);
     p = put(p, "\r\n");
   }
-  if (content_length >= 0) {
-    if (!no_body_status) {
-      p = put(p, "Content-Length: ");
-      p = std::to_chars(p, p + 20, content_length).ptr;
-      p = put(p, "\r\n");
-    }
+  if (!body_allowed()) {
+    // 1xx, 204 and 304 are never followed by body bytes: no framing at all.
+  } else if (content_length >= 0) {
+    p = put(p, "Content-Length: ");
+    p = std::to_chars(p, p + 20, content_length).ptr;
+    p = put(p, "\r\n");
   } else if (!raw_stream_) {
     p = put(p, "Transfer-Encoding: chunked\r\n");
   }
@@ -135,9 +178,9 @@ void Response::write_head(int64_t content_length, std::string_view content_type)
   b.commit(static_cast<size_t>(p - start));
 }
 
-void Response::write(std::string_view data) {
+Result<void> Response::write(std::string_view data) {
   if (state_ == State::kStreaming) {
-    if (head_only_ || data.empty()) return;
+    if (head_only_ || data.empty()) return {};
     ByteBuffer& b = out_->bytes;
     if (!raw_stream_) {
       char* const start = b.prepare(20);
@@ -148,74 +191,79 @@ void Response::write(std::string_view data) {
     b.append(data);
     if (!raw_stream_) b.append("\r\n");
     sink_->response_wrote();
-    return;
+    return {};
   }
-  if (state_ == State::kBuilding) out_->bodies.append(data);
+  if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
+  out_->bodies.append(data);
+  return {};
 }
 
-void Response::start_chunked() {
-  if (state_ != State::kBuilding) return;
+Result<void> Response::start_chunked() {
+  if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
+  if (!body_allowed()) return Error{ErrorKind::kInvalidArgument, 0};
   if (version_minor_ == 0) {  // no chunked coding in 1.0: delimit by close
     raw_stream_ = true;
     keep_alive_ = false;
   }
-  // Whatever was buffered so far goes first.
+  // Whatever was buffered so far goes first. Only this response's part of
+  // the body store is released: answers queued before it may still point
+  // into the rest (the writev path sends them from there).
   std::string_view buffered(out_->bodies.data() + out_->body_mark, out_->bodies.size() - out_->body_mark);
   write_head(-1);
   state_ = State::kStreaming;
   if (!buffered.empty()) {
     // `buffered` points into `bodies`, which write() does not touch.
-    write(buffered);
+    (void)write(buffered);
   }
-  out_->bodies.clear();
-  out_->body_mark = 0;
+  out_->bodies.truncate(out_->body_mark);
+  return {};
 }
 
-void Response::end_buffered(std::string_view content_type) {
+Result<void> Response::end_buffered(std::string_view content_type) {
   const size_t len = out_->bodies.size() - out_->body_mark;
   write_head(static_cast<int64_t>(len), content_type);
-  if (head_only_ || len == 0) {
-    out_->bodies.truncate(out_->body_mark);  // HEAD: the body is never sent
+  const bool dropped = len > 0 && !body_allowed();
+  if (head_only_ || len == 0 || dropped) {
+    out_->bodies.truncate(out_->body_mark);  // HEAD, or a status without a body: never sent
   } else {
     add_body_(*out_, {out_->bodies.data() + out_->body_mark, len}, BodySource::kBuffered);
   }
   finished();
+  if (dropped) return Error{ErrorKind::kInvalidArgument, 0};
+  return {};
 }
 
-void Response::end() {
-  if (state_ == State::kBuilding) {
-    end_buffered({});
-    return;
-  }
-  if (state_ == State::kStreaming) {
-    if (!head_only_ && !raw_stream_) out_->bytes.append("0\r\n\r\n");
-  } else {
-    return;
-  }
+Result<void> Response::end() {
+  if (state_ == State::kBuilding) return end_buffered({});
+  if (state_ != State::kStreaming) return Error{ErrorKind::kBadState, 0};
+  if (!head_only_ && !raw_stream_) out_->bytes.append("0\r\n\r\n");
   finished();
+  return {};
 }
 
-void Response::send(int status, std::string_view body, std::string_view content_type) {
-  send_body(status, body, content_type, BodySource::kTransient);
+Result<void> Response::send(int status, std::string_view body, std::string_view content_type) {
+  return send_body(status, body, content_type, BodySource::kTransient);
 }
 
-void Response::send_static(int status, std::string_view body, std::string_view content_type) {
-  send_body(status, body, content_type, BodySource::kStatic);
+Result<void> Response::send_static(int status, std::string_view body, std::string_view content_type) {
+  return send_body(status, body, content_type, BodySource::kStatic);
 }
 
-void Response::send_body(int status, std::string_view body, std::string_view content_type,
-                         BodySource source) {
-  if (state_ != State::kBuilding) return;
-  status_ = static_cast<uint16_t>(status);
+Result<void> Response::send_body(int status, std::string_view body, std::string_view content_type,
+                                 BodySource source) {
+  if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
+  if (Result<void> r = set_status(status); !r) return r;
   if (out_->bodies.size() != out_->body_mark) {
     // Bytes from write() come first: the body joins them in the buffer.
     out_->bodies.append(body);
-    end_buffered(content_type);
-    return;
+    return end_buffered(content_type);
   }
   write_head(static_cast<int64_t>(body.size()), content_type);
-  if (!head_only_ && !body.empty()) add_body_(*out_, body, source);
+  const bool dropped = !body.empty() && !body_allowed();
+  if (!head_only_ && !body.empty() && !dropped) add_body_(*out_, body, source);
   finished();
+  if (dropped) return Error{ErrorKind::kInvalidArgument, 0};
+  return {};
 }
 
 void Response::finished() {

@@ -9,17 +9,25 @@
 // - Streamed: start_chunked(), then write() pieces as they are produced,
 //   then end(). HTTP/1.0 peers get the raw bytes and a close instead.
 //
-// Asynchronous handlers call defer() before returning and keep the handle;
-// handle.get() is the Response while the request is still owed an answer
-// and nullptr once the connection has gone. on_error() registers the
-// callback that is told why (reset, timeout, ...). Responses go out in
-// request order: pipelined requests behind a deferred one wait for it.
+// Lifetime: the `Response&` a handler receives is valid only during the
+// handler call (the connection reuses the object for its next request).
+// Code that answers later calls defer() before returning and keeps the
+// Handle it returns: a Handle's calls act on the response while its request
+// is still owed an answer and are refused with ErrorKind::kStale once it is
+// over (answered, failed, or the connection gone). on_error() registers the
+// callback that is told why a response could not be completed (reset,
+// timeout, ...). Responses go out in request order: pipelined requests
+// behind a deferred one wait for it.
+//
+// Errors are values: a call that cannot be carried out returns an Error and
+// changes nothing, except where its comment says otherwise.
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <string_view>
 
+#include "server/async/result.h"
 #include "server/error.h"
 #include "server/http/date.h"
 #include "server/http/out_buffer.h"
@@ -44,38 +52,41 @@ using AddBodyFn = void (*)(OutBuffer& out, std::string_view body, BodySource sou
 
 class Response {
  public:
-  class Handle {
-   public:
-    Handle() = default;
-    Response* get() const { return r_ && r_->generation_ == gen_ ? r_ : nullptr; }
-
-   private:
-    friend class Response;
-    Handle(Response* r, uint32_t gen) : r_(r), gen_(gen) {}
-    Response* r_ = nullptr;
-    uint32_t gen_ = 0;
-  };
+  class Handle;
 
   Response(ResponseSink* sink, AddBodyFn add_body, DateCache* date)
       : sink_(sink), add_body_(add_body), date_(date) {}
+  Response(const Response&) = delete;
+  Response& operator=(const Response&) = delete;
 
-  void set_status(int status) { status_ = static_cast<uint16_t>(status); }
+  // 200 to 599: a 1xx is never a final response (100 Continue is the
+  // framework's). kBadState once the head is on its way.
+  Result<void> set_status(int status);
   int status() const { return status_; }
-  // Adds a header line (copied). Content-Length, Transfer-Encoding, Date,
-  // Server and Connection are the framework's.
-  void add_header(std::string_view name, std::string_view value);
-  void set_content_type(std::string_view type) { add_header("Content-Type", type); }
+  // Adds a header line (copied). Refused (kInvalidArgument): a name that is
+  // not a token, a value with CR, LF or another control character (response
+  // splitting), and the headers the framework owns: Content-Length,
+  // Transfer-Encoding, Connection, Date and Server. kBadState once the head
+  // is on its way.
+  Result<void> add_header(std::string_view name, std::string_view value);
+  Result<void> set_content_type(std::string_view type) { return add_header("Content-Type", type); }
 
-  void write(std::string_view data);
-  void end();
-  void send(int status, std::string_view body, std::string_view content_type = "text/plain");
-  void send_static(int status, std::string_view body, std::string_view content_type = "text/plain");
-  void start_chunked();
+  // Buffered: appends to the body. Streamed: sends a chunk.
+  Result<void> write(std::string_view data);
+  // Completes the response. A buffered body on a status that has none
+  // (1xx, 204, 304) is dropped and reported as kInvalidArgument; the
+  // response itself still goes out, correctly framed.
+  Result<void> end();
+  // write(body) then end() with `status`, in one step; the same rule for
+  // statuses without a body.
+  Result<void> send(int status, std::string_view body, std::string_view content_type = "text/plain");
+  Result<void> send_static(int status, std::string_view body, std::string_view content_type = "text/plain");
+  // Sends the head now; refused (kInvalidArgument) for a status that has no
+  // body, which stays a buffered response.
+  Result<void> start_chunked();
 
-  Handle defer() {
-    deferred_ = true;
-    return Handle(this, generation_);
-  }
+  // Keeps the response owed after the handler returns; see Handle.
+  Handle defer();
   void on_error(std::function<void(const Error&)> fn) { on_error_ = std::move(fn); }
 
   bool ended() const { return state_ == State::kEnded; }
@@ -88,8 +99,15 @@ class Response {
 
   // ---- for the connection ----
   void begin(OutBuffer* out, int version_minor, bool keep_alive, bool head_only);
-  void fail(const Error& e);  // the connection died with the response owed
-  void retire() { ++generation_; on_error_ = nullptr; state_ = State::kIdle; }
+  // The connection can no longer deliver this response: tells the handler
+  // (on_error) and makes its Handle stale.
+  void fail(const Error& e);
+  void retire() {
+    ++generation_;
+    on_error_ = nullptr;
+    state_ = State::kIdle;
+  }
+  bool head_sent() const { return state_ == State::kStreaming || state_ == State::kEnded; }
   // Serializes a complete response with no handler involved (errors, 100).
   static void write_simple(OutBuffer& out, DateCache& date, int status, bool close,
                            std::string_view body);
@@ -99,9 +117,10 @@ class Response {
   // -1: chunked or close-delimited. `content_type` non-empty: emitted here
   // without a copy through `extra`.
   void write_head(int64_t content_length, std::string_view content_type = {});
-  void end_buffered(std::string_view content_type);
-  void send_body(int status, std::string_view body, std::string_view content_type, BodySource source);
+  Result<void> end_buffered(std::string_view content_type);
+  Result<void> send_body(int status, std::string_view body, std::string_view content_type, BodySource source);
   void finished();
+  bool body_allowed() const { return status_ >= 200 && status_ != 204 && status_ != 304; }
 
   ResponseSink* sink_;
   AddBodyFn add_body_;
@@ -117,5 +136,46 @@ class Response {
   bool deferred_ = false;
   bool raw_stream_ = false;  // streaming to an HTTP/1.0 peer: no chunk framing
 };
+
+// What code that outlives the handler call keeps of a deferred response:
+// the Response's calls, refused with kStale once the request is over (the
+// generation number tells a reused Response from the one deferred).
+// Copyable; loop thread only.
+class Response::Handle {
+ public:
+  Handle() = default;
+  // Whether the request is still owed an answer through this handle.
+  bool alive() const { return r_ && r_->generation_ == gen_; }
+
+  Result<void> set_status(int status) const { return call([&](Response& r) { return r.set_status(status); }); }
+  Result<void> add_header(std::string_view name, std::string_view value) const {
+    return call([&](Response& r) { return r.add_header(name, value); });
+  }
+  Result<void> write(std::string_view data) const { return call([&](Response& r) { return r.write(data); }); }
+  Result<void> end() const { return call([](Response& r) { return r.end(); }); }
+  Result<void> send(int status, std::string_view body, std::string_view content_type = "text/plain") const {
+    return call([&](Response& r) { return r.send(status, body, content_type); });
+  }
+  Result<void> send_static(int status, std::string_view body, std::string_view content_type = "text/plain") const {
+    return call([&](Response& r) { return r.send_static(status, body, content_type); });
+  }
+  Result<void> start_chunked() const { return call([](Response& r) { return r.start_chunked(); }); }
+
+ private:
+  friend class Response;
+  Handle(Response* r, uint32_t gen) : r_(r), gen_(gen) {}
+  template <class Fn>
+  Result<void> call(Fn fn) const {
+    if (!alive()) return Error{ErrorKind::kStale, 0};
+    return fn(*r_);
+  }
+  Response* r_ = nullptr;
+  uint32_t gen_ = 0;
+};
+
+inline Response::Handle Response::defer() {
+  deferred_ = true;
+  return Handle(this, generation_);
+}
 
 }  // namespace hellepoll::http

@@ -5,10 +5,10 @@
 // - Construct and use on the scheduler's thread; the scheduler's trigger
 //   must match Io::kTrigger.
 // - The Router must outlive the server and not change while it serves.
-// - drain(done): stops accepting; idle connections close now, a request in
-//   flight is answered (with "Connection: close") and its connection
-//   closed; `done` runs when none is left or after drain_timeout, when the
-//   rest are cut.
+// - drain(done): stops accepting; idle connections end now (lingering: a
+//   request may cross our FIN), a request in flight is answered (with
+//   "Connection: close") and its connection ended; `done` runs when none is
+//   left or after drain_timeout, when the rest are cut.
 #pragma once
 
 #include <functional>
@@ -22,7 +22,7 @@
 namespace hellepoll::http {
 
 template <class Io>
-class HttpServer {
+class HttpServer final : private ConnectionOwner<Connection<Io>> {
  public:
   using Conn = Connection<Io>;
 
@@ -46,7 +46,7 @@ class HttpServer {
 
  private:
   void accept(UniqueFd fd);
-  static void closed(void* self, Conn* c);
+  void connection_closed(Conn* c) override;
   void sweep();
   void check_drained();
   template <class Fn>
@@ -96,7 +96,7 @@ HttpServer<Io>::HttpServer(Scheduler& sched, const Router& router, ServerConfig 
   }
   // Sweep often enough that a timeout fires within a quarter of its length.
   Duration shortest = std::min({config.idle_timeout, config.read_timeout, config.write_timeout,
-                                config.linger_timeout});
+                                config.handler_timeout, config.linger_timeout});
   Duration every = std::clamp<Duration>(shortest / 4, std::chrono::milliseconds(10), std::chrono::seconds(1));
   sweep_timer_.start_periodic(every);
 }
@@ -120,10 +120,8 @@ template <class Io>
 void HttpServer<Io>::accept(UniqueFd fd) {
   Conn* c;
   if (free_.empty()) {
-    all_.push_back(std::make_unique<Conn>(ctx_));
+    all_.push_back(std::make_unique<Conn>(ctx_, static_cast<ConnectionOwner<Conn>&>(*this)));
     c = all_.back().get();
-    c->on_closed = &HttpServer::closed;
-    c->server = this;
   } else {
     c = free_.back();
     free_.pop_back();
@@ -134,11 +132,10 @@ void HttpServer<Io>::accept(UniqueFd fd) {
 }
 
 template <class Io>
-void HttpServer<Io>::closed(void* self, Conn* c) {
-  auto* s = static_cast<HttpServer*>(self);
-  s->free_.push_back(c);
-  --s->ctx_.stats.active;
-  if (s->ctx_.draining) s->check_drained();
+void HttpServer<Io>::connection_closed(Conn* c) {
+  free_.push_back(c);
+  --ctx_.stats.active;
+  if (ctx_.draining) check_drained();
 }
 
 template <class Io>
@@ -148,6 +145,7 @@ void HttpServer<Io>::sweep() {
   ctx_.idle.expire(now, expire);
   ctx_.reading.expire(now, expire);
   ctx_.writing.expire(now, expire);
+  ctx_.handler.expire(now, expire);
   ctx_.lingering.expire(now, expire);
 }
 
