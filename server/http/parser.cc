@@ -268,6 +268,10 @@ bool for_each_token(const char* p, uint32_t n, Fn&& fn) {
   return true;
 }
 
+// RequestParser::connection_options_ bits.
+constexpr uint8_t kCloseOption = 1;
+constexpr uint8_t kKeepAliveOption = 2;
+
 }  // namespace
 
 std::string_view method_name(Method m) {
@@ -312,7 +316,7 @@ std::string_view method_name(Method m) {
   head.target_off = toff;
   head.target_len = tlen;
   head.version_minor = static_cast<uint8_t>(ver[7] - '0');
-  head.keep_alive = head.version_minor >= 1;
+  head.keep_alive = head.version_minor >= 1;  // finish_head() applies Connection
   if (head.method == Method::kConnect) return fail(501), false;
   const char first = line[toff];
   if (first != '/' && !(first == '*' && tlen == 1 && head.method == Method::kOptions) &&
@@ -363,15 +367,15 @@ std::string_view method_name(Method m) {
     case 10:
       if (is(line, "connection")) {
         if (vlen == 10 && is(value, "keep-alive")) {  // the usual values, without the list walk
-          if (head.version_minor == 0) head.keep_alive = true;
+          connection_options_ |= kKeepAliveOption;
         } else if (vlen == 5 && is(value, "close")) {
-          head.keep_alive = false;
+          connection_options_ |= kCloseOption;
         } else {
           for_each_token(value, vlen, [&](const char* t, uint32_t n) {
             if (iequals(t, n, "close")) {
-              head.keep_alive = false;
-            } else if (head.version_minor == 0 && iequals(t, n, "keep-alive")) {
-              head.keep_alive = true;
+              connection_options_ |= kCloseOption;
+            } else if (iequals(t, n, "keep-alive")) {
+              connection_options_ |= kKeepAliveOption;
             }
             return true;
           });
@@ -415,6 +419,13 @@ std::string_view method_name(Method m) {
 }
 
 [[gnu::always_inline]] inline bool RequestParser::finish_head(const char*, RequestHead& head) {
+  // HTTP/1.1 persists unless closed, HTTP/1.0 closes unless kept alive, and
+  // close wins over keep-alive in any line or position (RFC 9112 §9.3).
+  if (connection_options_ & kCloseOption) {
+    head.keep_alive = false;
+  } else if (connection_options_ & kKeepAliveOption) {
+    head.keep_alive = true;
+  }
   if (head.has_transfer_encoding) {
     // RFC 9112 §6.1: a 1.0 message with Transfer-Encoding is faulty, and
     // with Content-Length as well the framing is ambiguous: refuse both.

@@ -18,6 +18,9 @@
 //   no control characters, Content-Length digits only and never duplicated,
 //   Content-Length with Transfer-Encoding refused, unknown transfer codings
 //   refused with 501.
+// - Persistence (RFC 9112 §9.3): RequestHead::keep_alive is the answer for
+//   the whole head. A `close` connection option ends the connection wherever
+//   it appears; `keep-alive` keeps an HTTP/1.0 connection only without one.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +76,7 @@ class RequestParser {
   void reset() {
     state_ = State::kRequestLine;
     status_ = 0;
+    connection_options_ = 0;
     line_start_ = scan_ = 0;
   }
   Result parse(const char* buf, size_t len, RequestHead& head);
@@ -98,6 +102,10 @@ class RequestParser {
   enum class State : uint8_t { kRequestLine, kHeaders, kDone, kError };
   const Limits* limits_;
   State state_ = State::kRequestLine;
+  // The close and keep-alive connection options seen in any Connection line
+  // so far (bits in parser.cc): settled by finish_head(), so that the order
+  // of lines and tokens cannot matter.
+  uint8_t connection_options_ = 0;
   uint16_t status_ = 0;
   uint32_t line_start_ = 0;  // offset of the line being assembled
   uint32_t scan_ = 0;        // bytes already searched for the line's CR

@@ -56,6 +56,14 @@ Parsed parse_whole(std::string_view in, const Limits& limits = {}) {
 
 using R = RequestParser::Result;
 
+// Names each case of a table after its `name` field.
+struct CaseName {
+  template <class Info>
+  std::string operator()(const Info& info) const {
+    return info.param.name;
+  }
+};
+
 TEST(RequestParser, MinimalGet) {
   std::string in = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
   Parsed p = parse_whole(in);
@@ -122,7 +130,51 @@ INSTANTIATE_TEST_SUITE_P(
         SemanticsCase{"long_obs_text_target", "GET /\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
         SemanticsCase{"lookalike_names_ignored", "GET / HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\nConnectioN: Close\r\n\r\n", false, false, 0, false},
         SemanticsCase{"keep_alive_value_http10", "GET / HTTP/1.0\r\nCONNECTION: KEEP-ALIVE\r\n\r\n", true, false, 0, false}),
-    [](const auto& info) { return std::string(info.param.name); });
+    CaseName());
+
+// Whether the connection persists after a request, given its version and
+// Connection lines (RFC 9112 §9.3): `close` wins in any line and position.
+struct PersistenceCase {
+  const char* name;
+  std::string version;
+  std::string connection_lines;  // each "Connection: ...\r\n"
+  bool keep_alive;
+};
+
+class Persistence : public ::testing::TestWithParam<PersistenceCase> {};
+
+TEST_P(Persistence, KeepAlive) {
+  const PersistenceCase& c = GetParam();
+  Parsed p = parse_whole("GET / " + c.version + "\r\nHost: a\r\n" + c.connection_lines + "\r\n");
+  ASSERT_EQ(R::kComplete, p.result) << "status " << p.status;
+  EXPECT_EQ(c.keep_alive, p.head.keep_alive);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, Persistence,
+    ::testing::Values(
+        PersistenceCase{"http10_none", "HTTP/1.0", "", false},
+        PersistenceCase{"http10_keepalive", "HTTP/1.0", "Connection: keep-alive\r\n", true},
+        PersistenceCase{"http10_keepalive_in_list", "HTTP/1.0", "Connection: Upgrade, Keep-Alive\r\n", true},
+        PersistenceCase{"http10_keepalive_second_line", "HTTP/1.0", "Connection: Upgrade\r\nConnection: keep-alive\r\n", true},
+        PersistenceCase{"http10_close", "HTTP/1.0", "Connection: close\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive", "HTTP/1.0", "Connection: close, keep-alive\r\n", false},
+        PersistenceCase{"http10_keepalive_then_close", "HTTP/1.0", "Connection: keep-alive, close\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive_no_ows", "HTTP/1.0", "Connection: CLOSE,Keep-Alive\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive_odd_ows", "HTTP/1.0", "Connection: close \t,\t keep-alive ,\r\n", false},
+        PersistenceCase{"http10_close_mid_list", "HTTP/1.0", "Connection: keep-alive, Close, upgrade\r\n", false},
+        PersistenceCase{"http10_close_line_then_keepalive_line", "HTTP/1.0", "Connection: close\r\nConnection: keep-alive\r\n", false},
+        PersistenceCase{"http10_keepalive_line_then_close_line", "HTTP/1.0", "Connection: keep-alive\r\nConnection: close\r\n", false},
+        PersistenceCase{"http10_close_in_list_line_then_keepalive_line", "HTTP/1.0", "Connection: upgrade, close\r\nConnection: Keep-Alive\r\n", false},
+        PersistenceCase{"http10_lookalikes", "HTTP/1.0", "Connection: closed, keep-alive-x\r\n", false},
+        PersistenceCase{"http11_none", "HTTP/1.1", "", true},
+        PersistenceCase{"http11_keepalive", "HTTP/1.1", "Connection: keep-alive\r\n", true},
+        PersistenceCase{"http11_close", "HTTP/1.1", "Connection: close\r\n", false},
+        PersistenceCase{"http11_close_then_keepalive", "HTTP/1.1", "Connection: close, keep-alive\r\n", false},
+        PersistenceCase{"http11_close_line_then_keepalive_line", "HTTP/1.1", "Connection: Close\r\nConnection: keep-alive\r\n", false},
+        PersistenceCase{"http11_keepalive_line_then_close_line", "HTTP/1.1", "Connection: keep-alive\r\nConnection: close\r\n", false},
+        PersistenceCase{"http11_lookalike", "HTTP/1.1", "Connection: closed, xclose\r\n", true}),
+    CaseName());
 
 struct ErrorCase {
   const char* name;
@@ -188,7 +240,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"uri_too_long", "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
         ErrorCase{"too_many_headers", "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431},
         ErrorCase{"head_too_large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'x') + "\r\n\r\n", 431}),
-    [](const auto& info) { return std::string(info.param.name); });
+    CaseName());
 
 // A request line that never ends is refused as soon as it exceeds the limit,
 // before any header arrives.
@@ -315,7 +367,7 @@ INSTANTIATE_TEST_SUITE_P(
         ChunkCase{"bare_lf_after_size", "5\nhello\r\n0\r\n\r\n", CR::kError, "", 400},
         ChunkCase{"data_longer_than_size", "3\r\nhello\r\n0\r\n\r\n", CR::kError, "", 400},
         ChunkCase{"ctl_in_extension", std::string("3;\x01\r\nabc\r\n0\r\n\r\n"), CR::kError, "", 400}),
-    [](const auto& info) { return std::string(info.param.name); });
+    CaseName());
 
 TEST(ChunkedDecoder, SplitAtEveryOffset) {
   const std::string in = "5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: v\r\n\r\n";
