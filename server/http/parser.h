@@ -18,6 +18,8 @@
 //   no control characters, Content-Length digits only and never duplicated,
 //   Content-Length with Transfer-Encoding refused, unknown transfer codings
 //   refused with 501.
+// - Host (RFC 9110 §7.2): required on 1.1, never duplicated, and its value
+//   must be an authority (RFC 3986 §3.2.2) or empty; anything else is 400.
 // - Persistence (RFC 9112 §9.3): RequestHead::keep_alive is the answer for
 //   the whole head. A `close` connection option ends the connection wherever
 //   it appears; `keep-alive` keeps an HTTP/1.0 connection only without one.

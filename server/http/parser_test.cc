@@ -176,6 +176,91 @@ INSTANTIATE_TEST_SUITE_P(
         PersistenceCase{"http11_lookalike", "HTTP/1.1", "Connection: closed, xclose\r\n", true}),
     CaseName());
 
+// Which Host values are an authority (RFC 9110 §7.2, RFC 3986 §3.2.2) and
+// which are answered 400, on HTTP/1.0 and HTTP/1.1 alike.
+struct HostCase {
+  const char* name;
+  std::string value;
+  bool valid;
+};
+
+class HostValue : public ::testing::TestWithParam<HostCase> {};
+
+TEST_P(HostValue, ValidOr400) {
+  const HostCase& c = GetParam();
+  for (const char* version : {"HTTP/1.0", "HTTP/1.1"}) {
+    Parsed p = parse_whole(std::string("GET / ") + version + "\r\nHost: " + c.value + "\r\n\r\n");
+    if (c.valid) {
+      EXPECT_EQ(R::kComplete, p.result) << version << " status " << p.status;
+    } else {
+      ASSERT_EQ(R::kError, p.result) << version;
+      EXPECT_EQ(400, p.status) << version;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, HostValue,
+    ::testing::Values(
+        HostCase{"name", "example.com", true},
+        HostCase{"name_port", "example.com:8080", true},
+        HostCase{"upper_case", "EXAMPLE.COM", true},
+        HostCase{"one_letter", "t", true},
+        HostCase{"empty", "", true},  // RFC 9112 §3.2: a target without an authority
+        HostCase{"ows_trimmed", " \t a \t ", true},
+        HostCase{"ipv4_port", "127.0.0.1:80", true},
+        HostCase{"punycode", "xn--bcher-kva.example", true},
+        HostCase{"long_name", "a-very-long-subdomain.of-an-even-longer.example.org:443", true},
+        HostCase{"unreserved_and_sub_delims", "a-._~!$&'()*+;=z", true},
+        HostCase{"pct_encoded", "%41%2e%2Fb", true},
+        HostCase{"empty_port", "a:", true},  // port = *DIGIT
+        HostCase{"ipv6_loopback", "[::1]", true},
+        HostCase{"ipv6_port", "[::1]:8080", true},
+        HostCase{"ipv6_unspecified", "[::]", true},
+        HostCase{"ipv6_full", "[2001:DB8:0:0:8:800:200C:417a]", true},
+        HostCase{"ipv6_elided_end", "[1:2:3:4:5:6:7::]", true},
+        HostCase{"ipv6_ipv4_tail", "[::ffff:192.0.2.128]:80", true},
+        HostCase{"ipv6_full_ipv4_tail", "[1:2:3:4:5:6:1.2.3.4]", true},
+        HostCase{"ipvfuture", "[v7.fe80::a+en1]", true},
+        HostCase{"space", "exa mple.com", false},
+        HostCase{"slash", "a/b", false},
+        HostCase{"list", "a, b", false},
+        HostCase{"comma", "a,b", false},  // indistinguishable from two joined Host lines
+        HostCase{"unclosed_ipv6", "[::1", false},
+        HostCase{"userinfo", "user@a", false},
+        HostCase{"letter_port", "a:b", false},
+        HostCase{"port_then_letter", "a:80x", false},
+        HostCase{"two_ports", "a:80:90", false},
+        HostCase{"port_without_host", ":80", false},
+        HostCase{"query", "a?b", false},
+        HostCase{"fragment", "a#b", false},
+        HostCase{"backslash", "a\\b", false},
+        HostCase{"quote", "a\"b", false},
+        HostCase{"obs_text", "caf\xc3\xa9", false},
+        HostCase{"pct_not_hex", "a%zz", false},
+        HostCase{"pct_truncated", "a%4", false},
+        HostCase{"brackets_inside_name", "a[::1]", false},
+        HostCase{"ipv6_empty", "[]", false},
+        HostCase{"ipv6_junk_after", "[::1]x", false},
+        HostCase{"ipv6_two_closes", "[::1]]", false},
+        HostCase{"ipv6_two_elisions", "[1::2::3]", false},
+        HostCase{"ipv6_five_digits", "[12345::]", false},
+        HostCase{"ipv6_nine_pieces", "[1:2:3:4:5:6:7:8:9]", false},
+        HostCase{"ipv6_seven_pieces", "[1:2:3:4:5:6:7]", false},
+        HostCase{"ipv6_trailing_colon", "[1::2:]", false},
+        HostCase{"ipv6_leading_colon", "[:1::2]", false},
+        HostCase{"ipv6_not_hex", "[::g]", false},
+        HostCase{"ipv6_zone_id", "[fe80::1%25eth0]", false},
+        HostCase{"ipv6_ipv4_octet_too_big", "[::256.1.1.1]", false},
+        HostCase{"ipv6_ipv4_leading_zero", "[::01.1.1.1]", false},
+        HostCase{"ipv6_ipv4_three_octets", "[::1.2.3]", false},
+        HostCase{"ipv6_ipv4_not_last", "[::1.2.3.4:1]", false},
+        HostCase{"ipv6_ipv4_too_many_pieces", "[1:2:3:4:5:6:7:1.2.3.4]", false},
+        HostCase{"ipvfuture_no_version", "[v.a]", false},
+        HostCase{"ipvfuture_empty", "[v1.]", false},
+        HostCase{"ipv6_unbracketed", "::1", false}),
+    CaseName());
+
 struct ErrorCase {
   const char* name;
   std::string input;
@@ -221,6 +306,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"cr_in_value", "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400},
         ErrorCase{"missing_host_11", "GET / HTTP/1.1\r\n\r\n", 400},
         ErrorCase{"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        ErrorCase{"duplicate_host_same_value", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400},
+        ErrorCase{"duplicate_host_http10", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        ErrorCase{"duplicate_host_empty", "GET / HTTP/1.1\r\nHost:\r\nHost:\r\n\r\n", 400},
         ErrorCase{"cl_signed", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400},
         ErrorCase{"cl_negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400},
         ErrorCase{"cl_list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
