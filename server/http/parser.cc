@@ -637,20 +637,22 @@ ChunkedDecoder::Result ChunkedDecoder::step(const char* p, size_t n, size_t* use
                 : (c >= 'A' && c <= 'F') ? c - 'A' + 10
                                          : -1;
         if (d >= 0) {
-          if (++digits_ > 15) return error(413);  // > 2^60: no body is that large
+          if (++size_line_bytes_ > kMaxSizeLine) return error(413);
+          // A 16th significant digit: > 2^60, no body is that large.
+          if (remaining_ >> 56) return error(413);
           remaining_ = remaining_ * 16 + static_cast<uint64_t>(d);
           ++i;
           break;
         }
-        if (digits_ == 0) return error(400);  // "0x5", " 5", "+5", "-1"
+        // Every byte of the line so far was a digit.
+        if (size_line_bytes_ == 0) return error(400);  // "0x5", " 5", "+5", "-1"
         if (total_ + remaining_ > max_body) return error(413);
         if (c == ';') {
-          state_ = State::kExt;
-        } else if (c == '\r') {
-          state_ = State::kSizeLf;
-        } else {
-          return error(400);
+          state_ = State::kExt;  // which reads, and counts, the ';'
+          break;
         }
+        if (c != '\r') return error(400);
+        state_ = State::kSizeLf;
         ++i;
         break;
       }
@@ -660,13 +662,15 @@ ChunkedDecoder::Result ChunkedDecoder::step(const char* p, size_t n, size_t* use
           state_ = State::kSizeLf;
         } else if ((static_cast<uint8_t>(c) < 0x20 && c != '\t') || c == 0x7f) {
           return error(400);
+        } else if (++size_line_bytes_ > kMaxSizeLine) {
+          return error(413);
         }
         ++i;
         break;
       case State::kSizeLf:
         if (c != '\n') return error(400);
         ++i;
-        digits_ = 0;
+        size_line_bytes_ = 0;
         if (remaining_ == 0) {
           state_ = State::kTrailer;
           trailer_line_empty_ = true;

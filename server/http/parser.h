@@ -117,6 +117,11 @@ class RequestParser {
 class ChunkedDecoder {
  public:
   enum class Result : uint8_t { kDone, kIncomplete, kError };
+  // Most bytes in a chunk-size line before its CRLF, extensions included:
+  // longer is 413. Leading zeros of the size are free of the 15 significant
+  // hex digits a size may have (> 2^60: no body is that large), so this is
+  // what stops an endless run of them, or of an extension.
+  static constexpr uint16_t kMaxSizeLine = 8192;
 
   void reset() { *this = ChunkedDecoder(); }
   // Decodes p[0, n): data bytes go to `sink(const char*, size_t)`. Sets
@@ -131,8 +136,8 @@ class ChunkedDecoder {
               size_t* data_len);
   enum class State : uint8_t { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLf, kDone };
   State state_ = State::kSize;
-  uint8_t digits_ = 0;
   uint16_t status_ = 0;
+  uint16_t size_line_bytes_ = 0;  // of the chunk-size line so far, without CRLF
   uint32_t trailer_bytes_ = 0;
   bool trailer_line_empty_ = true;
   uint64_t remaining_ = 0;  // of the current chunk
