@@ -18,6 +18,11 @@
 //   no control characters, Content-Length digits only and never duplicated,
 //   Content-Length with Transfer-Encoding refused, unknown transfer codings
 //   refused with 501.
+// - Host (RFC 9110 §7.2): required on 1.1, never duplicated, and its value
+//   must be an authority (RFC 3986 §3.2.2) or empty; anything else is 400.
+// - Persistence (RFC 9112 §9.3): RequestHead::keep_alive is the answer for
+//   the whole head. A `close` connection option ends the connection wherever
+//   it appears; `keep-alive` keeps an HTTP/1.0 connection only without one.
 #pragma once
 
 #include <cstdint>
@@ -73,6 +78,7 @@ class RequestParser {
   void reset() {
     state_ = State::kRequestLine;
     status_ = 0;
+    connection_options_ = 0;
     line_start_ = scan_ = 0;
   }
   Result parse(const char* buf, size_t len, RequestHead& head);
@@ -98,6 +104,10 @@ class RequestParser {
   enum class State : uint8_t { kRequestLine, kHeaders, kDone, kError };
   const Limits* limits_;
   State state_ = State::kRequestLine;
+  // The close and keep-alive connection options seen in any Connection line
+  // so far (bits in parser.cc): settled by finish_head(), so that the order
+  // of lines and tokens cannot matter.
+  uint8_t connection_options_ = 0;
   uint16_t status_ = 0;
   uint32_t line_start_ = 0;  // offset of the line being assembled
   uint32_t scan_ = 0;        // bytes already searched for the line's CR
@@ -107,6 +117,11 @@ class RequestParser {
 class ChunkedDecoder {
  public:
   enum class Result : uint8_t { kDone, kIncomplete, kError };
+  // Most bytes in a chunk-size line before its CRLF, extensions included:
+  // longer is 413. Leading zeros of the size are free of the 15 significant
+  // hex digits a size may have (> 2^60: no body is that large), so this is
+  // what stops an endless run of them, or of an extension.
+  static constexpr uint16_t kMaxSizeLine = 8192;
 
   void reset() { *this = ChunkedDecoder(); }
   // Decodes p[0, n): data bytes go to `sink(const char*, size_t)`. Sets
@@ -121,8 +136,8 @@ class ChunkedDecoder {
               size_t* data_len);
   enum class State : uint8_t { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLf, kDone };
   State state_ = State::kSize;
-  uint8_t digits_ = 0;
   uint16_t status_ = 0;
+  uint16_t size_line_bytes_ = 0;  // of the chunk-size line so far, without CRLF
   uint32_t trailer_bytes_ = 0;
   bool trailer_line_empty_ = true;
   uint64_t remaining_ = 0;  // of the current chunk

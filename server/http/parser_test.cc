@@ -56,6 +56,14 @@ Parsed parse_whole(std::string_view in, const Limits& limits = {}) {
 
 using R = RequestParser::Result;
 
+// Names each case of a table after its `name` field.
+struct CaseName {
+  template <class Info>
+  std::string operator()(const Info& info) const {
+    return info.param.name;
+  }
+};
+
 TEST(RequestParser, MinimalGet) {
   std::string in = "GET / HTTP/1.1\r\nHost: a\r\n\r\n";
   Parsed p = parse_whole(in);
@@ -122,7 +130,136 @@ INSTANTIATE_TEST_SUITE_P(
         SemanticsCase{"long_obs_text_target", "GET /\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
         SemanticsCase{"lookalike_names_ignored", "GET / HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\nConnectioN: Close\r\n\r\n", false, false, 0, false},
         SemanticsCase{"keep_alive_value_http10", "GET / HTTP/1.0\r\nCONNECTION: KEEP-ALIVE\r\n\r\n", true, false, 0, false}),
-    [](const auto& info) { return std::string(info.param.name); });
+    CaseName());
+
+// Whether the connection persists after a request, given its version and
+// Connection lines (RFC 9112 §9.3): `close` wins in any line and position.
+struct PersistenceCase {
+  const char* name;
+  std::string version;
+  std::string connection_lines;  // each "Connection: ...\r\n"
+  bool keep_alive;
+};
+
+class Persistence : public ::testing::TestWithParam<PersistenceCase> {};
+
+TEST_P(Persistence, KeepAlive) {
+  const PersistenceCase& c = GetParam();
+  Parsed p = parse_whole("GET / " + c.version + "\r\nHost: a\r\n" + c.connection_lines + "\r\n");
+  ASSERT_EQ(R::kComplete, p.result) << "status " << p.status;
+  EXPECT_EQ(c.keep_alive, p.head.keep_alive);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, Persistence,
+    ::testing::Values(
+        PersistenceCase{"http10_none", "HTTP/1.0", "", false},
+        PersistenceCase{"http10_keepalive", "HTTP/1.0", "Connection: keep-alive\r\n", true},
+        PersistenceCase{"http10_keepalive_in_list", "HTTP/1.0", "Connection: Upgrade, Keep-Alive\r\n", true},
+        PersistenceCase{"http10_keepalive_second_line", "HTTP/1.0", "Connection: Upgrade\r\nConnection: keep-alive\r\n", true},
+        PersistenceCase{"http10_close", "HTTP/1.0", "Connection: close\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive", "HTTP/1.0", "Connection: close, keep-alive\r\n", false},
+        PersistenceCase{"http10_keepalive_then_close", "HTTP/1.0", "Connection: keep-alive, close\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive_no_ows", "HTTP/1.0", "Connection: CLOSE,Keep-Alive\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive_odd_ows", "HTTP/1.0", "Connection: close \t,\t keep-alive ,\r\n", false},
+        PersistenceCase{"http10_close_mid_list", "HTTP/1.0", "Connection: keep-alive, Close, upgrade\r\n", false},
+        PersistenceCase{"http10_close_line_then_keepalive_line", "HTTP/1.0", "Connection: close\r\nConnection: keep-alive\r\n", false},
+        PersistenceCase{"http10_keepalive_line_then_close_line", "HTTP/1.0", "Connection: keep-alive\r\nConnection: close\r\n", false},
+        PersistenceCase{"http10_close_in_list_line_then_keepalive_line", "HTTP/1.0", "Connection: upgrade, close\r\nConnection: Keep-Alive\r\n", false},
+        PersistenceCase{"http10_lookalikes", "HTTP/1.0", "Connection: closed, keep-alive-x\r\n", false},
+        PersistenceCase{"http11_none", "HTTP/1.1", "", true},
+        PersistenceCase{"http11_keepalive", "HTTP/1.1", "Connection: keep-alive\r\n", true},
+        PersistenceCase{"http11_close", "HTTP/1.1", "Connection: close\r\n", false},
+        PersistenceCase{"http11_close_then_keepalive", "HTTP/1.1", "Connection: close, keep-alive\r\n", false},
+        PersistenceCase{"http11_close_line_then_keepalive_line", "HTTP/1.1", "Connection: Close\r\nConnection: keep-alive\r\n", false},
+        PersistenceCase{"http11_keepalive_line_then_close_line", "HTTP/1.1", "Connection: keep-alive\r\nConnection: close\r\n", false},
+        PersistenceCase{"http11_lookalike", "HTTP/1.1", "Connection: closed, xclose\r\n", true}),
+    CaseName());
+
+// Which Host values are an authority (RFC 9110 §7.2, RFC 3986 §3.2.2) and
+// which are answered 400, on HTTP/1.0 and HTTP/1.1 alike.
+struct HostCase {
+  const char* name;
+  std::string value;
+  bool valid;
+};
+
+class HostValue : public ::testing::TestWithParam<HostCase> {};
+
+TEST_P(HostValue, ValidOr400) {
+  const HostCase& c = GetParam();
+  for (const char* version : {"HTTP/1.0", "HTTP/1.1"}) {
+    Parsed p = parse_whole(std::string("GET / ") + version + "\r\nHost: " + c.value + "\r\n\r\n");
+    if (c.valid) {
+      EXPECT_EQ(R::kComplete, p.result) << version << " status " << p.status;
+    } else {
+      ASSERT_EQ(R::kError, p.result) << version;
+      EXPECT_EQ(400, p.status) << version;
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, HostValue,
+    ::testing::Values(
+        HostCase{"name", "example.com", true},
+        HostCase{"name_port", "example.com:8080", true},
+        HostCase{"upper_case", "EXAMPLE.COM", true},
+        HostCase{"one_letter", "t", true},
+        HostCase{"empty", "", true},  // RFC 9112 §3.2: a target without an authority
+        HostCase{"ows_trimmed", " \t a \t ", true},
+        HostCase{"ipv4_port", "127.0.0.1:80", true},
+        HostCase{"punycode", "xn--bcher-kva.example", true},
+        HostCase{"long_name", "a-very-long-subdomain.of-an-even-longer.example.org:443", true},
+        HostCase{"unreserved_and_sub_delims", "a-._~!$&'()*+;=z", true},
+        HostCase{"pct_encoded", "%41%2e%2Fb", true},
+        HostCase{"empty_port", "a:", true},  // port = *DIGIT
+        HostCase{"ipv6_loopback", "[::1]", true},
+        HostCase{"ipv6_port", "[::1]:8080", true},
+        HostCase{"ipv6_unspecified", "[::]", true},
+        HostCase{"ipv6_full", "[2001:DB8:0:0:8:800:200C:417a]", true},
+        HostCase{"ipv6_elided_end", "[1:2:3:4:5:6:7::]", true},
+        HostCase{"ipv6_ipv4_tail", "[::ffff:192.0.2.128]:80", true},
+        HostCase{"ipv6_full_ipv4_tail", "[1:2:3:4:5:6:1.2.3.4]", true},
+        HostCase{"ipvfuture", "[v7.fe80::a+en1]", true},
+        HostCase{"space", "exa mple.com", false},
+        HostCase{"slash", "a/b", false},
+        HostCase{"list", "a, b", false},
+        HostCase{"comma", "a,b", false},  // indistinguishable from two joined Host lines
+        HostCase{"unclosed_ipv6", "[::1", false},
+        HostCase{"userinfo", "user@a", false},
+        HostCase{"letter_port", "a:b", false},
+        HostCase{"port_then_letter", "a:80x", false},
+        HostCase{"two_ports", "a:80:90", false},
+        HostCase{"port_without_host", ":80", false},
+        HostCase{"query", "a?b", false},
+        HostCase{"fragment", "a#b", false},
+        HostCase{"backslash", "a\\b", false},
+        HostCase{"quote", "a\"b", false},
+        HostCase{"obs_text", "caf\xc3\xa9", false},
+        HostCase{"pct_not_hex", "a%zz", false},
+        HostCase{"pct_truncated", "a%4", false},
+        HostCase{"brackets_inside_name", "a[::1]", false},
+        HostCase{"ipv6_empty", "[]", false},
+        HostCase{"ipv6_junk_after", "[::1]x", false},
+        HostCase{"ipv6_two_closes", "[::1]]", false},
+        HostCase{"ipv6_two_elisions", "[1::2::3]", false},
+        HostCase{"ipv6_five_digits", "[12345::]", false},
+        HostCase{"ipv6_nine_pieces", "[1:2:3:4:5:6:7:8:9]", false},
+        HostCase{"ipv6_seven_pieces", "[1:2:3:4:5:6:7]", false},
+        HostCase{"ipv6_trailing_colon", "[1::2:]", false},
+        HostCase{"ipv6_leading_colon", "[:1::2]", false},
+        HostCase{"ipv6_not_hex", "[::g]", false},
+        HostCase{"ipv6_zone_id", "[fe80::1%25eth0]", false},
+        HostCase{"ipv6_ipv4_octet_too_big", "[::256.1.1.1]", false},
+        HostCase{"ipv6_ipv4_leading_zero", "[::01.1.1.1]", false},
+        HostCase{"ipv6_ipv4_three_octets", "[::1.2.3]", false},
+        HostCase{"ipv6_ipv4_not_last", "[::1.2.3.4:1]", false},
+        HostCase{"ipv6_ipv4_too_many_pieces", "[1:2:3:4:5:6:7:1.2.3.4]", false},
+        HostCase{"ipvfuture_no_version", "[v.a]", false},
+        HostCase{"ipvfuture_empty", "[v1.]", false},
+        HostCase{"ipv6_unbracketed", "::1", false}),
+    CaseName());
 
 struct ErrorCase {
   const char* name;
@@ -169,6 +306,9 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"cr_in_value", "GET / HTTP/1.1\r\nHost: a\rb\r\n\r\n", 400},
         ErrorCase{"missing_host_11", "GET / HTTP/1.1\r\n\r\n", 400},
         ErrorCase{"duplicate_host", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        ErrorCase{"duplicate_host_same_value", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400},
+        ErrorCase{"duplicate_host_http10", "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+        ErrorCase{"duplicate_host_empty", "GET / HTTP/1.1\r\nHost:\r\nHost:\r\n\r\n", 400},
         ErrorCase{"cl_signed", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400},
         ErrorCase{"cl_negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400},
         ErrorCase{"cl_list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
@@ -188,7 +328,7 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"uri_too_long", "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
         ErrorCase{"too_many_headers", "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431},
         ErrorCase{"head_too_large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'x') + "\r\n\r\n", 431}),
-    [](const auto& info) { return std::string(info.param.name); });
+    CaseName());
 
 // A request line that never ends is refused as soon as it exceeds the limit,
 // before any header arrives.
@@ -311,11 +451,31 @@ INSTANTIATE_TEST_SUITE_P(
         ChunkCase{"signed", "+5\r\nhello\r\n0\r\n\r\n", CR::kError, "", 400},
         ChunkCase{"no_digits", "\r\nhello\r\n0\r\n\r\n", CR::kError, "", 400},
         ChunkCase{"overflowing_size", "ffffffffffffffffff\r\n", CR::kError, "", 413},
+        // Leading zeros are not significant digits; only a line limit bounds them.
+        ChunkCase{"zero_padded_size", "00000000000000005\r\nhello\r\n0\r\n\r\n", CR::kDone, "hello", 0},
+        ChunkCase{"zero_padded_last_chunk", "3\r\nabc\r\n00000000000000000000\r\n\r\n", CR::kDone, "abc", 0},
+        ChunkCase{"zero_padded_to_line_limit",
+                  std::string(ChunkedDecoder::kMaxSizeLine - 1, '0') + "5\r\nhello\r\n0\r\n\r\n", CR::kDone,
+                  "hello", 0},
+        ChunkCase{"zero_padded_past_line_limit", std::string(ChunkedDecoder::kMaxSizeLine, '0') + "5\r\n",
+                  CR::kError, "", 413},
+        ChunkCase{"endless_zeros", std::string(10000, '0'), CR::kError, "", 413},
+        // Sixteen significant digits are refused as soon as the sixteenth
+        // arrives, before the line ends and whatever the leading zeros.
+        ChunkCase{"too_many_significant_digits", "0000" + std::string("1") + std::string(15, '0'), CR::kError, "",
+                  413},
+        ChunkCase{"fifteen_significant_digits_over_max_body", "00fffffffffffffff\r\n", CR::kError, "", 413},
+        ChunkCase{"extension_to_line_limit",
+                  "3;" + std::string(ChunkedDecoder::kMaxSizeLine - 2, 'x') + "\r\nabc\r\n0\r\n\r\n", CR::kDone,
+                  "abc", 0},
+        ChunkCase{"extension_past_line_limit", "3;" + std::string(ChunkedDecoder::kMaxSizeLine - 1, 'x') + "\r\n",
+                  CR::kError, "", 413},
+        ChunkCase{"endless_extension", "3;" + std::string(10000, 'x'), CR::kError, "", 413},
         ChunkCase{"over_max_body", "3e9\r\n", CR::kError, "", 413},
         ChunkCase{"bare_lf_after_size", "5\nhello\r\n0\r\n\r\n", CR::kError, "", 400},
         ChunkCase{"data_longer_than_size", "3\r\nhello\r\n0\r\n\r\n", CR::kError, "", 400},
         ChunkCase{"ctl_in_extension", std::string("3;\x01\r\nabc\r\n0\r\n\r\n"), CR::kError, "", 400}),
-    [](const auto& info) { return std::string(info.param.name); });
+    CaseName());
 
 TEST(ChunkedDecoder, SplitAtEveryOffset) {
   const std::string in = "5\r\nhello\r\n6;x=y\r\n world\r\n0\r\nT: v\r\n\r\n";
