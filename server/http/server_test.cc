@@ -159,6 +159,17 @@ class HttpServerTest : public ::testing::Test {
       res.write("y");
       res.end();
     });
+    router_.get("/never", [this](Request&, Response& res) {
+      // Defers and never answers: the handler deadline must.
+      res.defer();
+      res.on_error([this](const Error& e) { deferred_error_ = static_cast<int>(e.kind); });
+    });
+    router_.get("/stall-stream", [this](Request&, Response& res) {
+      res.start_chunked();
+      res.write("begun");
+      res.defer();
+      res.on_error([this](const Error& e) { deferred_error_ = static_cast<int>(e.kind); });
+    });
     router_.get("/later", [this](Request& req, Response& res) {
       // An asynchronous handler: answers 30 ms later from a timer.
       Response::Handle handle = res.defer();
@@ -758,6 +769,36 @@ TYPED_TEST(HttpServerTest, HalfClosedClientGetsADeferredAnswer) {
   ASSERT_TRUE(r.ok) << c.end_reason();
   EXPECT_EQ("later h", r.body);
   EXPECT_TRUE(ClosedCleanly(c, /*half_closed=*/true));
+}
+
+// A deferred handler that never answers: after handler_timeout the client
+// gets a 504 and a clean close, the handler hears kTimeout.
+TYPED_TEST(HttpServerTest, DeferredHandlerPastItsDeadlineIsAnswered504) {
+  ServerConfig config;
+  config.handler_timeout = 200ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /never HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGet)));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ(504, r.status);
+  EXPECT_EQ("close", r.header("connection"));
+  EXPECT_TRUE(ClosedCleanly(c));  // the pipelined request behind it is not answered
+  EXPECT_EQ(static_cast<int>(ErrorKind::kTimeout), this->deferred_error_.load());
+}
+
+// A stream that stops making progress is cut after handler_timeout: the
+// client sees it unterminated, never a complete-looking answer.
+TYPED_TEST(HttpServerTest, StalledStreamIsCutNotEnded) {
+  ServerConfig config;
+  config.handler_timeout = 200ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /stall-stream HTTP/1.1\r\nHost: t\r\n\r\n"));
+  Reply r = c.read_reply();
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ("eof with 0 bytes unparsed", c.end_reason());
+  EXPECT_EQ(static_cast<int>(ErrorKind::kTimeout), this->deferred_error_.load());
 }
 
 }  // namespace
