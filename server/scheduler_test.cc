@@ -1,11 +1,15 @@
 #include "server/scheduler.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -275,14 +279,49 @@ TEST(Scheduler, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
   for (int i = 0; i < kEach; ++i) ASSERT_EQ(i, seen[i]);
 }
 
+// Whether thread `tid` of this process sleeps in epoll_wait: its wait
+// channel names it, or, where the kernel hides wait channels, it sleeps.
+bool asleep_in_epoll_wait(pid_t tid) {
+  const std::string dir = "/proc/self/task/" + std::to_string(tid) + "/";
+  std::string wchan;
+  std::getline(std::ifstream(dir + "wchan"), wchan);
+  if (!wchan.empty() && wchan != "0") return wchan.find("epoll") != std::string::npos;
+  std::string stat;
+  std::getline(std::ifstream(dir + "stat"), stat);
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && stat.compare(paren, 3, ") S") == 0;
+}
+
+// The loop is seen asleep in epoll_wait (run() sleeps an hour a turn when
+// idle) before stop() comes from another thread, so only the wake-up can
+// end it. A signal rescues the loop if the wake-up is lost: the test then
+// fails instead of hanging.
 TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};  // no SA_RESTART: epoll_wait returns EINTR
+  ASSERT_EQ(0, sigaction(SIGUSR1, &sa, nullptr));
   Scheduler s;
-  std::thread loop([&] { s.run(); });
-  std::this_thread::yield();
-  auto t0 = Clock::now();
+  std::atomic<pid_t> loop_tid{0};
+  std::promise<void> returned;
+  std::thread loop([&] {
+    s.add_callback([&] { loop_tid = gettid(); });  // runs in the first turn
+    s.run();
+    returned.set_value();
+  });
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while ((loop_tid == 0 || !asleep_in_epoll_wait(loop_tid)) && Clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(1));  // polling /proc: the kernel sends no event for it
+  }
+  const bool asleep = loop_tid != 0 && asleep_in_epoll_wait(loop_tid);
+  const uint64_t turns = s.turns();
   s.stop();
+  std::future<void> done = returned.get_future();
+  const bool woke = done.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!woke) pthread_kill(loop.native_handle(), SIGUSR1);
   loop.join();
-  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+  ASSERT_TRUE(asleep) << "the loop never went to sleep: the test proves nothing";
+  EXPECT_TRUE(woke) << "stop() did not wake the loop from epoll_wait";
+  EXPECT_EQ(turns + 1, s.turns());  // the turn the wake-up ended, no other
 }
 
 }  // namespace
