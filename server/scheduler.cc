@@ -36,7 +36,11 @@ void Timer::start_periodic(Duration every) {
 }
 
 void Timer::cancel() {
-  if (active()) sched_->timer_erase(this);
+  if (heap_index_ != kInactive) sched_->timer_erase(this);
+  if (due_index_ != kInactive) {
+    sched_->due_[due_index_] = nullptr;  // expired this turn, not fired yet: never will
+    due_index_ = kInactive;
+  }
   // Cancelling from inside the own callback must stop a periodic re-arm.
   if (sched_->firing_ == this) sched_->firing_gone_ = true;
 }
@@ -302,25 +306,40 @@ void Scheduler::heap_down(uint32_t i) {
 }
 
 void Scheduler::expire_timers() {
+  // Take every expired timer off the heap before any fires: one armed by a
+  // callback below goes back into the heap and waits for the next turn, so
+  // a zero or negative delay cannot hold the loop here and starve I/O.
   while (!heap_.empty() && heap_[0]->deadline_ <= now_) {
     Timer* t = heap_[0];
     timer_erase(t);
-    firing_ = t;
-    firing_gone_ = firing_destroyed_ = false;
-    // Called from a local: the callback may destroy `t` and with it cb_.
-    std::function<void()> cb = std::move(t->cb_);
-    cb();
-    firing_ = nullptr;
-    if (firing_destroyed_) continue;
-    t->cb_ = std::move(cb);
-    // Cancelled or restarted from inside: nothing to re-arm.
-    if (!firing_gone_ && !t->active() && t->period_ > Duration::zero()) {
-      // Periodic: next expiry counted from the deadline, not from now, so a
-      // late turn does not drift the schedule; skip missed periods.
-      t->deadline_ += t->period_;
-      if (t->deadline_ <= now_) t->deadline_ = now_ + t->period_;
-      timer_insert(t);
-    }
+    t->due_index_ = static_cast<uint32_t>(due_.size());
+    due_.push_back(t);
+  }
+  for (size_t i = 0; i < due_.size(); ++i) {
+    Timer* t = due_[i];
+    if (t == nullptr) continue;  // cancelled or destroyed by an earlier callback
+    t->due_index_ = Timer::kInactive;
+    fire(t);
+  }
+  due_.clear();  // keeps capacity: no allocation in steady state
+}
+
+void Scheduler::fire(Timer* t) {
+  firing_ = t;
+  firing_gone_ = firing_destroyed_ = false;
+  // Called from a local: the callback may destroy `t` and with it cb_.
+  std::function<void()> cb = std::move(t->cb_);
+  cb();
+  firing_ = nullptr;
+  if (firing_destroyed_) return;
+  t->cb_ = std::move(cb);
+  // Cancelled or restarted from inside: nothing to re-arm.
+  if (!firing_gone_ && !t->active() && t->period_ > Duration::zero()) {
+    // Periodic: next expiry counted from the deadline, not from now, so a
+    // late turn does not drift the schedule; skip missed periods.
+    t->deadline_ += t->period_;
+    if (t->deadline_ <= now_) t->deadline_ = now_ + t->period_;
+    timer_insert(t);
   }
 }
 

@@ -22,6 +22,10 @@
 //   on_readable() runs again at the start of the next turn, after every
 //   other ready task has had its turn. Level-triggered tasks need not:
 //   epoll reports them again while input is left.
+// - Turns: a timer armed while timers expire (restarted or called later
+//   from a timer's callback, a periodic one re-armed) and a callback added
+//   from a callback are not due before the next turn, whatever their delay:
+//   a zero or negative delay runs once a turn and cannot starve I/O.
 #pragma once
 
 #include <sys/epoll.h>
@@ -95,7 +99,7 @@ class Timer {
   void start(Duration after);          // one-shot; restarts if active
   void start_periodic(Duration every); // first expiry after `every`
   void cancel();
-  bool active() const { return heap_index_ != kInactive; }
+  bool active() const { return heap_index_ != kInactive || due_index_ != kInactive; }
   TimePoint deadline() const { return deadline_; }
 
  private:
@@ -106,6 +110,7 @@ class Timer {
   TimePoint deadline_{};
   Duration period_{};
   uint32_t heap_index_ = kInactive;
+  uint32_t due_index_ = kInactive;  // in Scheduler::due_ while it expires
 };
 
 class Scheduler {
@@ -171,6 +176,7 @@ class Scheduler {
   void heap_up(uint32_t i);
   void heap_down(uint32_t i);
   void expire_timers();
+  void fire(Timer* t);
   int wait_timeout_ms(Duration max_wait) const;
   void run_callbacks();
   void run_read_again();
@@ -189,6 +195,7 @@ class Scheduler {
   std::vector<ReadAgain> read_again_;          // for the next turn
   std::vector<ReadAgain> read_again_running_;  // this turn's
   std::vector<Timer*> heap_;
+  std::vector<Timer*> due_;  // this turn's expired timers, taken off the heap before any fires
   std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped
   size_t reap_at_ = 64;                        // ...when owned_ reaches this size
   Timer* firing_ = nullptr;   // timer whose callback is running

@@ -324,5 +324,78 @@ TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
   EXPECT_EQ(turns + 1, s.turns());  // the turn the wake-up ended, no other
 }
 
+// ---------------------------------------------------------------- turns
+
+// One way a callback arms itself again from inside with a zero or negative
+// delay. `fired` is called at each run; the callback re-arms while it
+// returns true. Returns what must outlive the test.
+struct RearmCase {
+  const char* name;
+  std::shared_ptr<void> (*arm)(Scheduler& s, std::function<bool()>& fired);
+};
+
+template <int kDelayMs>
+std::shared_ptr<void> restart_timer(Scheduler& s, std::function<bool()>& fired) {
+  struct Restarting {
+    Restarting(Scheduler& s, std::function<bool()>& fired)
+        : t(s, [this, &fired] {
+            if (fired()) t.start(milliseconds(kDelayMs));
+          }) {}
+    Timer t;
+  };
+  auto r = std::make_shared<Restarting>(s, fired);
+  r->t.start(milliseconds(kDelayMs));
+  return r;
+}
+
+template <int kDelayMs>
+std::shared_ptr<void> call_later_again(Scheduler& s, std::function<bool()>& fired) {
+  struct Again {
+    Scheduler* s;
+    std::function<bool()>* fired;
+    void operator()() const {
+      if ((*fired)()) s->call_later(milliseconds(kDelayMs), *this);
+    }
+  };
+  s.call_later(milliseconds(kDelayMs), Again{&s, &fired});
+  return nullptr;
+}
+
+std::shared_ptr<void> periodic_1ns(Scheduler& s, std::function<bool()>& fired) {
+  auto t = std::make_shared<Timer>(s, [&fired] { fired(); });
+  t->start_periodic(std::chrono::nanoseconds(1));
+  return t;
+}
+
+const RearmCase kRearmCases[] = {
+    {"Timer::start(0) from its callback", restart_timer<0>},
+    {"Timer::start(-1ms) from its callback", restart_timer<-1>},
+    {"call_later(0) from its callback", call_later_again<0>},
+    {"call_later(-1ms) from its callback", call_later_again<-1>},
+    {"start_periodic(1ns)", periodic_1ns},
+};
+
+// A callback that arms itself again runs once a turn, and the turn goes on
+// to I/O: a socket with input is served every turn meanwhile.
+TEST(Timer, ArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
+  for (const RearmCase& c : kRearmCases) {
+    SCOPED_TRACE(c.name);
+    Scheduler s;
+    Pair p;
+    Reader r(s, p.b.get(), /*drain=*/false);
+    ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
+    ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
+    std::vector<uint64_t> fired_in;  // s.turns() at each run
+    std::function<bool()> fired = [&] {
+      fired_in.push_back(s.turns());
+      return fired_in.size() < 100;  // bounded, so a loop that never yields ends
+    };
+    std::shared_ptr<void> keep = c.arm(s, fired);
+    for (int turn = 0; turn < 3; ++turn) s.run_once(milliseconds(100));
+    EXPECT_EQ(3, r.reads);  // 4 + 4 + 2 bytes, one read a turn
+    EXPECT_EQ((std::vector<uint64_t>{1, 2, 3}), fired_in);
+  }
+}
+
 }  // namespace
 }  // namespace hellepoll
