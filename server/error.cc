@@ -27,6 +27,7 @@ std::string_view Error::name() const {
     case ErrorKind::kProtocol: return "protocol error";
     case ErrorKind::kShutdown: return "shutdown";
     case ErrorKind::kSystem: return "system error";
+    case ErrorKind::kInternal: return "internal error";
   }
   return "unknown";
 }

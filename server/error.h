@@ -19,6 +19,7 @@ enum class ErrorKind : uint8_t {
   kProtocol,     // the peer sent something the protocol does not allow
   kShutdown,     // the server is draining and closed the connection
   kSystem,       // any other errno
+  kInternal,     // a handler or callback threw: our bug, not the peer's
 };
 
 struct Error {

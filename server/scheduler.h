@@ -26,6 +26,12 @@
 //   from a timer's callback, a periodic one re-armed) and a callback added
 //   from a callback are not due before the next turn, whatever their delay:
 //   a zero or negative delay runs once a turn and cannot starve I/O.
+// - Exceptions: one that escapes a task callback, a timer, a call_later or
+//   an add_callback function does not end the loop. The scheduler catches
+//   it around that one call, logs one line on stderr (what threw, and
+//   what()), tells the task through Task::on_exception(), and goes on with
+//   the next. A task that reports it on as an Error uses ErrorKind::kInternal.
+//   On the non-throwing path this costs nothing (zero-cost try blocks).
 #pragma once
 
 #include <sys/epoll.h>
@@ -69,6 +75,16 @@ class Task {
   // Edge-triggered tasks that stop reading on purpose (back-pressure) return
   // true here; the debug check then leaves them alone.
   virtual bool reading_paused() const { return false; }
+  // An exception escaped on_readable() or on_writable() of this task. Called
+  // on the loop thread right after the scheduler logged it, only while the
+  // task is still registered for its fd (one that unregistered itself before
+  // throwing may be gone, and is not called). The task may close, unregister
+  // and destroy itself from inside. It must not throw. The event being
+  // dispatched is dropped (on_writable() is skipped after a throwing
+  // on_readable()); an edge-triggered task that stays open may have left
+  // input unread, for which no new edge comes: it calls read_again() or
+  // closes. The default does nothing.
+  virtual void on_exception() {}
 
   // Edge-triggered protocol: call when read() returned EAGAIN.
   void mark_sated() { sated_ = true; }
@@ -177,6 +193,7 @@ class Scheduler {
   void heap_down(uint32_t i);
   void expire_timers();
   void fire(Timer* t);
+  void task_threw(int fd, Task* t);
   int wait_timeout_ms(Duration max_wait) const;
   void run_callbacks();
   void run_read_again();

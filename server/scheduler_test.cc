@@ -10,7 +10,9 @@
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <ostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -396,6 +398,186 @@ TEST(Timer, ArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
     EXPECT_EQ((std::vector<uint64_t>{1, 2, 3}), fired_in);
   }
 }
+
+// ---------------------------------------------------------------- exceptions
+
+// A scheduler with bystanders that must go on being served after something
+// else threw: a task with 10 bytes to read (4 a turn) and a periodic timer.
+// Captures stderr, where the scheduler logs what threw.
+class Exceptions : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(s.add(p.b.get(), &reader, kReadable));
+    ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
+    ticker.start_periodic(milliseconds(1));
+    ::testing::internal::CaptureStderr();
+    capturing_ = true;
+  }
+  void TearDown() override { stderr_text(); }
+  // Runs turns until `done()` and the bystanders have been served (or 2 s).
+  void run_until(const std::function<bool()>& done) {
+    const auto until = Clock::now() + std::chrono::seconds(2);
+    while (!(done() && reader.bytes == 10 && ticks >= 3) && Clock::now() < until) s.run_once(milliseconds(5));
+    EXPECT_EQ(10, reader.bytes);
+    EXPECT_LE(3, ticks);
+  }
+  // What was logged on stderr since SetUp (ends the capture).
+  std::string stderr_text() {
+    if (capturing_) logged_ = ::testing::internal::GetCapturedStderr();
+    capturing_ = false;
+    return logged_;
+  }
+
+  Scheduler s;
+  Pair p;
+  Reader reader{s, p.b.get(), /*drain=*/false};
+  int ticks = 0;
+  Timer ticker{s, [this] { ++ticks; }};
+
+ private:
+  bool capturing_ = false;
+  std::string logged_;
+};
+
+// Throws std::runtime_error("boom") from one of its callbacks, once.
+class ThrowingTask : public Task {
+ public:
+  enum class From { kReadable, kWritable, kReadAgain };
+  ThrowingTask(Scheduler& s, int fd, From from) : s_(s), fd_(fd), from_(from) {}
+  void on_readable() override {
+    ++readable_calls;
+    char buf[16];
+    while (::read(fd_, buf, sizeof buf) > 0) {
+    }
+    mark_sated();
+    if (from_ == From::kReadAgain && readable_calls == 1) s_.read_again(fd_, this);
+    const int throw_on = from_ == From::kReadable ? 1 : from_ == From::kReadAgain ? 2 : 0;
+    if (readable_calls == throw_on) throw std::runtime_error("boom");
+  }
+  void on_writable() override {
+    if (from_ == From::kWritable && ++writable_calls == 1) throw std::runtime_error("boom");
+  }
+  void on_exception() override { ++exceptions; }
+  std::string_view task_name() const override { return "thrower"; }
+
+  int readable_calls = 0;
+  int writable_calls = 0;
+  int exceptions = 0;
+
+ private:
+  Scheduler& s_;
+  int fd_;
+  From from_;
+};
+
+std::ostream& operator<<(std::ostream& os, ThrowingTask::From f) {
+  return os << (f == ThrowingTask::From::kReadable   ? "on_readable"
+                : f == ThrowingTask::From::kWritable ? "on_writable"
+                                                     : "on_readable called again");
+}
+
+class TaskExceptions : public Exceptions, public ::testing::WithParamInterface<ThrowingTask::From> {};
+
+// The task that threw hears of it once, the line names it, and it and the
+// others go on being served.
+TEST_P(TaskExceptions, AreLoggedToldToTheTaskAndTheLoopGoesOn) {
+  Pair q;
+  ThrowingTask t(s, q.b.get(), GetParam());
+  const uint32_t interest = GetParam() == ThrowingTask::From::kWritable ? kReadable | kWritable : kReadable;
+  ASSERT_TRUE(s.add(q.b.get(), &t, interest));
+  ASSERT_EQ(1, ::write(q.a.get(), "x", 1));
+  run_until([&] { return t.exceptions > 0; });
+  EXPECT_EQ(1, t.exceptions);
+  const std::string line = "hellepoll: task 'thrower' (fd " + std::to_string(q.b.get()) + ") threw: boom\n";
+  EXPECT_NE(std::string::npos, stderr_text().find(line)) << stderr_text();
+  const int calls = t.readable_calls;
+  ASSERT_EQ(1, ::write(q.a.get(), "y", 1));
+  s.run_once(milliseconds(100));
+  EXPECT_EQ(calls + 1, t.readable_calls);
+  EXPECT_EQ(1, t.exceptions);
+}
+
+INSTANTIATE_TEST_SUITE_P(From, TaskExceptions,
+                         ::testing::Values(ThrowingTask::From::kReadable, ThrowingTask::From::kWritable,
+                                           ThrowingTask::From::kReadAgain),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case ThrowingTask::From::kReadable: return "OnReadable";
+                             case ThrowingTask::From::kWritable: return "OnWritable";
+                             case ThrowingTask::From::kReadAgain: return "OnReadableCalledAgain";
+                           }
+                           return "";
+                         });
+
+// A timer or callback that throws on its first run. `runs` counts its runs;
+// returns what must outlive the test.
+struct CallbackThrowCase {
+  const char* name;
+  std::shared_ptr<void> (*arm)(Scheduler& s, int& runs);
+  int runs_to_see;  // 2 for a periodic timer: it keeps its schedule
+  const char* logged;
+};
+
+std::ostream& operator<<(std::ostream& os, const CallbackThrowCase& c) { return os << c.name; }
+
+void throw_on_first(int& runs) {
+  if (++runs == 1) throw std::runtime_error("boom");
+}
+
+template <bool kPeriodic>
+std::shared_ptr<void> throwing_timer(Scheduler& s, int& runs) {
+  auto t = std::make_shared<Timer>(s, [&runs] { throw_on_first(runs); });
+  if (kPeriodic) {
+    t->start_periodic(milliseconds(1));
+  } else {
+    t->start(milliseconds(0));
+  }
+  return t;
+}
+
+const CallbackThrowCase kCallbackThrowCases[] = {
+    {"Timer", throwing_timer<false>, 1, "hellepoll: timer threw: boom\n"},
+    {"PeriodicTimer", throwing_timer<true>, 2, "hellepoll: timer threw: boom\n"},
+    {"CallLater",
+     [](Scheduler& s, int& runs) -> std::shared_ptr<void> {
+       s.call_later(milliseconds(0), [&runs] { throw_on_first(runs); });
+       return nullptr;
+     },
+     1, "hellepoll: timer threw: boom\n"},
+    {"AddCallback",
+     [](Scheduler& s, int& runs) -> std::shared_ptr<void> {
+       s.add_callback([&runs] { throw_on_first(runs); });
+       return nullptr;
+     },
+     1, "hellepoll: callback threw: boom\n"},
+    {"AddCallbackNotAStdException",
+     [](Scheduler& s, int& runs) -> std::shared_ptr<void> {
+       s.add_callback([&runs] {
+         ++runs;
+         throw 42;
+       });
+       return nullptr;
+     },
+     1, "hellepoll: callback threw: unknown exception\n"},
+};
+
+class CallbackExceptions : public Exceptions, public ::testing::WithParamInterface<CallbackThrowCase> {};
+
+TEST_P(CallbackExceptions, AreLoggedAndTheLoopGoesOn) {
+  int runs = 0;
+  std::shared_ptr<void> keep = GetParam().arm(s, runs);
+  run_until([&] { return runs >= GetParam().runs_to_see; });
+  if (GetParam().runs_to_see == 1) {
+    EXPECT_EQ(1, runs);  // a periodic one runs on meanwhile
+  }
+  EXPECT_LE(GetParam().runs_to_see, runs);
+  EXPECT_NE(std::string::npos, stderr_text().find(GetParam().logged)) << stderr_text();
+}
+
+INSTANTIATE_TEST_SUITE_P(Sources, CallbackExceptions, ::testing::ValuesIn(kCallbackThrowCases),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Error, InternalIsNamed) { EXPECT_EQ("internal error", Error{ErrorKind::kInternal}.name()); }
 
 }  // namespace
 }  // namespace hellepoll
