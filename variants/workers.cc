@@ -123,8 +123,9 @@ int Threads::run(const Options& opts, const Identity& id, const WorkerFactory& m
 int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& make) {
   std::vector<UniqueFd> socks;
   if (!make_sockets(opts, id, &socks)) return 1;
-  // The parent keeps every socket open, so a restarted worker takes over
-  // its predecessor's queue and no connection is refused meanwhile.
+  // The parent keeps every socket open while it serves, so a restarted
+  // worker takes over its predecessor's queue and no connection is refused
+  // meanwhile.
   block_signals({SIGINT, SIGTERM, SIGCHLD});
   signal(SIGPIPE, SIG_IGN);
   const pid_t parent = getpid();
@@ -179,6 +180,11 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
     if (sig == SIGINT || sig == SIGTERM) {
       if (!stopping) {
         stopping = true;
+        // Closed now, not at exit: the workers close theirs as they start
+        // draining, and a connection that arrived meanwhile would complete
+        // its handshake on the parent's copy, wait out the drain unaccepted,
+        // and be reset. Refused at once, a client can go elsewhere.
+        socks.clear();
         for (pid_t p : pids) {
           if (p > 0) kill(p, SIGTERM);
         }

@@ -4,6 +4,10 @@
 // Sockets are created before the workers start, so a bind error is
 // reported once, up front: one SO_REUSEPORT socket per worker, or one
 // shared socket (each worker accepts with EPOLLEXCLUSIVE).
+//
+// Stopping (SIGINT, SIGTERM): every worker drains; the listening sockets
+// are closed as the stop begins, so a connection that arrives meanwhile is
+// refused, not accepted by the kernel and reset at exit.
 #pragma once
 
 #include <functional>
