@@ -1,5 +1,6 @@
 #include "server/scheduler.h"
 
+#include <cxxabi.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -7,8 +8,31 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 
 namespace hellepoll {
+namespace {
+
+// Inside a catch block: what() of the exception being handled.
+const char* current_what() {
+  try {
+    throw;
+  } catch (abi::__forced_unwind&) {
+    throw;  // thread cancellation is not an error: it must unwind on
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+// Inside a catch block: one line naming what threw.
+void log_threw(const char* source) {
+  const char* what = current_what();
+  std::fprintf(stderr, "hellepoll: %s threw: %s\n", source, what);
+}
+
+}  // namespace
 
 std::string_view trigger_name(Trigger t) { return t == Trigger::kEdge ? "edge" : "level"; }
 
@@ -36,7 +60,11 @@ void Timer::start_periodic(Duration every) {
 }
 
 void Timer::cancel() {
-  if (active()) sched_->timer_erase(this);
+  if (heap_index_ != kInactive) sched_->timer_erase(this);
+  if (due_index_ != kInactive) {
+    sched_->due_[due_index_] = nullptr;  // expired this turn, not fired yet: never will
+    due_index_ = kInactive;
+  }
   // Cancelling from inside the own callback must stop a periodic re-arm.
   if (sched_->firing_ == this) sched_->firing_gone_ = true;
 }
@@ -141,7 +169,11 @@ void Scheduler::run_read_again() {
     // the same fd gets one spurious call, which reads EAGAIN.
     if (static_cast<size_t>(r.fd) >= tasks_.size() || tasks_[r.fd] != r.task) continue;
     r.task->read_again_ = false;
-    dispatch_readable(r.fd, r.task, EPOLLIN);
+    try {
+      dispatch_readable(r.fd, r.task, EPOLLIN);
+    } catch (...) {
+      task_threw(r.fd, r.task);
+    }
   }
   read_again_running_.clear();
 }
@@ -181,7 +213,13 @@ void Scheduler::run_callbacks() {
     std::lock_guard<std::mutex> lock(cb_mu_);
     running_.swap(callbacks_);
   }
-  for (auto& fn : running_) fn();
+  for (auto& fn : running_) {
+    try {
+      fn();
+    } catch (...) {
+      log_threw("callback");
+    }
+  }
   running_.clear();  // keeps capacity: no allocation in steady state
 }
 
@@ -241,15 +279,35 @@ bool Scheduler::run_once(Duration max_wait) {
     }
     Task* t = static_cast<size_t>(fd) < tasks_.size() ? tasks_[fd] : nullptr;
     if (t == nullptr) continue;  // removed earlier in this batch
-    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-      dispatch_readable(fd, t, ev);
-      if (tasks_[fd] != t) continue;  // closed itself
+    // A try block costs nothing until something throws (table-driven
+    // unwinding): the catch keeps one task's bug from ending every other.
+    try {
+      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        dispatch_readable(fd, t, ev);
+        if (tasks_[fd] != t) continue;  // closed itself
+      }
+      if (ev & EPOLLOUT) t->on_writable();
+    } catch (...) {
+      task_threw(fd, t);
     }
-    if (ev & EPOLLOUT) t->on_writable();
   }
   expire_timers();
   run_callbacks();
   return true;
+}
+
+void Scheduler::task_threw(int fd, Task* t) {
+  const char* what = current_what();
+  // Still registered: alive, and owed the news. Otherwise it unregistered
+  // itself first and may be destroyed: not even its name can be asked.
+  if (static_cast<size_t>(fd) < tasks_.size() && tasks_[fd] == t) {
+    const std::string_view name = t->task_name();
+    std::fprintf(stderr, "hellepoll: task '%.*s' (fd %d) threw: %s\n", static_cast<int>(name.size()),
+                 name.data(), fd, what);
+    t->on_exception();
+  } else {
+    std::fprintf(stderr, "hellepoll: an unregistered task (fd %d) threw: %s\n", fd, what);
+  }
 }
 
 // ---------------------------------------------------------------- timer heap
@@ -302,25 +360,44 @@ void Scheduler::heap_down(uint32_t i) {
 }
 
 void Scheduler::expire_timers() {
+  // Take every expired timer off the heap before any fires: one armed by a
+  // callback below goes back into the heap and waits for the next turn, so
+  // a zero or negative delay cannot hold the loop here and starve I/O.
   while (!heap_.empty() && heap_[0]->deadline_ <= now_) {
     Timer* t = heap_[0];
     timer_erase(t);
-    firing_ = t;
-    firing_gone_ = firing_destroyed_ = false;
-    // Called from a local: the callback may destroy `t` and with it cb_.
-    std::function<void()> cb = std::move(t->cb_);
+    t->due_index_ = static_cast<uint32_t>(due_.size());
+    due_.push_back(t);
+  }
+  for (size_t i = 0; i < due_.size(); ++i) {
+    Timer* t = due_[i];
+    if (t == nullptr) continue;  // cancelled or destroyed by an earlier callback
+    t->due_index_ = Timer::kInactive;
+    fire(t);
+  }
+  due_.clear();  // keeps capacity: no allocation in steady state
+}
+
+void Scheduler::fire(Timer* t) {
+  firing_ = t;
+  firing_gone_ = firing_destroyed_ = false;
+  // Called from a local: the callback may destroy `t` and with it cb_.
+  std::function<void()> cb = std::move(t->cb_);
+  try {
     cb();
-    firing_ = nullptr;
-    if (firing_destroyed_) continue;
-    t->cb_ = std::move(cb);
-    // Cancelled or restarted from inside: nothing to re-arm.
-    if (!firing_gone_ && !t->active() && t->period_ > Duration::zero()) {
-      // Periodic: next expiry counted from the deadline, not from now, so a
-      // late turn does not drift the schedule; skip missed periods.
-      t->deadline_ += t->period_;
-      if (t->deadline_ <= now_) t->deadline_ = now_ + t->period_;
-      timer_insert(t);
-    }
+  } catch (...) {
+    log_threw("timer");  // and a periodic one keeps its schedule
+  }
+  firing_ = nullptr;
+  if (firing_destroyed_) return;
+  t->cb_ = std::move(cb);
+  // Cancelled or restarted from inside: nothing to re-arm.
+  if (!firing_gone_ && !t->active() && t->period_ > Duration::zero()) {
+    // Periodic: next expiry counted from the deadline, not from now, so a
+    // late turn does not drift the schedule; skip missed periods.
+    t->deadline_ += t->period_;
+    if (t->deadline_ <= now_) t->deadline_ = now_ + t->period_;
+    timer_insert(t);
   }
 }
 

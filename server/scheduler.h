@@ -22,6 +22,16 @@
 //   on_readable() runs again at the start of the next turn, after every
 //   other ready task has had its turn. Level-triggered tasks need not:
 //   epoll reports them again while input is left.
+// - Turns: a timer armed while timers expire (restarted or called later
+//   from a timer's callback, a periodic one re-armed) and a callback added
+//   from a callback are not due before the next turn, whatever their delay:
+//   a zero or negative delay runs once a turn and cannot starve I/O.
+// - Exceptions: one that escapes a task callback, a timer, a call_later or
+//   an add_callback function does not end the loop. The scheduler catches
+//   it around that one call, logs one line on stderr (what threw, and
+//   what()), tells the task through Task::on_exception(), and goes on with
+//   the next. A task that reports it on as an Error uses ErrorKind::kInternal.
+//   On the non-throwing path this costs nothing (zero-cost try blocks).
 #pragma once
 
 #include <sys/epoll.h>
@@ -65,6 +75,16 @@ class Task {
   // Edge-triggered tasks that stop reading on purpose (back-pressure) return
   // true here; the debug check then leaves them alone.
   virtual bool reading_paused() const { return false; }
+  // An exception escaped on_readable() or on_writable() of this task. Called
+  // on the loop thread right after the scheduler logged it, only while the
+  // task is still registered for its fd (one that unregistered itself before
+  // throwing may be gone, and is not called). The task may close, unregister
+  // and destroy itself from inside. It must not throw. The event being
+  // dispatched is dropped (on_writable() is skipped after a throwing
+  // on_readable()); an edge-triggered task that stays open may have left
+  // input unread, for which no new edge comes: it calls read_again() or
+  // closes. The default does nothing.
+  virtual void on_exception() {}
 
   // Edge-triggered protocol: call when read() returned EAGAIN.
   void mark_sated() { sated_ = true; }
@@ -95,7 +115,7 @@ class Timer {
   void start(Duration after);          // one-shot; restarts if active
   void start_periodic(Duration every); // first expiry after `every`
   void cancel();
-  bool active() const { return heap_index_ != kInactive; }
+  bool active() const { return heap_index_ != kInactive || due_index_ != kInactive; }
   TimePoint deadline() const { return deadline_; }
 
  private:
@@ -106,6 +126,7 @@ class Timer {
   TimePoint deadline_{};
   Duration period_{};
   uint32_t heap_index_ = kInactive;
+  uint32_t due_index_ = kInactive;  // in Scheduler::due_ while it expires
 };
 
 class Scheduler {
@@ -171,6 +192,8 @@ class Scheduler {
   void heap_up(uint32_t i);
   void heap_down(uint32_t i);
   void expire_timers();
+  void fire(Timer* t);
+  void task_threw(int fd, Task* t);
   int wait_timeout_ms(Duration max_wait) const;
   void run_callbacks();
   void run_read_again();
@@ -189,6 +212,7 @@ class Scheduler {
   std::vector<ReadAgain> read_again_;          // for the next turn
   std::vector<ReadAgain> read_again_running_;  // this turn's
   std::vector<Timer*> heap_;
+  std::vector<Timer*> due_;  // this turn's expired timers, taken off the heap before any fires
   std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped
   size_t reap_at_ = 64;                        // ...when owned_ reaches this size
   Timer* firing_ = nullptr;   // timer whose callback is running

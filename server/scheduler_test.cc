@@ -1,12 +1,18 @@
 #include "server/scheduler.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <fstream>
+#include <future>
+#include <ostream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -275,15 +281,303 @@ TEST(Scheduler, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
   for (int i = 0; i < kEach; ++i) ASSERT_EQ(i, seen[i]);
 }
 
-TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
-  Scheduler s;
-  std::thread loop([&] { s.run(); });
-  std::this_thread::yield();
-  auto t0 = Clock::now();
-  s.stop();
-  loop.join();
-  EXPECT_LT(Clock::now() - t0, std::chrono::seconds(5));
+// Whether thread `tid` of this process sleeps in epoll_wait: its wait
+// channel names it, or, where the kernel hides wait channels, it sleeps.
+bool asleep_in_epoll_wait(pid_t tid) {
+  const std::string dir = "/proc/self/task/" + std::to_string(tid) + "/";
+  std::string wchan;
+  std::getline(std::ifstream(dir + "wchan"), wchan);
+  if (!wchan.empty() && wchan != "0") return wchan.find("epoll") != std::string::npos;
+  std::string stat;
+  std::getline(std::ifstream(dir + "stat"), stat);
+  const size_t paren = stat.rfind(')');
+  return paren != std::string::npos && stat.compare(paren, 3, ") S") == 0;
 }
+
+// The loop is seen asleep in epoll_wait (run() sleeps an hour a turn when
+// idle) before stop() comes from another thread, so only the wake-up can
+// end it. A signal rescues the loop if the wake-up is lost: the test then
+// fails instead of hanging.
+TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) {};  // no SA_RESTART: epoll_wait returns EINTR
+  ASSERT_EQ(0, sigaction(SIGUSR1, &sa, nullptr));
+  Scheduler s;
+  std::atomic<pid_t> loop_tid{0};
+  std::promise<void> returned;
+  std::thread loop([&] {
+    s.add_callback([&] { loop_tid = gettid(); });  // runs in the first turn
+    s.run();
+    returned.set_value();
+  });
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while ((loop_tid == 0 || !asleep_in_epoll_wait(loop_tid)) && Clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(1));  // polling /proc: the kernel sends no event for it
+  }
+  const bool asleep = loop_tid != 0 && asleep_in_epoll_wait(loop_tid);
+  const uint64_t turns = s.turns();
+  s.stop();
+  std::future<void> done = returned.get_future();
+  const bool woke = done.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  if (!woke) pthread_kill(loop.native_handle(), SIGUSR1);
+  loop.join();
+  ASSERT_TRUE(asleep) << "the loop never went to sleep: the test proves nothing";
+  EXPECT_TRUE(woke) << "stop() did not wake the loop from epoll_wait";
+  EXPECT_EQ(turns + 1, s.turns());  // the turn the wake-up ended, no other
+}
+
+// ---------------------------------------------------------------- turns
+
+// One way a callback arms itself again from inside with a zero or negative
+// delay. `fired` is called at each run; the callback re-arms while it
+// returns true. Returns what must outlive the test.
+struct RearmCase {
+  const char* name;
+  std::shared_ptr<void> (*arm)(Scheduler& s, std::function<bool()>& fired);
+};
+
+template <int kDelayMs>
+std::shared_ptr<void> restart_timer(Scheduler& s, std::function<bool()>& fired) {
+  struct Restarting {
+    Restarting(Scheduler& s, std::function<bool()>& fired)
+        : t(s, [this, &fired] {
+            if (fired()) t.start(milliseconds(kDelayMs));
+          }) {}
+    Timer t;
+  };
+  auto r = std::make_shared<Restarting>(s, fired);
+  r->t.start(milliseconds(kDelayMs));
+  return r;
+}
+
+template <int kDelayMs>
+std::shared_ptr<void> call_later_again(Scheduler& s, std::function<bool()>& fired) {
+  struct Again {
+    Scheduler* s;
+    std::function<bool()>* fired;
+    void operator()() const {
+      if ((*fired)()) s->call_later(milliseconds(kDelayMs), *this);
+    }
+  };
+  s.call_later(milliseconds(kDelayMs), Again{&s, &fired});
+  return nullptr;
+}
+
+std::shared_ptr<void> periodic_1ns(Scheduler& s, std::function<bool()>& fired) {
+  auto t = std::make_shared<Timer>(s, [&fired] { fired(); });
+  t->start_periodic(std::chrono::nanoseconds(1));
+  return t;
+}
+
+const RearmCase kRearmCases[] = {
+    {"Timer::start(0) from its callback", restart_timer<0>},
+    {"Timer::start(-1ms) from its callback", restart_timer<-1>},
+    {"call_later(0) from its callback", call_later_again<0>},
+    {"call_later(-1ms) from its callback", call_later_again<-1>},
+    {"start_periodic(1ns)", periodic_1ns},
+};
+
+// A callback that arms itself again runs once a turn, and the turn goes on
+// to I/O: a socket with input is served every turn meanwhile.
+TEST(Timer, ArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
+  for (const RearmCase& c : kRearmCases) {
+    SCOPED_TRACE(c.name);
+    Scheduler s;
+    Pair p;
+    Reader r(s, p.b.get(), /*drain=*/false);
+    ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
+    ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
+    std::vector<uint64_t> fired_in;  // s.turns() at each run
+    std::function<bool()> fired = [&] {
+      fired_in.push_back(s.turns());
+      return fired_in.size() < 100;  // bounded, so a loop that never yields ends
+    };
+    std::shared_ptr<void> keep = c.arm(s, fired);
+    for (int turn = 0; turn < 3; ++turn) s.run_once(milliseconds(100));
+    EXPECT_EQ(3, r.reads);  // 4 + 4 + 2 bytes, one read a turn
+    EXPECT_EQ((std::vector<uint64_t>{1, 2, 3}), fired_in);
+  }
+}
+
+// ---------------------------------------------------------------- exceptions
+
+// A scheduler with bystanders that must go on being served after something
+// else threw: a task with 10 bytes to read (4 a turn) and a periodic timer.
+// Captures stderr, where the scheduler logs what threw.
+class Exceptions : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(s.add(p.b.get(), &reader, kReadable));
+    ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
+    ticker.start_periodic(milliseconds(1));
+    ::testing::internal::CaptureStderr();
+    capturing_ = true;
+  }
+  void TearDown() override { stderr_text(); }
+  // Runs turns until `done()` and the bystanders have been served (or 2 s).
+  void run_until(const std::function<bool()>& done) {
+    const auto until = Clock::now() + std::chrono::seconds(2);
+    while (!(done() && reader.bytes == 10 && ticks >= 3) && Clock::now() < until) s.run_once(milliseconds(5));
+    EXPECT_EQ(10, reader.bytes);
+    EXPECT_LE(3, ticks);
+  }
+  // What was logged on stderr since SetUp (ends the capture).
+  std::string stderr_text() {
+    if (capturing_) logged_ = ::testing::internal::GetCapturedStderr();
+    capturing_ = false;
+    return logged_;
+  }
+
+  Scheduler s;
+  Pair p;
+  Reader reader{s, p.b.get(), /*drain=*/false};
+  int ticks = 0;
+  Timer ticker{s, [this] { ++ticks; }};
+
+ private:
+  bool capturing_ = false;
+  std::string logged_;
+};
+
+// Throws std::runtime_error("boom") from one of its callbacks, once.
+class ThrowingTask : public Task {
+ public:
+  enum class From { kReadable, kWritable, kReadAgain };
+  ThrowingTask(Scheduler& s, int fd, From from) : s_(s), fd_(fd), from_(from) {}
+  void on_readable() override {
+    ++readable_calls;
+    char buf[16];
+    while (::read(fd_, buf, sizeof buf) > 0) {
+    }
+    mark_sated();
+    if (from_ == From::kReadAgain && readable_calls == 1) s_.read_again(fd_, this);
+    const int throw_on = from_ == From::kReadable ? 1 : from_ == From::kReadAgain ? 2 : 0;
+    if (readable_calls == throw_on) throw std::runtime_error("boom");
+  }
+  void on_writable() override {
+    if (from_ == From::kWritable && ++writable_calls == 1) throw std::runtime_error("boom");
+  }
+  void on_exception() override { ++exceptions; }
+  std::string_view task_name() const override { return "thrower"; }
+
+  int readable_calls = 0;
+  int writable_calls = 0;
+  int exceptions = 0;
+
+ private:
+  Scheduler& s_;
+  int fd_;
+  From from_;
+};
+
+std::ostream& operator<<(std::ostream& os, ThrowingTask::From f) {
+  return os << (f == ThrowingTask::From::kReadable   ? "on_readable"
+                : f == ThrowingTask::From::kWritable ? "on_writable"
+                                                     : "on_readable called again");
+}
+
+class TaskExceptions : public Exceptions, public ::testing::WithParamInterface<ThrowingTask::From> {};
+
+// The task that threw hears of it once, the line names it, and it and the
+// others go on being served.
+TEST_P(TaskExceptions, AreLoggedToldToTheTaskAndTheLoopGoesOn) {
+  Pair q;
+  ThrowingTask t(s, q.b.get(), GetParam());
+  const uint32_t interest = GetParam() == ThrowingTask::From::kWritable ? kReadable | kWritable : kReadable;
+  ASSERT_TRUE(s.add(q.b.get(), &t, interest));
+  ASSERT_EQ(1, ::write(q.a.get(), "x", 1));
+  run_until([&] { return t.exceptions > 0; });
+  EXPECT_EQ(1, t.exceptions);
+  const std::string line = "hellepoll: task 'thrower' (fd " + std::to_string(q.b.get()) + ") threw: boom\n";
+  EXPECT_NE(std::string::npos, stderr_text().find(line)) << stderr_text();
+  const int calls = t.readable_calls;
+  ASSERT_EQ(1, ::write(q.a.get(), "y", 1));
+  s.run_once(milliseconds(100));
+  EXPECT_EQ(calls + 1, t.readable_calls);
+  EXPECT_EQ(1, t.exceptions);
+}
+
+INSTANTIATE_TEST_SUITE_P(From, TaskExceptions,
+                         ::testing::Values(ThrowingTask::From::kReadable, ThrowingTask::From::kWritable,
+                                           ThrowingTask::From::kReadAgain),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case ThrowingTask::From::kReadable: return "OnReadable";
+                             case ThrowingTask::From::kWritable: return "OnWritable";
+                             case ThrowingTask::From::kReadAgain: return "OnReadableCalledAgain";
+                           }
+                           return "";
+                         });
+
+// A timer or callback that throws on its first run. `runs` counts its runs;
+// returns what must outlive the test.
+struct CallbackThrowCase {
+  const char* name;
+  std::shared_ptr<void> (*arm)(Scheduler& s, int& runs);
+  int runs_to_see;  // 2 for a periodic timer: it keeps its schedule
+  const char* logged;
+};
+
+std::ostream& operator<<(std::ostream& os, const CallbackThrowCase& c) { return os << c.name; }
+
+void throw_on_first(int& runs) {
+  if (++runs == 1) throw std::runtime_error("boom");
+}
+
+template <bool kPeriodic>
+std::shared_ptr<void> throwing_timer(Scheduler& s, int& runs) {
+  auto t = std::make_shared<Timer>(s, [&runs] { throw_on_first(runs); });
+  if (kPeriodic) {
+    t->start_periodic(milliseconds(1));
+  } else {
+    t->start(milliseconds(0));
+  }
+  return t;
+}
+
+const CallbackThrowCase kCallbackThrowCases[] = {
+    {"Timer", throwing_timer<false>, 1, "hellepoll: timer threw: boom\n"},
+    {"PeriodicTimer", throwing_timer<true>, 2, "hellepoll: timer threw: boom\n"},
+    {"CallLater",
+     [](Scheduler& s, int& runs) -> std::shared_ptr<void> {
+       s.call_later(milliseconds(0), [&runs] { throw_on_first(runs); });
+       return nullptr;
+     },
+     1, "hellepoll: timer threw: boom\n"},
+    {"AddCallback",
+     [](Scheduler& s, int& runs) -> std::shared_ptr<void> {
+       s.add_callback([&runs] { throw_on_first(runs); });
+       return nullptr;
+     },
+     1, "hellepoll: callback threw: boom\n"},
+    {"AddCallbackNotAStdException",
+     [](Scheduler& s, int& runs) -> std::shared_ptr<void> {
+       s.add_callback([&runs] {
+         ++runs;
+         throw 42;
+       });
+       return nullptr;
+     },
+     1, "hellepoll: callback threw: unknown exception\n"},
+};
+
+class CallbackExceptions : public Exceptions, public ::testing::WithParamInterface<CallbackThrowCase> {};
+
+TEST_P(CallbackExceptions, AreLoggedAndTheLoopGoesOn) {
+  int runs = 0;
+  std::shared_ptr<void> keep = GetParam().arm(s, runs);
+  run_until([&] { return runs >= GetParam().runs_to_see; });
+  if (GetParam().runs_to_see == 1) {
+    EXPECT_EQ(1, runs);  // a periodic one runs on meanwhile
+  }
+  EXPECT_LE(GetParam().runs_to_see, runs);
+  EXPECT_NE(std::string::npos, stderr_text().find(GetParam().logged)) << stderr_text();
+}
+
+INSTANTIATE_TEST_SUITE_P(Sources, CallbackExceptions, ::testing::ValuesIn(kCallbackThrowCases),
+                         [](const auto& info) { return info.param.name; });
+
+TEST(Error, InternalIsNamed) { EXPECT_EQ("internal error", Error{ErrorKind::kInternal}.name()); }
 
 }  // namespace
 }  // namespace hellepoll

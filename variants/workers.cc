@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -68,11 +70,72 @@ void announce(const Options& opts, const Identity& id, uint16_t port) {
   std::fflush(stdout);
 }
 
-// "NAME: worker I (pid P) killed by signal S" or "... exited with N", then `after`.
-void report_exit(const Identity& id, int index, pid_t pid, int status, const char* after) {
-  std::fprintf(stderr, "%.*s: worker %d (pid %d) %s %d%s\n", static_cast<int>(id.name.size()),
-               id.name.data(), index, pid, WIFSIGNALED(status) ? "killed by signal" : "exited with",
-               WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status), after);
+using SteadyClock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// Restarting a worker process that died while the server runs. One that
+// lived less than kStartedAfter died at start-up (a crash in set-up, a
+// limit it cannot live with): forking it again at once would spin, so each
+// such death in a row doubles the wait, from kFirstRestartDelay. After
+// kMaxStartFailures in a row it never will start, and the supervisor stops
+// the server and exits 1, as systemd's start limit fails a unit: a server
+// missing a worker for good would leave that worker's reuseport socket
+// unserved (its share of connections hangs), and whoever runs the server
+// must hear of it rather than find it half up. A worker that lived longer
+// is restarted at once, and its slot starts counting afresh.
+constexpr auto kStartedAfter = std::chrono::seconds(1);
+constexpr auto kFirstRestartDelay = milliseconds(100);
+constexpr int kMaxStartFailures = 6;  // waits 0.1, 0.2, 0.4, 0.8, 1.6 s between them
+
+// One worker process slot of the supervisor.
+struct WorkerSlot {
+  pid_t pid = 0;                 // 0: not running
+  SteadyClock::time_point born;  // when forked
+  SteadyClock::time_point restart_at = SteadyClock::time_point::max();  // while pid == 0
+  int start_failures = 0;        // deaths at start-up in a row
+};
+
+// "NAME: worker I (pid P) exited with N after T ms; THEN" (or "killed by
+// signal S (name)"): why a worker ended, and what the supervisor does next.
+void report_exit(const Identity& id, int index, pid_t pid, int status, SteadyClock::duration lived,
+                 const std::string& then) {
+  char how[96];
+  if (WIFSIGNALED(status)) {
+    std::snprintf(how, sizeof how, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+  } else {
+    std::snprintf(how, sizeof how, "exited with %d", WEXITSTATUS(status));
+  }
+  std::fprintf(stderr, "%.*s: worker %d (pid %d) %s after %lld ms; %s\n", static_cast<int>(id.name.size()),
+               id.name.data(), index, pid, how,
+               static_cast<long long>(std::chrono::duration_cast<milliseconds>(lived).count()), then.c_str());
+}
+
+// Schedules the restart of a worker that has just died (or could not be
+// forked) and returns what the supervisor does, for the log line; sets
+// `*give_up` instead when it is never going to start.
+std::string plan_restart(WorkerSlot* w, bool* give_up) {
+  const auto now = SteadyClock::now();
+  *give_up = false;
+  if (now - w->born >= kStartedAfter) {
+    w->start_failures = 0;
+    w->restart_at = now;
+    return "restarting it";
+  }
+  if (++w->start_failures >= kMaxStartFailures) {
+    *give_up = true;
+    return "it failed to start " + std::to_string(w->start_failures) +
+           " times in a row: giving up, stopping the server";
+  }
+  const auto delay = kFirstRestartDelay * (1 << (w->start_failures - 1));
+  w->restart_at = now + delay;
+  return "restarting it in " + std::to_string(delay.count()) + " ms";
+}
+
+// Test hook: HELLEPOLL_TEST_WORKER_EXIT=N makes every worker process exit
+// with status N as soon as it is forked, a worker that cannot start.
+int test_worker_exit() {
+  const char* v = std::getenv("HELLEPOLL_TEST_WORKER_EXIT");
+  return v ? std::atoi(v) : -1;
 }
 
 }  // namespace
@@ -123,14 +186,19 @@ int Threads::run(const Options& opts, const Identity& id, const WorkerFactory& m
 int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& make) {
   std::vector<UniqueFd> socks;
   if (!make_sockets(opts, id, &socks)) return 1;
-  // The parent keeps every socket open, so a restarted worker takes over
-  // its predecessor's queue and no connection is refused meanwhile.
+  // The parent keeps every socket open while it serves, so a restarted
+  // worker takes over its predecessor's queue and no connection is refused
+  // meanwhile.
   block_signals({SIGINT, SIGTERM, SIGCHLD});
   signal(SIGPIPE, SIG_IGN);
   const pid_t parent = getpid();
-  std::vector<pid_t> pids(static_cast<size_t>(opts.workers), 0);
+  const int exit_at_start = test_worker_exit();
+  std::vector<WorkerSlot> slots(static_cast<size_t>(opts.workers));
 
   auto spawn = [&](int i) -> bool {
+    WorkerSlot& slot = slots[static_cast<size_t>(i)];
+    slot.restart_at = SteadyClock::time_point::max();
+    slot.born = SteadyClock::now();
     pid_t pid = fork();
     if (pid < 0) {
       std::fprintf(stderr, "%.*s: fork: %s\n", static_cast<int>(id.name.size()), id.name.data(),
@@ -138,12 +206,13 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
       return false;
     }
     if (pid > 0) {
-      pids[static_cast<size_t>(i)] = pid;
+      slot.pid = pid;
       return true;
     }
     // Child: die with the parent; signals arrive through the worker's loop.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent) _exit(0);
+    if (exit_at_start >= 0) _exit(exit_at_start);
     if (opts.pin) pin_to(i);
     UniqueFd mine = socket_for(socks, i);
     const bool shared = socks.size() == 1;
@@ -164,30 +233,53 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
   }
   announce(opts, id, socket_port(socks[0].get()));
 
+  bool stopping = false;
+  int rc = 0;
+  auto deadline = SteadyClock::time_point::max();
+  auto begin_stop = [&] {
+    stopping = true;
+    // Closed now, not at exit: the workers close theirs as they start
+    // draining, and a connection that arrived meanwhile would complete its
+    // handshake on the parent's copy, wait out the drain unaccepted, and be
+    // reset. Refused at once, a client can go elsewhere.
+    socks.clear();
+    for (const WorkerSlot& w : slots) {
+      if (w.pid > 0) kill(w.pid, SIGTERM);
+    }
+    deadline = SteadyClock::now() + opts.config.drain_timeout + std::chrono::seconds(2);
+  };
+  // Plans slot i's next start once its worker died (or could not be
+  // forked); `say(then)` logs why, and what follows.
+  auto restart_later = [&](int i, const auto& say) {
+    bool give_up = false;
+    say(plan_restart(&slots[static_cast<size_t>(i)], &give_up));
+    if (give_up) {
+      rc = 1;
+      begin_stop();
+    }
+  };
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGCHLD);
-  bool stopping = false;
-  int alive = opts.workers;
-  int rc = 0;
-  auto deadline = std::chrono::steady_clock::time_point::max();
-  while (alive > 0) {
-    timespec ts{0, 200 * 1000 * 1000};
-    int sig = sigtimedwait(&set, nullptr, &ts);
-    if (sig == SIGINT || sig == SIGTERM) {
-      if (!stopping) {
-        stopping = true;
-        for (pid_t p : pids) {
-          if (p > 0) kill(p, SIGTERM);
-        }
-        deadline = std::chrono::steady_clock::now() + opts.config.drain_timeout + std::chrono::seconds(2);
-      }
+  for (;;) {
+    // Sleep until a signal, the next restart that is due, or 200 ms.
+    auto wake_at = SteadyClock::now() + milliseconds(200);
+    bool running = false;
+    for (const WorkerSlot& w : slots) {
+      running = running || w.pid > 0 || (!stopping && w.restart_at != SteadyClock::time_point::max());
+      if (!stopping) wake_at = std::min(wake_at, w.restart_at);
     }
-    if (stopping && std::chrono::steady_clock::now() > deadline) {
-      for (pid_t p : pids) {
-        if (p > 0) kill(p, SIGKILL);
+    if (!running) break;
+    const auto wait_ns = std::max<long long>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(wake_at - SteadyClock::now()).count());
+    timespec ts{static_cast<time_t>(wait_ns / 1000000000), static_cast<long>(wait_ns % 1000000000)};
+    int sig = sigtimedwait(&set, nullptr, &ts);
+    if ((sig == SIGINT || sig == SIGTERM) && !stopping) begin_stop();
+    if (stopping && SteadyClock::now() > deadline) {
+      for (const WorkerSlot& w : slots) {
+        if (w.pid > 0) kill(w.pid, SIGKILL);
       }
     }
     // Reap whoever exited.
@@ -196,21 +288,32 @@ int Procs::run(const Options& opts, const Identity& id, const WorkerFactory& mak
       pid_t p = waitpid(-1, &status, WNOHANG);
       if (p <= 0) break;
       for (int i = 0; i < opts.workers; ++i) {
-        if (pids[static_cast<size_t>(i)] != p) continue;
-        pids[static_cast<size_t>(i)] = 0;
+        WorkerSlot& w = slots[static_cast<size_t>(i)];
+        if (w.pid != p) continue;
+        w.pid = 0;
         if (stopping) {
-          --alive;
           // A worker that did not drain cleanly fails the whole stop: its
           // clients lost answers, and whoever stops the server must hear it.
           if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-            report_exit(id, i, p, status, " while stopping");
+            report_exit(id, i, p, status, SteadyClock::now() - w.born, "while stopping");
             rc = 1;
           }
-        } else {
-          report_exit(id, i, p, status, "; restarting it");
-          if (!spawn(i)) --alive;
+          continue;
         }
+        restart_later(i, [&](const std::string& then) {
+          report_exit(id, i, p, status, SteadyClock::now() - w.born, then);
+        });
       }
+    }
+    for (int i = 0; i < opts.workers && !stopping; ++i) {
+      WorkerSlot& w = slots[static_cast<size_t>(i)];
+      if (w.pid != 0 || w.restart_at > SteadyClock::now() || spawn(i)) continue;
+      // A fork that failed (a process limit, memory) is a worker that
+      // died at start: retried after the same backoff.
+      restart_later(i, [&](const std::string& then) {
+        std::fprintf(stderr, "%.*s: worker %d could not be forked; %s\n", static_cast<int>(id.name.size()),
+                     id.name.data(), i, then.c_str());
+      });
     }
   }
   return rc;

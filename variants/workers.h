@@ -4,6 +4,18 @@
 // Sockets are created before the workers start, so a bind error is
 // reported once, up front: one SO_REUSEPORT socket per worker, or one
 // shared socket (each worker accepts with EPOLLEXCLUSIVE).
+//
+// Stopping (SIGINT, SIGTERM): every worker drains; the listening sockets
+// are closed as the stop begins, so a connection that arrives meanwhile is
+// refused, not accepted by the kernel and reset at exit.
+//
+// Procs supervises its workers: one that dies is forked again, at once if
+// it had lived a second or more; one that died sooner failed to start, and
+// waits 100 ms, doubling with each such failure in a row. The sixth in a
+// row (after about 3 s) stops the server with exit status 1. Each death is
+// a line on stderr: pid, exit status or signal, time lived, what follows.
+// Test hook: HELLEPOLL_TEST_WORKER_EXIT=N in the environment makes every
+// worker process exit with status N as soon as it is forked.
 #pragma once
 
 #include <functional>
