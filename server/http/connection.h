@@ -110,6 +110,10 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void on_writable() override;
   std::string_view task_name() const override { return "http-connection"; }
   bool reading_paused() const override { return !wants_read(); }
+  // An exception escaped this connection's own code (a handler's is caught
+  // in dispatch()): the answer owed gets a 500 while its head is not out;
+  // the connection ends either way, its state cannot be trusted.
+  void on_exception() override;
 
  private:
   enum class State : uint8_t {
@@ -465,17 +469,44 @@ void Connection<Io>::after_response() {
   if (req_start_ == in_->len) req_start_ = in_->len = body_pos_ = next_start_ = 0;
 }
 
+// The two calls a deferred or streaming handler makes into the connection
+// from outside its task (a timer, a callback, another client's task): an
+// exception from our code here must not reach, and be blamed on, the caller.
 template <class Io>
 void Connection<Io>::response_ended() {
   if (in_handler_) return;  // dispatch() carries on
-  after_response();
-  resume_reading();  // pipelined requests behind it, then flush
+  try {
+    after_response();
+    resume_reading();  // pipelined requests behind it, then flush
+  } catch (...) {
+    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw completing a deferred response\n", fd_.get());
+    on_exception();
+  }
 }
 
 template <class Io>
 void Connection<Io>::response_wrote() {
   if (in_handler_) return;
-  flush();
+  try {
+    flush();
+  } catch (...) {
+    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a streamed response\n", fd_.get());
+    on_exception();
+  }
+}
+
+template <class Io>
+void Connection<Io>::on_exception() {
+  in_handler_ = false;
+  if (closed()) return;
+  if (state_ == State::kHandler && !res_.head_sent()) {
+    out_->drop_building();
+    res_.fail(Error{ErrorKind::kInternal, 0});
+    reply_error(500);
+    flush();
+    return;
+  }
+  fail(Error{ErrorKind::kInternal, 0});
 }
 
 template <class Io>

@@ -170,6 +170,11 @@ class HttpServerTest : public ::testing::Test {
       res.defer();
       res.on_error([this](const Error& e) { deferred_error_ = static_cast<int>(e.kind); });
     });
+    router_.get("/later-throws", [this](Request&, Response& res) {
+      // The code that was to complete the answer throws instead.
+      res.defer();
+      server_->scheduler().call_later(10ms, [] { throw std::runtime_error("completion bug"); });
+    });
     router_.get("/later", [this](Request& req, Response& res) {
       // An asynchronous handler: answers 30 ms later from a timer.
       Response::Handle handle = res.defer();
@@ -799,6 +804,22 @@ TYPED_TEST(HttpServerTest, StalledStreamIsCutNotEnded) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ("eof with 0 bytes unparsed", c.end_reason());
   EXPECT_EQ(static_cast<int>(ErrorKind::kTimeout), this->deferred_error_.load());
+}
+
+// A deferred completion that throws costs its own request an answer from
+// the handler deadline, nothing more: the worker serves on.
+TYPED_TEST(HttpServerTest, ThrowingDeferredCompletionCostsOnlyItsRequest) {
+  ServerConfig config;
+  config.handler_timeout = 200ms;
+  this->start(config);
+  Client doomed(this->port());
+  ASSERT_TRUE(doomed.send("GET /later-throws HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(eventually([&] { return this->server_->on_loop([](auto& s) { return s.stats().requests; }) == 1; }));
+  EXPECT_EQ("Hello World", fetch(this->port(), kGet).body);
+  Reply r = doomed.read_reply();
+  ASSERT_TRUE(r.ok) << doomed.end_reason();
+  EXPECT_EQ(504, r.status);
+  EXPECT_EQ("Hello World", fetch(this->port(), kGet).body);
 }
 
 }  // namespace
