@@ -26,6 +26,8 @@ void usage(FILE* f, const Identity& id) {
                "  --idle-timeout D     keep-alive idle timeout (default 60s)\n"
                "  --read-timeout D     time allowed to receive one request (default 20s)\n"
                "  --write-timeout D    time allowed without write progress (default 20s)\n"
+               "  --handler-timeout D  a deferred or streaming handler without progress:\n"
+               "                       504, or the stream cut (default 60s)\n"
                "  --drain-timeout D    graceful shutdown limit (default 10s)\n"
                "  --max-head N         request line + headers, bytes (default 16384; 431)\n"
                "  --max-body N         request body, bytes (default 1048576; 413)\n"
@@ -110,11 +112,12 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       else if (v == "shared") o->accept = AcceptMode::kShared;
       else return bad(a, "expects reuseport or shared");
     } else if (a == "--idle-timeout" || a == "--read-timeout" || a == "--write-timeout" ||
-               a == "--drain-timeout") {
+               a == "--handler-timeout" || a == "--drain-timeout") {
       if (!parse_duration(v, &d)) return bad(a, "expects a duration like 500ms, 20s, 1m");
       if (a == "--idle-timeout") o->config.idle_timeout = d;
       else if (a == "--read-timeout") o->config.read_timeout = d;
       else if (a == "--write-timeout") o->config.write_timeout = d;
+      else if (a == "--handler-timeout") o->config.handler_timeout = d;
       else o->config.drain_timeout = d;
     } else if (a == "--max-head") {
       if (!parse_uint(v, &n) || n < 256 || n > 60000) return bad(a, "expects bytes 256-60000");
