@@ -266,7 +266,8 @@ void Connection<Io>::on_readable() {
 
 // One recv() into the read buffer.
 template <class Io>
-typename Connection<Io>::ReadResult Connection<Io>::read_some(ssize_t* n, size_t* room) {
+[[gnu::always_inline]] inline typename Connection<Io>::ReadResult Connection<Io>::read_some(ssize_t* n,
+                                                                                          size_t* room) {
   if (!in_) in_ = ctx_.take_in();
   if (in_->len == in_->cap) compact();
   *room = in_->cap - in_->len;

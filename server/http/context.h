@@ -78,7 +78,7 @@ struct ConnectionContext {
 
   // A buffer with its parser ready for a new request (one given back after
   // an error may hold a failed parser).
-  InBuffer* take_in() {
+  [[gnu::always_inline]] InBuffer* take_in() {
     InBuffer* in = in_pool.take(config.limits);
     in->parser.reset();
     return in;

@@ -19,6 +19,7 @@ constexpr uint8_t kTchar = 1;    // token (RFC 9110 §5.6.2)
 constexpr uint8_t kTarget = 2;   // request-target: visible, no space/CTL
 constexpr uint8_t kRegName = 4;  // a reg-name byte (RFC 3986 §3.2.2) but ',' and '%'
 constexpr uint8_t kHex = 8;      // HEXDIG
+constexpr uint8_t kDigit = 16;   // DIGIT
 
 constexpr std::array<uint8_t, 256> make_classes() {
   std::array<uint8_t, 256> t{};
@@ -39,6 +40,7 @@ constexpr std::array<uint8_t, 256> make_classes() {
       v |= kRegName;
     }
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHex;
+    if (c >= '0' && c <= '9') v |= kDigit;
     t[c] = v;
   }
   return t;
@@ -57,43 +59,49 @@ inline uint32_t span_of(const char* p, uint32_t n, uint8_t cls) {
 // line they scan ends in one; near the end of the buffer they finish with
 // span_of().
 
-// Length of the token (RFC 9110 tchar) at p[0, n): a method or a header name.
 #ifdef __SSSE3__
-// Membership of 16 bytes in the tchar set with two table lookups (pshufb):
-// the low nibble of a byte selects a bitmap of the high nibbles (0-7) that
-// make a tchar with it, the high nibble selects its bit. About eight
-// single-cycle instructions per 16 bytes, and exact (no '|' or '~' to
-// finish byte by byte). The pcmpestri range match it replaces is microcoded
-// on AMD Zen: browser-like request 146 -> 140 ns, pipelined16 807 -> 788 ns
-// (median of 3 alternated pairs, AMD EPYC VM), the minimal one unchanged.
-constexpr std::array<uint8_t, 16> make_tchar_by_low_nibble() {
+// Membership of 16 bytes in a character class with two table lookups
+// (pshufb): the low nibble of a byte selects a bitmap of the high nibbles
+// (0-7) that make a member with it, the high nibble selects its bit. About
+// eight single-cycle instructions per 16 bytes, and exact (no '|' or '~' to
+// finish byte by byte). The pcmpestri range match it replaced for tchar is
+// microcoded on AMD Zen: browser-like request 146 -> 140 ns, pipelined16
+// 807 -> 788 ns (median of 3 alternated pairs, AMD EPYC VM), the minimal one
+// unchanged.
+template <uint8_t Cls>
+constexpr std::array<uint8_t, 16> make_by_low_nibble() {
   std::array<uint8_t, 16> t{};
   for (int c = 0; c < 128; ++c) {
-    if (kClass[c] & kTchar) t[c & 15] = static_cast<uint8_t>(t[c & 15] | (1 << (c >> 4)));
+    if (kClass[c] & Cls) t[c & 15] = static_cast<uint8_t>(t[c & 15] | (1 << (c >> 4)));
   }
   return t;
 }
-alignas(16) constexpr std::array<uint8_t, 16> kTcharByLowNibble = make_tchar_by_low_nibble();
+template <uint8_t Cls>
+alignas(16) constexpr std::array<uint8_t, 16> kByLowNibble = make_by_low_nibble<Cls>();
 alignas(16) constexpr uint8_t kHighBit[16] = {1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0};
 
-// Bit i set when p[i] is a tchar.
-inline unsigned tchar_mask16(const char* p) {
+// Bit i set when p[i] is in Cls.
+template <uint8_t Cls>
+inline unsigned class_mask16(const char* p) {
   const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
   const __m128i nibble = _mm_set1_epi8(0x0f);
   const __m128i lo = _mm_and_si128(x, nibble);
   const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), nibble);
-  const __m128i allowed = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kTcharByLowNibble.data())), lo);
+  const __m128i allowed = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kByLowNibble<Cls>.data())), lo);
   const __m128i bit = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kHighBit)), hi);
   const __m128i miss = _mm_cmpeq_epi8(_mm_and_si128(allowed, bit), _mm_setzero_si128());
   return ~static_cast<unsigned>(_mm_movemask_epi8(miss)) & 0xffffu;
 }
 #endif
 
-inline uint32_t token_span(const char* p, uint32_t n, const char* end) {
+// Length of the longest prefix of p[0, n) in Cls, 16 bytes at a time. Cls
+// must not contain CR (every line ends in one: the scan stops there).
+template <uint8_t Cls>
+inline uint32_t class_span(const char* p, uint32_t n, const char* end) {
   uint32_t i = 0;
 #ifdef __SSSE3__
   while (end - (p + i) >= 16) {
-    const unsigned stop = ~tchar_mask16(p + i) & 0xffffu;
+    const unsigned stop = ~class_mask16<Cls>(p + i) & 0xffffu;
     if (stop) return std::min(n, i + static_cast<uint32_t>(__builtin_ctz(stop)));
     i += 16;
   }
@@ -101,8 +109,11 @@ inline uint32_t token_span(const char* p, uint32_t n, const char* end) {
 #else
   (void)end;
 #endif
-  return i + span_of(p + i, n - i, kTchar);
+  return i + span_of(p + i, n - i, Cls);
 }
+
+// Length of the token (RFC 9110 tchar) at p[0, n): a method or a header name.
+inline uint32_t token_span(const char* p, uint32_t n, const char* end) { return class_span<kTchar>(p, n, end); }
 
 // Length of the request-target at p[0, n): up to the first byte <= 0x20.
 // The line's bytes passed find_ctl(), so that byte is SP, HTAB or the CR.
@@ -343,10 +354,11 @@ bool valid_ip_literal(const char* p, uint32_t n) {
 // Whether a Host value is uri-host [ ":" port ] (RFC 9110 §7.2), or empty
 // (RFC 9112 §3.2: the target has no authority). port = *DIGIT, so "a:" is
 // valid; a port without a host (":80") is not (RFC 9110 §4.2.1). Every
-// request pays for this on its Host bytes, so a name or IPv4 address costs
-// one table lookup a byte, about 0.45 ns (7 ns for "127.0.0.1:42042");
-// only an IP-literal or a '%' takes the slower paths.
-bool valid_host(const char* p, uint32_t n) {
+// request pays for this, so a name or IPv4 address and its port are two
+// 16-byte class scans (a table lookup a byte was ~150 instructions for
+// "127.0.0.1:42042", 10% of a keep-alive request); only an IP-literal or a
+// '%' takes the slower paths.
+bool valid_host(const char* p, uint32_t n, const char* end) {
   uint32_t i = 0;
   if (n > 0 && p[0] == '[') {
     const auto* close = static_cast<const char*>(std::memchr(p, ']', n));
@@ -354,7 +366,7 @@ bool valid_host(const char* p, uint32_t n) {
     i = static_cast<uint32_t>(close - p) + 1;
   } else {
     for (;;) {
-      while (i < n && in(p[i], kRegName)) ++i;
+      i += class_span<kRegName>(p + i, n - i, end);
       if (i + 2 >= n || p[i] != '%' || !in(p[i + 1], kHex) || !in(p[i + 2], kHex)) break;
       i += 3;  // pct-encoded
     }
@@ -362,10 +374,8 @@ bool valid_host(const char* p, uint32_t n) {
   }
   if (i == n) return true;
   if (p[i] != ':') return false;
-  while (++i < n) {
-    if (!is_digit(p[i])) return false;
-  }
-  return true;
+  ++i;
+  return i + class_span<kDigit>(p + i, n - i, end) == n;
 }
 
 }  // namespace
@@ -450,7 +460,7 @@ std::string_view method_name(Method m) {
   switch (nlen) {
     case 4:
       if (is(line, "host")) {
-        if (head.has_host || !valid_host(value, vlen)) return fail(400), false;
+        if (head.has_host || !valid_host(value, vlen, end)) return fail(400), false;
         head.has_host = true;
       }
       break;

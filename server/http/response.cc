@@ -252,7 +252,8 @@ Result<void> Response::send_static(int status, std::string_view body, std::strin
 Result<void> Response::send_body(int status, std::string_view body, std::string_view content_type,
                                  BodySource source) {
   if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
-  if (Result<void> r = set_status(status); !r) return r;
+  if (status < 200 || status > 599) return Error{ErrorKind::kInvalidArgument, 0};
+  status_ = static_cast<uint16_t>(status);
   if (out_->bodies.size() != out_->body_mark) {
     // Bytes from write() come first: the body joins them in the buffer.
     out_->bodies.append(body);
