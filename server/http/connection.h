@@ -524,15 +524,16 @@ void Connection<Io>::flush() {
   if (out_ && out_->pending()) {
     // Ending right after this write? Then the bytes may wait for the FIN.
     const bool last = state_ == State::kClosing && !peer_eof_ && !input_buffered() && !paused_;
+    const size_t sent_before = out_->sent;
     switch (Io::Write::flush(fd_.get(), *out_, last)) {
       case FlushResult::kDone:
         break;
       case FlushResult::kBlocked:
-        if (!write_blocked_) {
-          write_blocked_ = true;
-          update_interest();
-        }
-        ctx_.writing.push(this, ctx_.sched->now());  // progress re-arms the write timeout
+        write_blocked_ = true;
+        update_interest();  // also after a state change while blocked (kClosing stops reading)
+        // Only progress re-arms the write timeout: a client that reads
+        // nothing is cut however often more is queued for it.
+        if (!was_blocked || out_->sent != sent_before) ctx_.writing.push(this, ctx_.sched->now());
         return;
       case FlushResult::kError:
         fail(Error::from_errno(errno));
@@ -566,6 +567,7 @@ void Connection<Io>::output_sent(bool was_blocked) {
         return;
       }
       if (was_blocked) ctx_.reading.push(this, ctx_.sched->now());  // out of the writing queue
+      if (paused_) resume_reading();
       return;
     case State::kIdle:
       break;

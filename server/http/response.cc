@@ -1,6 +1,7 @@
 #include "server/http/response.h"
 
 #include <charconv>
+#include <cstdio>
 #include <cstring>
 
 namespace hellepoll::http {
@@ -214,6 +215,8 @@ Result<void> Response::start_chunked() {
   if (!buffered.empty()) {
     // `buffered` points into `bodies`, which write() does not touch.
     (void)write(buffered);
+  } else {
+    sink_->response_wrote();  // a deferred stream's head goes out now, not with its first chunk
   }
   out_->bodies.truncate(out_->body_mark);
   return {};
@@ -276,7 +279,14 @@ void Response::fail(const Error& e) {
   if (state_ == State::kBuilding || state_ == State::kStreaming) {
     auto fn = std::move(on_error_);
     retire();
-    if (fn) fn(e);
+    if (!fn) return;
+    // The connection is mid-transition (timing out, closing): a throwing
+    // callback must not leave it half done.
+    try {
+      fn(e);
+    } catch (...) {
+      std::fprintf(stderr, "hellepoll: a response's on_error callback threw\n");
+    }
   }
 }
 
