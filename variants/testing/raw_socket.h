@@ -26,6 +26,12 @@ void close_with_reset(UniqueFd &fd);
 // the timeout (false). Bytes read are appended to `out`.
 bool read_until_closed(int fd, std::string *out,
                        std::chrono::milliseconds timeout);
+// Bytes sent on the connected loopback socket `fd` that the process at the
+// other end has not read yet: those still in fd's send queue (not yet
+// acknowledged, so maybe not arrived) plus those waiting in the peer's
+// receive queue (/proc/net/tcp), or -1 if either cannot be read. 0 proves
+// the peer made a read that took the last byte sent.
+long unread_by_peer(int fd);
 // Open descriptors of `pid` and, for a procs variant, of its children.
 int count_fds(pid_t pid);
 // Resident set size of `pid` and its children, in KiB.
