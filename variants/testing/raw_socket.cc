@@ -63,23 +63,25 @@ void close_with_reset(UniqueFd &fd) {
   fd.reset();
 }
 
-bool read_until_closed(int fd, std::string *out,
-                       std::chrono::milliseconds timeout) {
+Ending read_until_closed(int fd, std::string *out,
+                         std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   char buf[16384];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     if (left.count() <= 0)
-      return false;
+      return Ending::kTimeout;
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      return false;
+      return Ending::kTimeout;
     ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       out->append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-      return true;
+    } else if (n == 0) {
+      return Ending::kEof;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      return Ending::kReset;
     }
   }
 }
