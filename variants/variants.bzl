@@ -48,7 +48,9 @@ def variant_suite_test(name, srcs, deps, extra_data = [], size = "medium"):
 
     The binaries are its data, and their names reach the test in
     HELLEPOLL_VARIANTS (read by variants/testing/variants_under_test.h), so a
-    new axis value is tested without editing any test.
+    new axis value is tested without editing any test. Every suite runs real
+    servers under load, with timeouts and signals: exclusive, so no other
+    test shares the cores meanwhile.
     """
     binaries = variant_names() + ["helloworld"]
     native.cc_test(
@@ -57,5 +59,6 @@ def variant_suite_test(name, srcs, deps, extra_data = [], size = "medium"):
         srcs = srcs,
         data = [":" + v for v in binaries] + extra_data,
         env = {"HELLEPOLL_VARIANTS": ",".join(binaries)},
+        tags = ["exclusive"],
         deps = deps,
     )

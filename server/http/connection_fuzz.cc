@@ -8,11 +8,25 @@
 // once; bit 1: read nothing until the end, like a client that never reads).
 // The rest is the bytes the client sends.
 //
+// Every path has a route, for every method (so the router's own 404 and 405,
+// which router_test covers, never answer here), and every route answers in
+// its own way: a static body, send(), write()s then end(), a chunked stream, a
+// deferred answer completed on later loop turns (whole, or streamed a piece
+// a turn), 204 and 304 (offered a body that must not go out), a throwing
+// handler and one that forgets to answer. A handler's body is a function of
+// the request's path and of its ordinal (the how-many-th handler call of
+// the input), and each handler records what it meant to send and tags its
+// answer with "X-Ordinal".
+//
 // Checked for every input: no crash or sanitizer report (in debug builds
 // the scheduler also aborts an edge-triggered task that stops short of
-// EAGAIN); after the client is gone the server holds no connection and no
-// more buffers than a pool's worth (nothing leaks across inputs); what the
-// server sent parses, response after response, with loadgen's parser.
+// EAGAIN); every answer the server sent is framed right (loadgen's parser,
+// told which answers are to HEAD requests) and is, in order, exactly the
+// status and body its handler meant, with no body after a HEAD, 204 or 304;
+// every handler's answer arrives, and only the server's own error reply,
+// which ends the connection, carries no ordinal; after the client is gone
+// the server holds no connection and no more buffers than a pool's worth
+// (nothing leaks across inputs).
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,11 +35,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "loadgen/response_parser.h"
 #include "server/http/server.h"
@@ -37,25 +53,248 @@ namespace {
 using namespace hellepoll;
 using namespace hellepoll::http;
 
+// What one handler call meant to send.
+struct Expected {
+  uint32_t ordinal;
+  int status;
+  bool head;        // a HEAD request: no body on the wire
+  std::string body; // what the handler gave (not sent for HEAD, 204, 304)
+};
+
+// The input being run: what its handlers meant, in call order, and the
+// deferred answers still to complete.
+struct Run {
+  Scheduler *sched = nullptr;
+  std::vector<Expected> expected;
+  int pending = 0;
+};
+Run *run_now = nullptr;
+
+// FNV-1a: a handler's choices follow from the path alone.
+uint32_t hash(std::string_view s) {
+  uint32_t h = 2166136261u;
+  for (unsigned char c : s)
+    h = (h ^ c) * 16777619u;
+  return h;
+}
+
+// The body for the request with this path and ordinal: 0..700 bytes (past
+// GatherWrite::kGatherFrom, so the writev path gathers some), different for
+// every ordinal, so an answer swapped, repeated or cut shows.
+std::string body_for(std::string_view path, uint32_t ordinal) {
+  const size_t len = (hash(path) ^ (ordinal * 2654435761u)) % 701;
+  const std::string unit =
+      std::to_string(ordinal) + ":" + std::string(path.substr(0, 40)) + ";";
+  std::string b;
+  while (b.size() < len)
+    b += unit;
+  b.resize(len);
+  return b;
+}
+
+// `body` cut into `n` pieces (some maybe empty).
+std::vector<std::string> pieces(const std::string &body, size_t n) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(body.substr(body.size() * i / n,
+                              body.size() * (i + 1) / n - body.size() * i / n));
+  return out;
+}
+
+// Records what the handler for `req` is about to send and tags the answer
+// with its ordinal.
+void expect(Request &req, Response &res, int status, std::string body) {
+  const auto ordinal = static_cast<uint32_t>(run_now->expected.size());
+  res.add_header("X-Ordinal", std::to_string(ordinal));
+  run_now->expected.push_back(
+      {ordinal, status, req.method() == Method::kHead, std::move(body)});
+}
+
+uint32_t next_ordinal() {
+  return static_cast<uint32_t>(run_now->expected.size());
+}
+
+// A deferred answer, completed one step per loop turn.
+struct Deferred {
+  Response::Handle handle;
+  std::vector<std::string> pieces;
+  size_t done = 0;
+  int mode = 0; // 0: send(); 1: write()s, end(); 2, 3: streamed
+};
+
+void step(const std::shared_ptr<Deferred> &d) {
+  Response *res = d->handle.get();
+  if (!res) { // the connection went away: nothing is owed
+    --run_now->pending;
+    return;
+  }
+  std::string body;
+  for (const std::string &p : d->pieces)
+    body += p;
+  switch (d->mode) {
+  case 0:
+    res->send(200, body);
+    break;
+  case 1:
+    for (const std::string &p : d->pieces)
+      res->write(p);
+    res->end();
+    break;
+  default: // a piece a turn; mode 2 starts the stream here, 3 in the handler
+    if (d->done == 0 && d->mode == 2)
+      res->start_chunked();
+    if (d->done < d->pieces.size()) {
+      res->write(d->pieces[d->done++]);
+      run_now->sched->add_callback([d] { step(d); });
+      return;
+    }
+    res->end();
+  }
+  --run_now->pending;
+}
+
 Router &router() {
   static Router *r = [] {
     auto *r = new Router;
-    r->get("/", [](Request &, Response &res) {
+    const MethodSet any = MethodSet::any();
+    r->exact("/", any, [](Request &req, Response &res) {
+      expect(req, res, 200, "Hello World");
       res.send_static(200, "Hello World", "text/plain");
     });
-    r->exact("/echo", MethodSet{Method::kPost, Method::kPut},
-             [](Request &req, Response &res) { res.send(200, req.body()); });
-    r->get("/stream", [](Request &, Response &res) {
-      res.start_chunked();
-      res.write("one,");
-      res.write("two");
+    r->exact("/echo", any, [](Request &req, Response &res) {
+      expect(req, res, 200, std::string(req.body()));
+      res.send(200, req.body());
+    });
+    // Buffered: write()s, then end().
+    r->stem("/b", any, [](Request &req, Response &res) {
+      const std::string body = body_for(req.path(), next_ordinal());
+      expect(req, res, 200, body);
+      for (const std::string &p : pieces(body, 1 + hash(req.path()) % 4))
+        res.write(p);
       res.end();
     });
-    r->get("/throw", [](Request &, Response &) -> void { throw 1; });
-    r->get("/forget", [](Request &, Response &) {});
+    // send() of memory that dies with the call.
+    r->stem("/s", any, [](Request &req, Response &res) {
+      std::string body = body_for(req.path(), next_ordinal());
+      expect(req, res, 200, body);
+      res.send(200, body);
+      body.assign(body.size(), '!');
+    });
+    // send_static(): short (copied) and long (gathered by writev).
+    r->stem("/static", any, [](Request &req, Response &res) {
+      static const std::string kBodies[] = {"tiny", std::string(300, 's'),
+                                            std::string(4000, 'S')};
+      const std::string &body = kBodies[hash(req.path()) % 3];
+      expect(req, res, 200, body);
+      res.send_static(200, body);
+    });
+    // Streamed: maybe a write() first (it goes out first), start_chunked(),
+    // write()s, end().
+    r->stem("/stream", any, [](Request &req, Response &res) {
+      const uint32_t h = hash(req.path());
+      const std::string body = body_for(req.path(), next_ordinal());
+      expect(req, res, 200, body);
+      std::vector<std::string> ps = pieces(body, 2 + h % 4);
+      if (h & 64)
+        res.write(ps[0]);
+      res.start_chunked();
+      for (size_t i = (h & 64) ? 1 : 0; i < ps.size(); ++i)
+        res.write(ps[i]);
+      res.end();
+    });
+    // Deferred: answered on later loop turns.
+    r->stem("/defer", any, [](Request &req, Response &res) {
+      const uint32_t h = hash(req.path());
+      auto d = std::make_shared<Deferred>();
+      const std::string body = body_for(req.path(), next_ordinal());
+      expect(req, res, 200, body);
+      d->pieces = pieces(body, 1 + h % 4);
+      d->mode = static_cast<int>(h / 4 % 4);
+      d->handle = res.defer();
+      if (d->mode == 3)
+        res.start_chunked();
+      ++run_now->pending;
+      run_now->sched->add_callback([d] { step(d); });
+    });
+    // 204 and 304 have no body, whatever the handler offers.
+    for (int status : {204, 304}) {
+      r->stem("/" + std::to_string(status), any,
+              [status](Request &req, Response &res) {
+                const uint32_t h = hash(req.path());
+                const std::string body =
+                    h & 1 ? body_for(req.path(), next_ordinal()) : "";
+                expect(req, res, status, body);
+                if (status == 304)
+                  res.add_header("ETag", "\"v1\"");
+                if (h & 2) {
+                  res.send(status, body);
+                } else {
+                  res.set_status(status);
+                  res.write(body);
+                  res.end();
+                }
+              });
+    }
+    r->exact("/throw", any, [](Request &req, Response &res) -> void {
+      expect(req, res, 500, "");
+      throw 1;
+    });
+    r->exact("/forget", any, [](Request &req, Response &res) {
+      expect(req, res, 500, "handler returned without a response\n");
+    });
+    // Every other path and target ("*", "x"): 404 from a handler, so that
+    // every answer but an error reply has an ordinal.
+    r->stem("", any, [](Request &req, Response &res) {
+      expect(req, res, 404, "Not Found\n");
+      res.send_static(404, "Not Found\n");
+    });
     return r;
   }();
   return *r;
+}
+
+// The payload of a chunked body loadgen's parser accepted (our server sends
+// no chunk extensions and no trailers).
+std::string dechunk(std::string_view s) {
+  std::string out;
+  size_t i = 0;
+  for (;;) {
+    size_t n = 0;
+    const size_t eol = s.find("\r\n", i);
+    FUZZ_CHECK(eol != std::string_view::npos);
+    std::from_chars(s.data() + i, s.data() + eol, n, 16);
+    i = eol + 2;
+    if (n == 0)
+      return out;
+    out.append(s.substr(i, n));
+    i += n + 2;
+  }
+}
+
+// The value of "X-Ordinal" in a response head, or -1.
+long ordinal_of(std::string_view head) {
+  constexpr std::string_view kName = "\r\nX-Ordinal: ";
+  const size_t at = head.find(kName);
+  if (at == std::string_view::npos)
+    return -1;
+  long v = -1;
+  const char *p = head.data() + at + kName.size();
+  std::from_chars(p, head.data() + head.size(), v);
+  return v;
+}
+
+[[noreturn]] void mismatch(const std::string &got, size_t off, const char *what,
+                           const Expected *e) {
+  std::fprintf(stderr, "response at byte %zu: %s", off, what);
+  if (e)
+    std::fprintf(stderr, " (ordinal %u: meant status %d%s, %zu-byte body)",
+                 e->ordinal, e->status, e->head ? " to HEAD" : "",
+                 e->body.size());
+  const size_t from = off > 200 ? off - 200 : 0;
+  std::fprintf(stderr, "\n--- from byte %zu:\n%.*s\n---\n", from,
+               static_cast<int>(std::min<size_t>(got.size() - from, 1200)),
+               got.data() + from);
+  std::abort();
 }
 
 // The client's end: non-blocking, everything it receives kept in `got`.
@@ -99,12 +338,19 @@ public:
 
   void run(const uint8_t *data, size_t size, size_t chunk, bool half_close,
            bool never_read) {
+    run_ = Run{&sched_, {}, 0};
+    run_now = &run_;
     Client c;
     c.fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     FUZZ_CHECK(c.fd);
     FUZZ_CHECK(::connect(c.fd.get(), reinterpret_cast<const sockaddr *>(&addr_),
                          sizeof addr_) == 0);
     ::fcntl(c.fd.get(), F_SETFL, O_NONBLOCK);
+    // Each chunk leaves at once: with Nagle a chunk waits for the server's
+    // delayed ACK (40 ms), and the loop would go quiet while the server
+    // still has input to come.
+    const int one = 1;
+    ::setsockopt(c.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t accepted = server_.stats().accepted;
     for (int i = 0; i < 100 && server_.stats().accepted == accepted; ++i)
       turn();
@@ -139,11 +385,22 @@ public:
                               1); // only a deferred answer may keep it
     }
     c.drain();
-    check_responses(c.got, data, size);
+    const size_t answered = check_responses(c.got, c.eof);
+    if (answered != run_.expected.size()) {
+      std::fprintf(stderr,
+                   "%zu handler answers of %zu arrived; the first missing was "
+                   "meant as status %d, %zu-byte body\n",
+                   answered, run_.expected.size(),
+                   run_.expected[answered].status,
+                   run_.expected[answered].body.size());
+      std::abort();
+    }
     c.fd.reset(); // unread input: RST, which the server must also survive
-    for (int i = 0; i < 200 && server_.stats().active != 0; ++i)
+    for (int i = 0;
+         i < 200 && (server_.stats().active != 0 || run_.pending != 0); ++i)
       turn();
     FUZZ_CHECK(server_.stats().active == 0); // no connection leaked
+    FUZZ_CHECK(run_.pending == 0);           // every deferred answer ended
     FUZZ_CHECK(server_.buffers_allocated() <=
                4); // nor buffers (each pool reuses)
   }
@@ -163,10 +420,12 @@ private:
 
   void turn() { FUZZ_CHECK(sched_.run_once(Duration::zero())); }
 
-  // Turns the loop until the client hears nothing new for a few turns.
+  // Turns the loop until the client hears nothing new for a few turns and
+  // no deferred answer is still being completed.
   void quiesce(Client &c) {
     size_t seen = c.got.size();
-    for (int quiet = 0, i = 0; quiet < 3 && i < 200; ++i) {
+    for (int quiet = 0, i = 0; (quiet < 10 || run_.pending != 0) && i < 2000;
+         ++i) {
       turn();
       c.drain();
       quiet = c.got.size() == seen ? quiet + 1 : 0;
@@ -174,31 +433,70 @@ private:
     }
   }
 
-  // Whatever the server sent is a sequence of well-formed responses (HEAD
-  // requests make framing ambiguous without the request: then skipped).
-  static void check_responses(const std::string &got, const uint8_t *data,
-                              size_t size) {
-    if (std::string_view(reinterpret_cast<const char *>(data), size)
-            .find("HEAD") != std::string_view::npos)
-      return;
+  // Checks every response in `got` against what the handlers meant, in
+  // order (see the top of this file); returns how many handler answers it
+  // found. `eof`: the server closed, so a body it delimits by closing is
+  // whole, and a response cut short is malformed.
+  static size_t check_responses(const std::string &got, bool eof) {
+    const std::vector<Expected> &want = run_now->expected;
     loadgen::ResponseParser p;
-    size_t off = 0;
+    size_t off = 0, next = 0;
     while (off < got.size()) {
-      p.reset();
-      auto r = p.feed(got.data() + off, got.size() - off);
-      if (r.status == loadgen::ResponseParser::Status::kNeedMore)
-        return; // the client left early
-      if (r.status == loadgen::ResponseParser::Status::kError) {
-        std::fprintf(stderr, "malformed response at %zu: %.*s\n", off,
-                     static_cast<int>(p.error().size()), p.error().data());
-        std::abort();
+      const std::string_view rest(got.data() + off, got.size() - off);
+      // Answers come in request order, so this is the answer to handler
+      // call `next` (its X-Ordinal says so too), unless it is an interim
+      // 100 or, after every handler's answer, the server's own error reply.
+      // Which call it answers decides its framing: HEAD's has no body.
+      const bool interim = rest.size() > 9 && rest[9] == '1'; // "HTTP/1.1 1"
+      const Expected *e =
+          !interim && next < want.size() ? &want[next] : nullptr;
+      p.reset(e && e->head);
+      auto r = p.feed(rest.data(), rest.size());
+      size_t used = r.consumed;
+      if (r.status == loadgen::ResponseParser::Status::kNeedMore && eof) {
+        r = p.finish();
+        used += r.consumed;
       }
-      FUZZ_CHECK(r.consumed > 0);
-      off += r.consumed;
+      if (r.status == loadgen::ResponseParser::Status::kNeedMore)
+        break; // the rest is still on its way; the count says what is missing
+      if (r.status == loadgen::ResponseParser::Status::kError)
+        mismatch(got, off, ("malformed: " + std::string(p.error())).c_str(), e);
+      const loadgen::ResponseHead &h = p.head();
+      const std::string_view wire =
+          rest.substr(h.head_bytes, used - h.head_bytes);
+      const std::string body =
+          h.framing == loadgen::Framing::kChunked  ? dechunk(wire)
+          : h.framing == loadgen::Framing::kNoBody ? std::string()
+                                                   : std::string(wire);
+      const long ordinal = ordinal_of(rest.substr(0, h.head_bytes));
+      if (e) {
+        const bool bodiless = e->head || e->status == 204 || e->status == 304;
+        if (ordinal != e->ordinal)
+          mismatch(got, off,
+                   ordinal < 0 ? "no X-Ordinal: the handler's headers were lost"
+                               : ("X-Ordinal " + std::to_string(ordinal) +
+                                  ": another call's answer")
+                                     .c_str(),
+                   e);
+        if (h.status != e->status)
+          mismatch(got, off, "another status", e);
+        if (body != (bodiless ? std::string() : e->body))
+          mismatch(got, off, "another body", e);
+        ++next;
+      } else if (!interim &&
+                 (ordinal >= 0 || h.keep_alive || off + used != got.size())) {
+        mismatch(got, off,
+                 "after every handler's answer, one that is not the server's "
+                 "own error reply ending the connection",
+                 nullptr);
+      }
+      off += used;
     }
+    return next;
   }
 
   Scheduler sched_;
+  Run run_;
   HttpServer<Io> server_;
   sockaddr_in addr_{};
 };

@@ -121,13 +121,18 @@ Reply Client::read_reply(bool head_request) {
 
 bool Client::wait_closed() {
   if (!buf_.empty()) return false;
+  if (eof_) return end_errno_ == 0;
   char c;
   for (;;) {
     ssize_t n = ::recv(fd_.get(), &c, 1, 0);
-    if (n == 0) return true;
+    if (n > 0) {
+      buf_.push_back(c);  // end_reason() counts it as unparsed
+      return false;
+    }
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == ECONNRESET) return true;
-    return false;  // a byte, or the timeout
+    eof_ = true;
+    end_errno_ = n < 0 ? errno : 0;
+    return n == 0;
   }
 }
 

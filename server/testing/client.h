@@ -34,8 +34,10 @@ class Client {
   bool send(std::string_view bytes);
   // Reads one response. `head_request`: the response has no body.
   Reply read_reply(bool head_request = false);
-  // True if the server closes (EOF or reset) within the timeout, with no
-  // further bytes.
+  // True if the server closes in order (FIN: EOF) within the timeout, with
+  // no further bytes. False on a reset (it destroys answers still in
+  // flight, so a server owes a FIN wherever it closes after answering), on
+  // more bytes, and on the timeout; end_reason() then says which.
   bool wait_closed();
   // Everything until the server closes (or the timeout).
   std::string read_until_close();

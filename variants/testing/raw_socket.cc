@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -62,25 +63,58 @@ void close_with_reset(UniqueFd &fd) {
   fd.reset();
 }
 
-bool read_until_closed(int fd, std::string *out,
-                       std::chrono::milliseconds timeout) {
+Ending read_until_closed(int fd, std::string *out,
+                         std::chrono::milliseconds timeout) {
   const auto until = std::chrono::steady_clock::now() + timeout;
   char buf[16384];
   for (;;) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     if (left.count() <= 0)
-      return false;
+      return Ending::kTimeout;
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left.count())) <= 0)
-      return false;
+      return Ending::kTimeout;
     ssize_t n = ::recv(fd, buf, sizeof buf, MSG_DONTWAIT);
     if (n > 0) {
       out->append(buf, static_cast<size_t>(n));
-    } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-      return true;
+    } else if (n == 0) {
+      return Ending::kEof;
+    } else if (errno != EAGAIN && errno != EINTR) {
+      return Ending::kReset;
     }
   }
+}
+
+long unread_by_peer(int fd) {
+  // The send queue first: once it is empty every byte has arrived, so the
+  // receive queue read after it holds all that is left.
+  int outq = 0;
+  if (::ioctl(fd, TIOCOUTQ, &outq) != 0)
+    return -1;
+  sockaddr_in self{}, peer{};
+  socklen_t len = sizeof self;
+  if (::getsockname(fd, reinterpret_cast<sockaddr *>(&self), &len) != 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr *>(&peer), &len) != 0)
+    return -1;
+  // "  sl  local_address rem_address   st tx_queue:rx_queue ...", hex:
+  // "   0: 0100007F:1F90 0100007F:D3A2 01 00000000:00000000 ..."
+  std::ifstream f("/proc/net/tcp");
+  std::string line;
+  std::getline(f, line);
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state, queues;
+    in >> slot >> local >> remote >> state >> queues;
+    auto port = [](const std::string &addr) {
+      return std::stoul(addr.substr(addr.find(':') + 1), nullptr, 16);
+    };
+    if (port(local) == ntohs(peer.sin_port) &&
+        port(remote) == ntohs(self.sin_port))
+      return outq + static_cast<long>(std::stoul(
+                        queues.substr(queues.find(':') + 1), nullptr, 16));
+  }
+  return -1;
 }
 
 int count_fds(pid_t pid) {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -22,10 +23,27 @@ connect_loopback(uint16_t port,
 bool send_all(int fd, std::string_view bytes);
 // Closes with RST (SO_LINGER 0), as a client that vanishes does.
 void close_with_reset(UniqueFd &fd);
-// Reads what arrives within `timeout`, until EOF/reset (returns true) or
-// the timeout (false). Bytes read are appended to `out`.
-bool read_until_closed(int fd, std::string *out,
-                       std::chrono::milliseconds timeout);
+// How reading a connection to its end ended.
+enum class Ending {
+  kEof,     // the peer closed in order (FIN)
+  kReset,   // RST (or another error): whatever it had not delivered is lost
+  kTimeout, // still open
+};
+inline void PrintTo(Ending e, std::ostream *os) {
+  *os << (e == Ending::kEof     ? "EOF"
+          : e == Ending::kReset ? "reset"
+                                : "timeout");
+}
+// Reads what arrives within `timeout` until the connection ends; says how.
+// Bytes read are appended to `out`.
+Ending read_until_closed(int fd, std::string *out,
+                         std::chrono::milliseconds timeout);
+// Bytes sent on the connected loopback socket `fd` that the process at the
+// other end has not read yet: those still in fd's send queue (not yet
+// acknowledged, so maybe not arrived) plus those waiting in the peer's
+// receive queue (/proc/net/tcp), or -1 if either cannot be read. 0 proves
+// the peer made a read that took the last byte sent.
+long unread_by_peer(int fd);
 // Open descriptors of `pid` and, for a procs variant, of its children.
 int count_fds(pid_t pid);
 // Resident set size of `pid` and its children, in KiB.

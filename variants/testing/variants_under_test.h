@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -42,5 +43,8 @@ inline std::vector<VariantRun> variant_runs() {
 
 // The test-name suffix gtest shows for a run: "helloworld_workers2".
 inline std::string run_name(const VariantRun& r) { return r.variant + "_workers" + std::to_string(r.workers); }
+
+// How gtest names a failed run's parameter (else: its bytes in hex).
+inline void PrintTo(const VariantRun& r, std::ostream* os) { *os << run_name(r); }
 
 }  // namespace hellepoll::variants
