@@ -123,8 +123,8 @@ struct Deferred {
 };
 
 void step(const std::shared_ptr<Deferred> &d) {
-  Response *res = d->handle.get();
-  if (!res) { // the connection went away: nothing is owed
+  const Response::Handle &res = d->handle;
+  if (!res.alive()) { // the connection went away: nothing is owed
     --run_now->pending;
     return;
   }
@@ -133,22 +133,22 @@ void step(const std::shared_ptr<Deferred> &d) {
     body += p;
   switch (d->mode) {
   case 0:
-    res->send(200, body);
+    (void)res.send(200, body);
     break;
   case 1:
     for (const std::string &p : d->pieces)
-      res->write(p);
-    res->end();
+      (void)res.write(p);
+    (void)res.end();
     break;
   default: // a piece a turn; mode 2 starts the stream here, 3 in the handler
     if (d->done == 0 && d->mode == 2)
-      res->start_chunked();
+      (void)res.start_chunked();
     if (d->done < d->pieces.size()) {
-      res->write(d->pieces[d->done++]);
+      (void)res.write(d->pieces[d->done++]);
       run_now->sched->add_callback([d] { step(d); });
       return;
     }
-    res->end();
+    (void)res.end();
   }
   --run_now->pending;
 }
