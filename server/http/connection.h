@@ -135,6 +135,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void peer_eof();
   void output_sent(bool was_blocked);
   void handler_timed_out();
+  void cut_stream(const Error& why);
   // ResponseSink
   void response_ended() override;
   void response_wrote() override;
@@ -190,6 +191,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool write_blocked_ = false;  // waiting for EPOLLOUT
   bool peer_eof_ = false;       // the client's FIN was read
   bool client_closes_ = false;  // the last request asked to close: the client sends no more
+  bool reset_at_end_ = false;   // a close-delimited stream was cut: end with RST, not FIN
   bool registered_ = false;
   bool in_handler_ = false;
 };
@@ -200,7 +202,7 @@ template <class Io>
 void Connection<Io>::open(UniqueFd fd) {
   fd_ = std::move(fd);
   state_ = State::kIdle;
-  paused_ = write_blocked_ = peer_eof_ = client_closes_ = in_handler_ = false;
+  paused_ = write_blocked_ = peer_eof_ = client_closes_ = reset_at_end_ = in_handler_ = false;
   registered_ = false;
   req_start_ = body_pos_ = next_start_ = 0;
   // A fresh read budget: this object may have served another connection
@@ -452,9 +454,7 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
 template <class Io>
 void Connection<Io>::handler_threw() {
   if (res_.head_sent()) {
-    if (res_.ended()) return;
-    res_.fail(Error{ErrorKind::kInternal, 0});
-    state_ = State::kClosing;
+    if (!res_.ended()) cut_stream(Error{ErrorKind::kInternal, 0});
     return;
   }
   out_->drop_building();
@@ -556,7 +556,7 @@ void Connection<Io>::output_sent(bool was_blocked) {
       ctx_.handler.push(this, ctx_.sched->now());  // the handler's turn again (also: a stream's progress)
       return;
     case State::kClosing:
-      end_connection(was_blocked);
+      end_connection(was_blocked || res_.deferred());  // a deferred answer: time passed too
       return;
     case State::kLingering:
       return;
@@ -592,6 +592,12 @@ void Connection<Io>::output_sent(bool was_blocked) {
 // so the client may have sent more.
 template <class Io>
 void Connection<Io>::end_connection(bool may_have_input) {
+  if (reset_at_end_) {
+    const ::linger reset_on_close{1, 0};
+    ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);
+    close();
+    return;
+  }
   if (peer_eof_) {
     close();  // everything up to the client's FIN was read: close() sends FIN, not RST
     return;
@@ -744,15 +750,26 @@ void Connection<Io>::timed_out() {
 // the head is already out, a stream cut short (never ended as if complete).
 template <class Io>
 void Connection<Io>::handler_timed_out() {
-  const bool answered = res_.head_sent();
-  if (!answered) out_->drop_building();
-  res_.fail(Error{ErrorKind::kTimeout, 0});
-  if (answered) {
-    state_ = State::kClosing;
+  const Error e{ErrorKind::kTimeout, 0};
+  if (res_.head_sent()) {
+    cut_stream(e);
   } else {
+    out_->drop_building();
+    res_.fail(e);
     reply_error(504);
   }
   flush();
+}
+
+// A stream whose head is out cannot be answered any more: it ends after
+// what is queued, unterminated (chunked), or with a reset where the body
+// is delimited by the close (HTTP/1.0), so that the client never takes it
+// for complete.
+template <class Io>
+void Connection<Io>::cut_stream(const Error& why) {
+  reset_at_end_ = res_.close_delimited();
+  res_.fail(why);
+  state_ = State::kClosing;
 }
 
 template <class Io>

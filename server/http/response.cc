@@ -122,6 +122,7 @@ void Response::begin(OutBuffer* out, int version_minor, bool keep_alive, bool he
   head_only_ = head_only;
   deferred_ = false;
   raw_stream_ = false;
+  has_content_type_ = false;
   out->extra.clear();
   out->body_mark = static_cast<uint32_t>(out->bodies.size());
 }
@@ -136,6 +137,7 @@ Result<void> Response::set_status(int status) {
 Result<void> Response::add_header(std::string_view name, std::string_view value) {
   if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
   if (!valid_field(name, value)) return Error{ErrorKind::kInvalidArgument, 0};
+  if (iequals(name, "content-type")) has_content_type_ = true;
   ByteBuffer& e = out_->extra;
   char* p = e.prepare(name.size() + value.size() + 4);
   p = put(p, name);
@@ -159,7 +161,7 @@ void Response::write_head(int64_t content_length, std::string_view content_type)
   char* p = put_status_line(start, status_);
   p = put(p, kServerLine);
   p = date_->put(p);
-  if (!content_type.empty()) {
+  if (!content_type.empty() && !has_content_type_) {
     p = put(p, "Content-Type: ");
     p = put(p, content_type);
     p = put(p, "\r\n");
@@ -192,6 +194,7 @@ Result<void> Response::write(std::string_view data) {
     b.append(data);
     if (!raw_stream_) b.append("\r\n");
     sink_->response_wrote();
+    if (state_ != State::kStreaming) return Error{ErrorKind::kPeerClosed, 0};  // the send failed it
     return {};
   }
   if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};

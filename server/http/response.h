@@ -71,14 +71,16 @@ class Response {
   Result<void> add_header(std::string_view name, std::string_view value);
   Result<void> set_content_type(std::string_view type) { return add_header("Content-Type", type); }
 
-  // Buffered: appends to the body. Streamed: sends a chunk.
+  // Buffered: appends to the body. Streamed: sends a chunk; kPeerClosed
+  // when sending it ended the connection.
   Result<void> write(std::string_view data);
   // Completes the response. A buffered body on a status that has none
   // (1xx, 204, 304) is dropped and reported as kInvalidArgument; the
   // response itself still goes out, correctly framed.
   Result<void> end();
   // write(body) then end() with `status`, in one step; the same rule for
-  // statuses without a body.
+  // statuses without a body. `content_type` is not sent when the handler
+  // set one with set_content_type().
   Result<void> send(int status, std::string_view body, std::string_view content_type = "text/plain");
   Result<void> send_static(int status, std::string_view body, std::string_view content_type = "text/plain");
   // Sends the head now; refused (kInvalidArgument) for a status that has no
@@ -108,6 +110,9 @@ class Response {
     state_ = State::kIdle;
   }
   bool head_sent() const { return state_ == State::kStreaming || state_ == State::kEnded; }
+  // Streamed to an HTTP/1.0 peer: the body ends where the connection does,
+  // so a stream cut short must end in a reset, never a FIN.
+  bool close_delimited() const { return raw_stream_; }
   // Serializes a complete response with no handler involved (errors, 100).
   static void write_simple(OutBuffer& out, DateCache& date, int status, bool close,
                            std::string_view body);
@@ -135,6 +140,7 @@ class Response {
   bool head_only_ = false;
   bool deferred_ = false;
   bool raw_stream_ = false;  // streaming to an HTTP/1.0 peer: no chunk framing
+  bool has_content_type_ = false;  // set_content_type() was called
 };
 
 // What code that outlives the handler call keeps of a deferred response:

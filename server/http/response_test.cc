@@ -156,5 +156,12 @@ TEST_F(ResponseTest, AFailedResponseTellsItsHandlerAndStalesItsHandle) {
   EXPECT_EQ(ErrorKind::kStale, h.end().error().kind);
 }
 
+TEST_F(ResponseTest, AContentTypeTheHandlerSetIsTheOnlyOne) {
+  ASSERT_TRUE(res.set_content_type("text/html").ok());
+  ASSERT_TRUE(res.send(200, "<p>").ok());
+  EXPECT_NE(std::string::npos, wire().find("Content-Type: text/html\r\n"));
+  EXPECT_EQ(std::string::npos, wire().find("text/plain"));
+}
+
 }  // namespace
 }  // namespace hellepoll::http

@@ -806,6 +806,19 @@ TYPED_TEST(HttpServerTest, StalledStreamIsCutNotEnded) {
   EXPECT_EQ(static_cast<int>(ErrorKind::kTimeout), this->deferred_error_.load());
 }
 
+// An HTTP/1.0 stream is delimited by the close: cut short, it ends in a
+// reset, so that the client cannot take the part it got for the whole.
+TYPED_TEST(HttpServerTest, StalledHttp10StreamEndsInAReset) {
+  ServerConfig config;
+  config.handler_timeout = 200ms;
+  this->start(config);
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /stall-stream HTTP/1.0\r\n\r\n"));
+  Reply r = c.read_reply();  // read until the connection ends
+  EXPECT_EQ("begun", r.body);
+  EXPECT_EQ("ECONNRESET with 0 bytes unparsed", c.end_reason());
+}
+
 // A deferred completion that throws costs its own request an answer from
 // the handler deadline, nothing more: the worker serves on.
 TYPED_TEST(HttpServerTest, ThrowingDeferredCompletionCostsOnlyItsRequest) {
