@@ -94,6 +94,7 @@ class RequestParser {
   bool parse_header_line(const char* base, uint32_t off, uint32_t len, const char* end,
                          RequestHead& head);
   bool finish_head(const char* base, RequestHead& head);
+  bool valid_host(const char* p, uint32_t n, const char* end);
   // The empty line ending the head has been read up to scan_.
   Result end_of_head(const char* buf, RequestHead& head);
   Result fail(int status) {
@@ -111,6 +112,11 @@ class RequestParser {
   uint16_t status_ = 0;
   uint32_t line_start_ = 0;  // offset of the line being assembled
   uint32_t scan_ = 0;        // bytes already searched for the line's CR
+  // The last Host value found valid (up to 16 bytes): clients repeat theirs
+  // on every request, so the check is usually one 16-byte compare. Kept
+  // across reset(): it is a fact about bytes, not about one request.
+  uint8_t last_host_len_ = 0xff;  // 0xff: none
+  alignas(16) char last_host_[16] = {};
 };
 
 // Decodes a chunked request body (RFC 9112 §7.1) incrementally into a sink.

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <array>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,33 @@ struct HostCase {
   std::string value;
   bool valid;
 };
+
+// One parser judges a run of requests, as a pooled one does: a Host value
+// found valid before must not vouch for another of the same length. (A
+// header after Host leaves 16 bytes to read past the value, as in a real
+// buffer, so the remembered-value path is the one taken.)
+TEST(HostValue, ARememberedValueVouchesOnlyForItself) {
+  const struct {
+    const char* host;
+    bool valid;
+  } sequence[] = {
+      {"good.example:80", true}, {"good.example:8a", false}, {"good.example:80", true},
+      {"good example:80", false}, {"good.example:80", true}, {"good.example:81", true},
+      {"a/b", false},  {"a.b", true},  {"a/b", false},
+  };
+  Limits limits;
+  RequestParser parser(limits);
+  std::array<HeaderSlot, 64> slots;
+  for (const auto& c : sequence) {
+    const std::string in =
+        std::string("GET / HTTP/1.1\r\nHost: ") + c.host + "\r\nX-Padding: 0123456789abcdef\r\n\r\n";
+    RequestHead head;
+    head.headers = slots.data();
+    parser.reset();
+    const R r = parser.parse(in.data(), in.size(), head);
+    EXPECT_EQ(c.valid ? R::kComplete : R::kError, r) << c.host;
+  }
+}
 
 class HostValue : public ::testing::TestWithParam<HostCase> {};
 
