@@ -120,9 +120,10 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
     kIdle,       // between requests; the input may hold the next one
     kHead,       // reading a request head
     kBody,       // reading its body
+    kLingering,  // our FIN is sent; input is discarded until the peer's FIN
+    // Not reading (wants_read() relies on this order):
     kHandler,    // a deferred or streaming handler owns the answer
     kClosing,    // the last answer is queued; the connection ends once it is sent
-    kLingering,  // our FIN is sent; input is discarded until the peer's FIN
   };
   enum class ReadResult : uint8_t { kBytes, kEof, kAgain, kError };
 
@@ -154,9 +155,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   Error socket_error() const;
 
   // ---- bookkeeping
-  bool wants_read() const {
-    return !peer_eof_ && !paused_ && (state_ <= State::kBody || state_ == State::kLingering);
-  }
+  bool wants_read() const { return !peer_eof_ && !paused_ && state_ <= State::kLingering; }
   bool input_buffered() const { return in_ && in_->len > req_start_; }
   void pause_reading();
   void resume_reading();
@@ -231,7 +230,6 @@ void Connection<Io>::on_readable() {
     return;
   }
   for (;;) {
-    if (!wants_read() || closed()) return;
     if (!take_read()) {
       // This turn's share is used: others go first. Level-triggered, epoll
       // reports the bytes left again; edge-triggered, nothing would.
@@ -263,6 +261,7 @@ void Connection<Io>::on_readable() {
     if constexpr (!kEdge) {
       if (static_cast<size_t>(n) < room) return;
     }
+    if (!wants_read()) return;
   }
 }
 
@@ -418,10 +417,12 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
       std::fprintf(stderr, "hellepoll: handler for %.*s threw: %s\n", static_cast<int>(req.path().size()),
                    req.path().data(), e.what());
       handler_threw();
+      return;
     } catch (...) {
       std::fprintf(stderr, "hellepoll: handler for %.*s threw a non-std::exception\n",
                    static_cast<int>(req.path().size()), req.path().data());
       handler_threw();
+      return;
     }
   } else if (m.status == 405) {
     (void)res_.add_header("Allow", m.allow.allow_header());
@@ -430,7 +431,6 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
     (void)res_.send_static(404, "Not Found\n");
   }
   in_handler_ = false;
-  if (state_ == State::kClosing) return;  // handler_threw() cut a stream
   if (res_.ended()) {
     after_response();
   } else if (res_.deferred()) {
@@ -453,12 +453,16 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
 // complete.
 template <class Io>
 void Connection<Io>::handler_threw() {
-  if (res_.head_sent()) {
-    if (!res_.ended()) cut_stream(Error{ErrorKind::kInternal, 0});
+  if (!res_.head_sent()) {
+    out_->drop_building();
+    (void)res_.send_static(500, "Internal Server Error\n");  // in_handler_: no response_ended()
+  } else if (!res_.ended()) {
+    in_handler_ = false;
+    cut_stream(Error{ErrorKind::kInternal, 0});
     return;
   }
-  out_->drop_building();
-  (void)res_.send_static(500, "Internal Server Error\n");
+  in_handler_ = false;
+  after_response();
 }
 
 template <class Io>

@@ -129,7 +129,7 @@ void Response::begin(OutBuffer* out, int version_minor, bool keep_alive, bool he
 
 Result<void> Response::set_status(int status) {
   if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
-  if (status < 200 || status > 599) return Error{ErrorKind::kInvalidArgument, 0};
+  if (static_cast<unsigned>(status - 200) > 399) return Error{ErrorKind::kInvalidArgument, 0};
   status_ = static_cast<uint16_t>(status);
   return {};
 }
@@ -258,7 +258,7 @@ Result<void> Response::send_static(int status, std::string_view body, std::strin
 Result<void> Response::send_body(int status, std::string_view body, std::string_view content_type,
                                  BodySource source) {
   if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
-  if (status < 200 || status > 599) return Error{ErrorKind::kInvalidArgument, 0};
+  if (static_cast<unsigned>(status - 200) > 399) return Error{ErrorKind::kInvalidArgument, 0};
   status_ = static_cast<uint16_t>(status);
   if (out_->bodies.size() != out_->body_mark) {
     // Bytes from write() come first: the body joins them in the buffer.
@@ -266,10 +266,14 @@ Result<void> Response::send_body(int status, std::string_view body, std::string_
     return end_buffered(content_type);
   }
   write_head(static_cast<int64_t>(body.size()), content_type);
-  const bool dropped = !body.empty() && !body_allowed();
-  if (!head_only_ && !body.empty() && !dropped) add_body_(*out_, body, source);
+  if (!body.empty()) {
+    if (!body_allowed()) {
+      finished();  // framed without it: the body is dropped, and that is reported
+      return Error{ErrorKind::kInvalidArgument, 0};
+    }
+    if (!head_only_) add_body_(*out_, body, source);
+  }
   finished();
-  if (dropped) return Error{ErrorKind::kInvalidArgument, 0};
   return {};
 }
 

@@ -170,6 +170,11 @@ class HttpServerTest : public ::testing::Test {
       res.defer();
       res.on_error([this](const Error& e) { deferred_error_ = static_cast<int>(e.kind); });
     });
+    router_.get("/defer-then-throw", [](Request&, Response& res) -> void {
+      res.add_header("X-Leak", "1");
+      res.defer();
+      throw std::runtime_error("handler bug after defer()");
+    });
     router_.get("/later-throws", [this](Request&, Response& res) {
       // The code that was to complete the answer throws instead.
       res.defer();
@@ -804,6 +809,21 @@ TYPED_TEST(HttpServerTest, StalledStreamIsCutNotEnded) {
   EXPECT_FALSE(r.ok);
   EXPECT_EQ("eof with 0 bytes unparsed", c.end_reason());
   EXPECT_EQ(static_cast<int>(ErrorKind::kTimeout), this->deferred_error_.load());
+}
+
+// A handler that throws after defer() still costs only its own request a
+// 500 (without what it had added), and the requests behind it are answered.
+TYPED_TEST(HttpServerTest, HandlerThrowingAfterDeferGets500AndPipelinedOnesAnswered) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /defer-then-throw HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGet) +
+                     std::string(kGet)));
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_EQ(500, r.status);
+  EXPECT_EQ("", r.header("x-leak"));
+  EXPECT_EQ("Hello World", c.read_reply().body);
+  EXPECT_EQ("Hello World", c.read_reply().body);
 }
 
 // An HTTP/1.0 stream is delimited by the close: cut short, it ends in a
