@@ -377,6 +377,14 @@ bool valid_authority(const char* p, uint32_t n, const char* end) {
 
 }  // namespace
 
+bool is_token(std::string_view s) {
+  return !s.empty() && span_of(s.data(), static_cast<uint32_t>(s.size()), kTchar) == s.size();
+}
+
+bool iequals_lower(std::string_view s, std::string_view lower_literal) {
+  return iequals(s.data(), static_cast<uint32_t>(s.size()), lower_literal);
+}
+
 std::string_view method_name(Method m) {
   switch (m) {
     case Method::kGet: return "GET";

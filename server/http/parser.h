@@ -40,6 +40,12 @@ struct Limits {
 enum class Method : uint8_t { kOther, kGet, kHead, kPost, kPut, kDelete, kOptions, kPatch, kTrace, kConnect };
 std::string_view method_name(Method m);
 
+// The character rules the response side shares with the parser.
+// Whether `s` is a token (RFC 9110 §5.6.2): a valid header name.
+bool is_token(std::string_view s);
+// Case-insensitive equality with a lower-case literal.
+bool iequals_lower(std::string_view s, std::string_view lower_literal);
+
 // One header as offsets from the request's first byte.
 struct HeaderSlot {
   uint32_t name_off;

@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "server/http/parser.h"
+
 namespace hellepoll::http {
 namespace {
 
@@ -67,35 +69,16 @@ inline char* put_status_line(char* p, int status) {
   return put(p, "\r\n");
 }
 
-// RFC 9110 §5.6.2 tchar: the characters of a header name.
-constexpr bool is_tchar(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-bool iequals(std::string_view a, std::string_view lower) {
-  if (a.size() != lower.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    char c = a[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
-
 // A header line a handler may add: a token name the framework does not own,
 // and a value without CR, LF or other control characters (HTAB allowed), so
 // that no handler input can end the header or the head early.
 bool valid_field(std::string_view name, std::string_view value) {
-  if (name.empty()) return false;
-  for (unsigned char c : name) {
-    if (!is_tchar(c)) return false;
-  }
+  if (!is_token(name)) return false;
   for (unsigned char c : value) {
     if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
   }
   for (std::string_view owned : {"content-length", "transfer-encoding", "connection", "date", "server"}) {
-    if (iequals(name, owned)) return false;
+    if (iequals_lower(name, owned)) return false;
   }
   return true;
 }
@@ -137,7 +120,7 @@ Result<void> Response::set_status(int status) {
 Result<void> Response::add_header(std::string_view name, std::string_view value) {
   if (state_ != State::kBuilding) return Error{ErrorKind::kBadState, 0};
   if (!valid_field(name, value)) return Error{ErrorKind::kInvalidArgument, 0};
-  if (iequals(name, "content-type")) has_content_type_ = true;
+  if (iequals_lower(name, "content-type")) has_content_type_ = true;
   ByteBuffer& e = out_->extra;
   char* p = e.prepare(name.size() + value.size() + 4);
   p = put(p, name);

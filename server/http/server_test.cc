@@ -192,6 +192,8 @@ class HttpServerTest : public ::testing::Test {
   }
   void start(ServerConfig config = {}) { server_ = std::make_unique<ServerThread<Io>>(router_, config); }
   uint16_t port() { return server_->port(); }
+  // Requests the server has read so far.
+  uint64_t requests() { return server_->on_loop([](auto& s) { return s.stats().requests; }); }
 
   Router router_;
   std::unique_ptr<ServerThread<Io>> server_;
@@ -256,6 +258,10 @@ int tcp_state(const Client& c) {
   socklen_t len = sizeof info;
   getsockopt(c.fd(), IPPROTO_TCP, TCP_INFO, &info, &len);
   return info.tcpi_state;
+}
+
+std::string echo_request(const std::string& body) {
+  return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
 int unread_bytes(const Client& c) {
@@ -365,7 +371,7 @@ TYPED_TEST(HttpServerTest, DeferredHandlerHearsThatTheClientWentAway) {
   this->start();
   Client c(this->port());
   ASSERT_TRUE(c.send("GET /later?x HTTP/1.1\r\nHost: t\r\n\r\n"));
-  ASSERT_TRUE(eventually([&] { return this->server_->on_loop([](auto& s) { return s.stats().requests; }) == 1; }));
+  ASSERT_TRUE(eventually([&] { return this->requests() == 1; }));
   reset(c);  // gone before the answer
   ASSERT_TRUE(eventually([&] { return this->deferred_error_ >= 0; }));
   EXPECT_EQ(static_cast<int>(ErrorKind::kReset), this->deferred_error_.load());
@@ -587,11 +593,7 @@ TYPED_TEST(HttpServerTest, DrainFinishesInFlightRequests) {
   Client busy(this->port());
   ASSERT_TRUE(busy.send("GET /later?d HTTP/1.1\r\nHost: t\r\n\r\n"));
   // Wait until the server has the request (it is deferred for 30 ms).
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (this->server_->on_loop([](auto& s) { return s.stats().requests; }) < 2 &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::yield();
-  }
+  (void)eventually([&] { return this->requests() >= 2; });
   auto drained = this->server_->drain();
   Reply r = busy.read_reply();
   ASSERT_TRUE(r.ok);
@@ -609,11 +611,7 @@ TYPED_TEST(HttpServerTest, DrainAnswersEveryBufferedRequest) {
   Client c(this->port());
   ASSERT_TRUE(c.send("GET /later?p HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGet) +
                      "GET /path/last HTTP/1.1\r\nHost: t\r\n\r\n"));
-  auto until = std::chrono::steady_clock::now() + 5s;
-  while (this->server_->on_loop([](auto& s) { return s.stats().requests; }) < 1 &&
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::yield();
-  }
+  (void)eventually([&] { return this->requests() >= 1; });
   auto drained = this->server_->drain();
   Reply a = c.read_reply();
   Reply b = c.read_reply();
@@ -633,11 +631,8 @@ TYPED_TEST(HttpServerTest, DrainAnswersEveryBufferedRequest) {
 TYPED_TEST(HttpServerTest, EchoBodiesSurviveAStreamInTheSameBatch) {
   this->start();
   const std::string a(300, 'a'), b(300, 'c');
-  auto echo = [](const std::string& body) {
-    return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  };
   Client c(this->port());
-  ASSERT_TRUE(c.send(echo(a) + "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + echo(b)));
+  ASSERT_TRUE(c.send(echo_request(a) + "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + echo_request(b)));
   Reply ra = c.read_reply(), stream = c.read_reply(), rb = c.read_reply();
   EXPECT_TRUE(ra.body == a) << ra.body.substr(0, 10);
   EXPECT_EQ("one,two,three", stream.body);
@@ -650,17 +645,14 @@ TYPED_TEST(HttpServerTest, EchoBodiesSurviveAStreamInTheSameBatch) {
 TYPED_TEST(HttpServerTest, EchoBodyQueuedBehindABlockedSocketSurvivesAStream) {
   this->start();
   const std::string a(300, 'a'), b(300, 'c');
-  auto echo = [](const std::string& body) {
-    return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-  };
   Client c(this->port());
-  ASSERT_TRUE(c.send("GET /huge-static HTTP/1.1\r\nHost: t\r\n\r\n" + echo(a)));
+  ASSERT_TRUE(c.send("GET /huge-static HTTP/1.1\r\nHost: t\r\n\r\n" + echo_request(a)));
   if constexpr (std::is_same_v<typename TypeParam::Write, GatherWrite>) {
     // (The write path copies the large answer and pauses reading until it
     // is sent: there the stream comes after it.)
-    ASSERT_TRUE(eventually([&] { return this->server_->on_loop([](auto& s) { return s.stats().requests; }) == 2; }));
+    ASSERT_TRUE(eventually([&] { return this->requests() == 2; }));
   }
-  ASSERT_TRUE(c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + echo(b)));
+  ASSERT_TRUE(c.send("GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" + echo_request(b)));
   ASSERT_TRUE(c.read_reply().body == std::string(kHugeBody, 'h'));
   Reply ra = c.read_reply(), stream = c.read_reply(), rb = c.read_reply();
   EXPECT_TRUE(ra.body == a) << ra.body.substr(0, 10);
@@ -847,7 +839,7 @@ TYPED_TEST(HttpServerTest, ThrowingDeferredCompletionCostsOnlyItsRequest) {
   this->start(config);
   Client doomed(this->port());
   ASSERT_TRUE(doomed.send("GET /later-throws HTTP/1.1\r\nHost: t\r\n\r\n"));
-  ASSERT_TRUE(eventually([&] { return this->server_->on_loop([](auto& s) { return s.stats().requests; }) == 1; }));
+  ASSERT_TRUE(eventually([&] { return this->requests() == 1; }));
   EXPECT_EQ("Hello World", fetch(this->port(), kGet).body);
   Reply r = doomed.read_reply();
   ASSERT_TRUE(r.ok) << doomed.end_reason();
