@@ -1,6 +1,9 @@
 #include "server/error.h"
 
+#include <cxxabi.h>
+
 #include <cerrno>
+#include <exception>
 
 namespace hellepoll {
 
@@ -33,6 +36,19 @@ std::string_view Error::name() const {
     case ErrorKind::kStale: return "stale handle";
   }
   return "unknown";
+}
+
+// Inside a catch block: what() of the exception being handled.
+const char* current_what() {
+  try {
+    throw;
+  } catch (abi::__forced_unwind&) {
+    throw;  // thread cancellation is not an error: it must unwind on
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "unknown exception";
+  }
 }
 
 }  // namespace hellepoll

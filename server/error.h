@@ -36,4 +36,9 @@ struct Error {
   std::string_view name() const;
 };
 
+// Inside a catch block: what() of the exception being handled, or "unknown
+// exception" for one that is not a std::exception. Rethrows thread
+// cancellation, which must unwind on.
+const char* current_what();
+
 }  // namespace hellepoll

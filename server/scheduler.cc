@@ -1,6 +1,5 @@
 #include "server/scheduler.h"
 
-#include <cxxabi.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 
@@ -12,19 +11,6 @@
 
 namespace hellepoll {
 namespace {
-
-// Inside a catch block: what() of the exception being handled.
-const char* current_what() {
-  try {
-    throw;
-  } catch (abi::__forced_unwind&) {
-    throw;  // thread cancellation is not an error: it must unwind on
-  } catch (const std::exception& e) {
-    return e.what();
-  } catch (...) {
-    return "unknown exception";
-  }
-}
 
 // Inside a catch block: one line naming what threw.
 void log_threw(const char* source) {

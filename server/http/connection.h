@@ -413,14 +413,9 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
   if (m.handler) {
     try {
       (*m.handler)(req, res_);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "hellepoll: handler for %.*s threw: %s\n", static_cast<int>(req.path().size()),
-                   req.path().data(), e.what());
-      handler_threw();
-      return;
     } catch (...) {
-      std::fprintf(stderr, "hellepoll: handler for %.*s threw a non-std::exception\n",
-                   static_cast<int>(req.path().size()), req.path().data());
+      std::fprintf(stderr, "hellepoll: handler for %.*s threw: %s\n", static_cast<int>(req.path().size()),
+                   req.path().data(), current_what());
       handler_threw();
       return;
     }
@@ -484,7 +479,8 @@ void Connection<Io>::response_ended() {
     after_response();
     resume_reading();  // pipelined requests behind it, then flush
   } catch (...) {
-    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw completing a deferred response\n", fd_.get());
+    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw completing a deferred response: %s\n",
+                 fd_.get(), current_what());
     on_exception();
   }
 }
@@ -495,7 +491,8 @@ void Connection<Io>::response_wrote() {
   try {
     flush();
   } catch (...) {
-    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a streamed response\n", fd_.get());
+    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a streamed response: %s\n", fd_.get(),
+                 current_what());
     on_exception();
   }
 }

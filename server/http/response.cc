@@ -275,7 +275,7 @@ void Response::fail(const Error& e) {
     try {
       fn(e);
     } catch (...) {
-      std::fprintf(stderr, "hellepoll: a response's on_error callback threw\n");
+      std::fprintf(stderr, "hellepoll: a response's on_error callback threw: %s\n", current_what());
     }
   }
 }
