@@ -24,11 +24,15 @@
 #include "loadgen/net.h"
 #include "loadgen/pacing.h"
 #include "loadgen/request.h"
-#include "loadgen/response_parser.h"
 #include "loadgen/stats.h"
+#include "server/http/client/response_parser.h"
 #include "server/scheduler.h"
 
 namespace loadgen {
+
+using hellepoll::http::client::Framing;
+using hellepoll::http::client::ResponseHead;
+using hellepoll::http::client::ResponseParser;
 
 // What all workers share. Set up before the threads start.
 struct Run {
