@@ -151,8 +151,6 @@ class Worker {
   bool measuring_ = false;
   bool done_ = false;
   uint64_t connect_failures_ = 0;
-  int last_connect_errno_ = 0;
-  hellepoll::TimePoint usage_start_{};
   double user0_ = 0, sys0_ = 0;
 
   RateSchedule schedule_;

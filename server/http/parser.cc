@@ -551,7 +551,7 @@ std::string_view method_name(Method m) {
   return true;
 }
 
-[[gnu::always_inline]] inline bool RequestParser::finish_head(const char*, RequestHead& head) {
+[[gnu::always_inline]] inline bool RequestParser::finish_head(RequestHead& head) {
   // HTTP/1.1 persists unless closed, HTTP/1.0 closes unless kept alive, and
   // close wins over keep-alive in any line or position (RFC 9112 §9.3).
   if (connection_options_ & kCloseOption) {
@@ -569,14 +569,13 @@ std::string_view method_name(Method m) {
   return true;
 }
 
-[[gnu::always_inline]] inline RequestParser::Result RequestParser::end_of_head(const char* buf,
-                                                                               RequestHead& head) {
+[[gnu::always_inline]] inline RequestParser::Result RequestParser::end_of_head(RequestHead& head) {
   line_start_ = scan_;
   if (line_start_ > limits_->max_head_bytes) {
     state_ = State::kError;
     return fail(431);
   }
-  if (!finish_head(buf, head)) {
+  if (!finish_head(head)) {
     state_ = State::kError;
     return Result::kError;
   }
@@ -637,7 +636,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
       head.target_off += line_start_;
       state_ = State::kHeaders;
     } else if (line_len == 0) {
-      return end_of_head(buf, head);
+      return end_of_head(head);
     } else if (!parse_header_line(buf, line_start_, line_len, buf + len, head)) {
       state_ = State::kError;
       return Result::kError;
@@ -651,7 +650,7 @@ RequestParser::Result RequestParser::parse(const char* buf, size_t len, RequestH
     // CRLF here rather than with another pass of the loop.
     if (len - scan_ >= 2 && load16(buf + scan_) == kCrlf) {
       scan_ += 2;
-      return end_of_head(buf, head);
+      return end_of_head(head);
     }
   }
 }

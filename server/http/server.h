@@ -39,7 +39,6 @@ class HttpServer final : private ConnectionOwner<Connection<Io>> {
   void drain(std::function<void()> done);
 
   const ServerStats& stats() const { return ctx_.stats; }
-  const Listener* listener() const { return listener_.get(); }
   // Buffers allocated (in use + pooled): for memory tests.
   size_t buffers_allocated() const { return ctx_.in_pool.allocated() + ctx_.out_pool.allocated(); }
   Scheduler& scheduler() { return *ctx_.sched; }
