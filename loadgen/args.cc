@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "loadgen/units.h"
+#include "server/duration.h"
 
 namespace loadgen {
 
@@ -156,7 +157,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
       if (!n || *n == 0 || *n > 1024) return bad("1 to 1024");
       c.threads = static_cast<uint32_t>(*n);
     } else if (name == "--duration") {
-      auto d = parse_duration(v);
+      auto d = hellepoll::parse_duration(v);
       if (!d || *d <= hellepoll::Duration::zero()) return bad("a duration such as 10s or 500ms");
       c.duration = *d;
       c.duration_given = true;
@@ -193,11 +194,11 @@ ParseResult parse_args(int argc, const char* const* argv) {
       ss << in.rdbuf();
       c.body = ss.str();
     } else if (name == "--timeout") {
-      auto d = parse_duration(v);
+      auto d = hellepoll::parse_duration(v);
       if (!d || *d < hellepoll::Duration::zero()) return bad("a duration such as 2s; 0 = none");
       c.timeout = *d;
     } else if (name == "--warmup") {
-      auto d = parse_duration(v);
+      auto d = hellepoll::parse_duration(v);
       if (!d || *d < hellepoll::Duration::zero()) return bad("a duration such as 2s");
       c.warmup = *d;
     } else if (name == "--json") {
@@ -266,8 +267,8 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -h, --help             this text
   -V, --version          print the version
 
-Numbers take SI suffixes (100k, 1.5M); durations take units (500ms, 10s, 2m).
-Exit status: 0 if every request got a 2xx response, 1 if any failed, 2 on bad usage.
+Numbers take SI suffixes (100k, 1.5M).
+)" + std::string(hellepoll::kDurationHelp) + R"(Exit status: 0 if every request got a 2xx response, 1 if any failed, 2 on bad usage.
 
 Examples:
   loadgen -n 100k -c 25 -k http://127.0.0.1:42042/          ab -k -c25 habit

@@ -41,7 +41,6 @@ struct Stats {
 
   uint64_t error_total() const;
   void count(Failure f, uint64_t n = 1) { errors[static_cast<size_t>(f)] += n; }
-  uint64_t errors_of(Failure f) const { return errors[static_cast<size_t>(f)]; }
   void record_second(uint64_t second) {
     if (second >= timeline.size()) timeline.resize(second + 1, 0);  // once a second
     ++timeline[second];

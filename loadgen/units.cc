@@ -47,32 +47,6 @@ std::optional<uint64_t> parse_count(std::string_view s) {
   return static_cast<uint64_t>(*v);
 }
 
-std::optional<hellepoll::Duration> parse_duration(std::string_view s) {
-  double v;
-  std::string_view suffix;
-  if (!split_number(s, &v, &suffix)) return std::nullopt;
-  double ns_per_unit;
-  if (suffix.empty() || suffix == "s") {
-    ns_per_unit = 1e9;
-  } else if (suffix == "ms") {
-    ns_per_unit = 1e6;
-  } else if (suffix == "us") {
-    ns_per_unit = 1e3;
-  } else if (suffix == "ns") {
-    ns_per_unit = 1;
-  } else if (suffix == "m") {
-    ns_per_unit = 60e9;
-  } else if (suffix == "h") {
-    ns_per_unit = 3600e9;
-  } else {
-    return std::nullopt;
-  }
-  double ns = v * ns_per_unit;
-  if (ns > 1e18) return std::nullopt;
-  return std::chrono::duration_cast<hellepoll::Duration>(
-      std::chrono::nanoseconds(static_cast<int64_t>(std::llround(ns))));
-}
-
 double to_seconds(hellepoll::Duration d) { return std::chrono::duration<double>(d).count(); }
 
 namespace {

@@ -1,6 +1,7 @@
-// Units: numbers with SI suffixes and durations with units, both ways.
+// Units: numbers with SI suffixes, both ways, and durations out (durations
+// in: server/duration.h, the grammar the variants share).
 //
-// Parsing is strict: the whole string must be consumed, so "10x" or "5 s" is
+// Parsing is strict: the whole string must be consumed, so "10x" or "5 k" is
 // an error rather than a silent 10 or 5. Formatting follows wrk: two
 // decimals and the largest unit that keeps the number >= 1.
 #pragma once
@@ -18,8 +19,6 @@ namespace loadgen {
 std::optional<uint64_t> parse_count(std::string_view s);
 // Like parse_count but keeps fractions: "0.5", "2.5k" (for --rate).
 std::optional<double> parse_si(std::string_view s);
-// "10s", "500ms", "250us", "100ns", "2m", "1h", "1.5s"; a bare number is seconds.
-std::optional<hellepoll::Duration> parse_duration(std::string_view s);
 
 // 1234.5 -> "1.23ms" (input in microseconds).
 std::string format_us(double us);

@@ -589,7 +589,6 @@ void Worker::record_failure(Failure why, uint64_t measured_requests, bool consum
 
 void Worker::note_connect_failure(int sys_errno) {
   ++connect_failures_;
-  last_connect_errno_ = sys_errno;
   const bool never = !run_.ever_connected.load(std::memory_order_relaxed);
   // Give up early when the target is plainly not there: every connection
   // failed before any ever succeeded, or far more failed in a row than there

@@ -24,11 +24,15 @@
 #include "loadgen/net.h"
 #include "loadgen/pacing.h"
 #include "loadgen/request.h"
-#include "loadgen/response_parser.h"
 #include "loadgen/stats.h"
+#include "server/http/client/response_parser.h"
 #include "server/scheduler.h"
 
 namespace loadgen {
+
+using hellepoll::http::client::Framing;
+using hellepoll::http::client::ResponseHead;
+using hellepoll::http::client::ResponseParser;
 
 // What all workers share. Set up before the threads start.
 struct Run {
@@ -147,8 +151,6 @@ class Worker {
   bool measuring_ = false;
   bool done_ = false;
   uint64_t connect_failures_ = 0;
-  int last_connect_errno_ = 0;
-  hellepoll::TimePoint usage_start_{};
   double user0_ = 0, sys0_ = 0;
 
   RateSchedule schedule_;

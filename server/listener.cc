@@ -83,7 +83,6 @@ void Listener::pause() {
   // EPOLLEXCLUSIVE registrations cannot be modified, so pausing is a
   // remove and resuming an add: both are rare.
   paused_ = true;
-  ++pauses_;
   sched_.remove(sock_.get());
   backoff_timer_.start(opts_.backoff);
 }
@@ -106,7 +105,6 @@ void Listener::accept_batch(int limit) {
   for (int i = 0; i < limit && !closed_ && !paused_; ++i) {
     int fd = ::accept4(sock_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
-      ++accepted_;
       on_accept_(UniqueFd(fd));
       continue;
     }

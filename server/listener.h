@@ -7,7 +7,7 @@
 //   Nagle could only delay the second write of a streamed one.
 // - Survives descriptor exhaustion: on EMFILE/ENFILE/ENOBUFS/ENOMEM it
 //   stops accepting for `backoff`, keeps serving the connections it has,
-//   then resumes. The count of such pauses is kept for tests and reports.
+//   then resumes.
 #pragma once
 
 #include <cstdint>
@@ -52,8 +52,6 @@ class Listener final : public Task {
   // kernel accepted is served, not reset).
   void close();
   bool closed() const { return closed_; }
-  uint64_t accepted() const { return accepted_; }
-  uint64_t pauses() const { return pauses_; }
 
   void on_readable() override;
   std::string_view task_name() const override { return "listener"; }
@@ -69,8 +67,6 @@ class Listener final : public Task {
   AcceptFn on_accept_;
   Options opts_;
   Timer backoff_timer_;
-  uint64_t accepted_ = 0;
-  uint64_t pauses_ = 0;
   bool paused_ = false;
   bool closed_ = false;
 };

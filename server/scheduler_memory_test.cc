@@ -15,7 +15,7 @@ using std::chrono::milliseconds;
 
 // Half a million idle timer tasks are unremarkable: measured footprint is
 // printed and bounded by the Memory target (128 B); analysis/idle_memory.py
-// records it in results/ with //server:timer_memory.
+// reports it with //server:timer_memory.
 TEST(Scheduler, HalfAMillionIdleTimerTasks) {
   constexpr int kTasks = 500000;
   Scheduler s;

@@ -16,7 +16,6 @@ struct TimeoutLink {
   TimeoutLink* next = nullptr;
   TimePoint deadline{};
 
-  bool linked() const { return prev != nullptr; }
   void unlink() {
     if (!prev) return;
     prev->next = next;
@@ -31,10 +30,9 @@ class TimeoutQueue {
   TimeoutQueue(const TimeoutQueue&) = delete;
   TimeoutQueue& operator=(const TimeoutQueue&) = delete;
 
-  Duration timeout() const { return timeout_; }
   bool empty() const { return head_.next == &head_; }
 
-  // (Re)arms `l` to expire `timeout()` after `now`, moving it from
+  // (Re)arms `l` to expire the queue's timeout after `now`, moving it from
   // whichever queue it was in.
   void push(TimeoutLink* l, TimePoint now) {
     l->unlink();
@@ -50,16 +48,6 @@ class TimeoutQueue {
   template <class Fn>
   void expire(TimePoint now, Fn&& fn) {
     while (!empty() && head_.next->deadline <= now) {
-      TimeoutLink* l = head_.next;
-      l->unlink();
-      fn(l);
-    }
-  }
-
-  // Calls fn(link) for every entry, unlinking each first.
-  template <class Fn>
-  void drain_all(Fn&& fn) {
-    while (!empty()) {
       TimeoutLink* l = head_.next;
       l->unlink();
       fn(l);

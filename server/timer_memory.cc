@@ -1,4 +1,4 @@
-// timer_memory: resident memory per idle timer task, for results/.
+// timer_memory: resident memory per idle timer task, as JSON.
 //   bazel run --config=opt //server:timer_memory -- [TASKS]   (default 500000)
 // Prints one JSON object: tasks, RSS before and after arming them, bytes each.
 // analysis/idle_memory.py runs it next to the per-connection measurement.

@@ -1,4 +1,4 @@
-// One conformance suite for every variant (trigger x write x workers, and
+// One conformance suite for every variant (variants/variants.bzl, and
 // helloworld), at --workers 1 and 2: the real binaries, started as child
 // processes, spoken to over sockets, and hit with ApacheBench and curl.
 #include <signal.h>

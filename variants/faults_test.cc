@@ -237,7 +237,7 @@ class Drain : public ::testing::TestWithParam<VariantRun> {};
 TEST_P(Drain, SigtermWithRequestsInFlightLosesNone) {
   // The drain must finish on its own: the default 10 s deadline, which cuts
   // what is left, is about what answering ~200,000 requests takes under
-  // ASan on a slow 2-core VM (one such run lost 25,488 answers to it).
+  // ASan on a slow 2-core machine, so it would count cut answers as lost.
   auto s = start_server(GetParam().variant, GetParam().workers,
                         {"--drain-timeout", "60s"});
   ASSERT_TRUE(s->ready());

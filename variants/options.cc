@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <vector>
 
+#include "server/duration.h"
+
 namespace hellepoll::variants {
 namespace {
 
@@ -33,8 +35,9 @@ void usage(FILE* f, const Identity& id) {
                "  --max-body N         request body, bytes (default 1048576; 413)\n"
                "  -h, --help           this text\n"
                "\n"
-               "Durations take a unit: 500ms, 20s, 1m. SIGINT/SIGTERM stop accepting and\n"
-               "finish the requests in flight before exiting.\n"
+               "%.*s"
+               "SIGINT/SIGTERM stop accepting and finish the requests in flight before\n"
+               "exiting.\n"
                "\n"
                "Examples:\n"
                "  bazel run -c opt //variants:%.*s -- --port 8080 --workers 1\n"
@@ -42,27 +45,14 @@ void usage(FILE* f, const Identity& id) {
                static_cast<int>(id.name.size()), id.name.data(), static_cast<int>(id.name.size()),
                id.name.data(), static_cast<int>(id.trigger.size()), id.trigger.data(),
                static_cast<int>(id.write.size()), id.write.data(), static_cast<int>(id.workers.size()),
-               id.workers.data(), static_cast<int>(id.name.size()), id.name.data(),
+               id.workers.data(), static_cast<int>(kDurationHelp.size()), kDurationHelp.data(),
+               static_cast<int>(id.name.size()), id.name.data(),
                static_cast<int>(id.name.size()), id.name.data());
 }
 
 bool parse_uint(std::string_view s, uint64_t* out) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), *out);
   return r.ec == std::errc() && r.ptr == s.data() + s.size();
-}
-
-bool parse_duration(std::string_view s, Duration* out) {
-  size_t i = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-  uint64_t n;
-  if (i == 0 || !parse_uint(s.substr(0, i), &n)) return false;
-  std::string_view unit = s.substr(i);
-  using namespace std::chrono;
-  if (unit == "ms") *out = milliseconds(n);
-  else if (unit == "s") *out = seconds(n);
-  else if (unit == "m") *out = minutes(n);
-  else return false;
-  return true;
 }
 
 }  // namespace
@@ -98,7 +88,6 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
     if (i + 1 >= argc) return bad(a, "unknown option or missing value");
     std::string_view v = argv[++i];
     uint64_t n = 0;
-    Duration d;
     if (a == "--port") {
       if (!parse_uint(v, &n) || n > 65535) return bad(a, "expects a port number 0-65535");
       o->port = static_cast<uint16_t>(n);
@@ -113,12 +102,13 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       else return bad(a, "expects reuseport or shared");
     } else if (a == "--idle-timeout" || a == "--read-timeout" || a == "--write-timeout" ||
                a == "--handler-timeout" || a == "--drain-timeout") {
-      if (!parse_duration(v, &d)) return bad(a, "expects a duration like 500ms, 20s, 1m");
-      if (a == "--idle-timeout") o->config.idle_timeout = d;
-      else if (a == "--read-timeout") o->config.read_timeout = d;
-      else if (a == "--write-timeout") o->config.write_timeout = d;
-      else if (a == "--handler-timeout") o->config.handler_timeout = d;
-      else o->config.drain_timeout = d;
+      const auto d = parse_duration(v);
+      if (!d) return bad(a, "expects a duration like 500ms, 20s, 1m");
+      if (a == "--idle-timeout") o->config.idle_timeout = *d;
+      else if (a == "--read-timeout") o->config.read_timeout = *d;
+      else if (a == "--write-timeout") o->config.write_timeout = *d;
+      else if (a == "--handler-timeout") o->config.handler_timeout = *d;
+      else o->config.drain_timeout = *d;
     } else if (a == "--max-head") {
       if (!parse_uint(v, &n) || n < 256 || n > 60000) return bad(a, "expects bytes 256-60000");
       o->config.limits.max_head_bytes = static_cast<uint32_t>(n);

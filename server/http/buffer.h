@@ -1,4 +1,4 @@
-// ByteBuffer and BufferPool: the memory a connection borrows while it has
+// ByteBuffer and Pool: the memory a connection borrows while it has
 // bytes in flight.
 //
 // An idle keep-alive connection owns no buffer at all: it borrows one from

@@ -20,9 +20,10 @@
 //
 // Checked for every input: no crash or sanitizer report (in debug builds
 // the scheduler also aborts an edge-triggered task that stops short of
-// EAGAIN); every answer the server sent is framed right (loadgen's parser,
-// told which answers are to HEAD requests) and is, in order, exactly the
-// status and body its handler meant, with no body after a HEAD, 204 or 304;
+// EAGAIN); every answer the server sent is framed right (by the response
+// parser of server/http/client, told which answers are to HEAD requests) and
+// is, in order, exactly the status and body its handler meant, with no body
+// after a HEAD, 204 or 304;
 // every handler's answer arrives, and only the server's own error reply,
 // which ends the connection, carries no ordinal; after the client is gone
 // the server holds no connection and no more buffers than a pool's worth
@@ -43,7 +44,7 @@
 #include <string_view>
 #include <vector>
 
-#include "loadgen/response_parser.h"
+#include "server/http/client/response_parser.h"
 #include "server/http/server.h"
 #include "server/listener.h"
 #include "server/testing/fuzz_check.h"
@@ -257,7 +258,7 @@ Router &router() {
   return *r;
 }
 
-// The payload of a chunked body loadgen's parser accepted (our server sends
+// The payload of a chunked body the response parser accepted (our server sends
 // no chunk extensions and no trailers).
 std::string dechunk(std::string_view s) {
   std::string out;
@@ -443,7 +444,7 @@ private:
   // whole, and a response cut short is malformed.
   static size_t check_responses(const std::string &got, bool eof) {
     const std::vector<Expected> &want = run_now->expected;
-    loadgen::ResponseParser p;
+    client::ResponseParser p;
     size_t off = 0, next = 0;
     while (off < got.size()) {
       const std::string_view rest(got.data() + off, got.size() - off);
@@ -457,20 +458,20 @@ private:
       p.reset(e && e->head);
       auto r = p.feed(rest.data(), rest.size());
       size_t used = r.consumed;
-      if (r.status == loadgen::ResponseParser::Status::kNeedMore && eof) {
+      if (r.status == client::ResponseParser::Status::kNeedMore && eof) {
         r = p.finish();
         used += r.consumed;
       }
-      if (r.status == loadgen::ResponseParser::Status::kNeedMore)
+      if (r.status == client::ResponseParser::Status::kNeedMore)
         break; // the rest is still on its way; the count says what is missing
-      if (r.status == loadgen::ResponseParser::Status::kError)
+      if (r.status == client::ResponseParser::Status::kError)
         mismatch(got, off, ("malformed: " + std::string(p.error())).c_str(), e);
-      const loadgen::ResponseHead &h = p.head();
+      const client::ResponseHead &h = p.head();
       const std::string_view wire =
           rest.substr(h.head_bytes, used - h.head_bytes);
       const std::string body =
-          h.framing == loadgen::Framing::kChunked  ? dechunk(wire)
-          : h.framing == loadgen::Framing::kNoBody ? std::string()
+          h.framing == client::Framing::kChunked  ? dechunk(wire)
+          : h.framing == client::Framing::kNoBody ? std::string()
                                                    : std::string(wire);
       const long ordinal = ordinal_of(rest.substr(0, h.head_bytes));
       if (e) {

@@ -90,19 +90,16 @@ class RequestParser {
   Result parse(const char* buf, size_t len, RequestHead& head);
   uint32_t head_length() const { return line_start_; }
   int error_status() const { return status_; }
-  // True once any byte of the current request has been consumed (for
-  // telling an idle connection from a slow request).
-  bool started() const { return scan_ > 0; }
 
  private:
   // `end`: the end of the caller's bytes, for 16-byte loads past the line.
   bool parse_request_line(const char* line, uint32_t len, const char* end, RequestHead& head);
   bool parse_header_line(const char* base, uint32_t off, uint32_t len, const char* end,
                          RequestHead& head);
-  bool finish_head(const char* base, RequestHead& head);
+  bool finish_head(RequestHead& head);
   bool valid_host(const char* p, uint32_t n, const char* end);
   // The empty line ending the head has been read up to scan_.
-  Result end_of_head(const char* buf, RequestHead& head);
+  Result end_of_head(RequestHead& head);
   Result fail(int status) {
     status_ = status;
     return Result::kError;

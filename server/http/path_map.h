@@ -1,6 +1,6 @@
 // PathMap<V>: the router's string -> V table. Built once, then only read.
 //
-// std::unordered_map<std::string, V> was a quarter of the router's cost on
+// std::unordered_map<std::string, V> costs a quarter of the router's time on
 // the hot path: libstdc++'s murmur _Hash_bytes (a call, ~36 instructions
 // for a one-byte path), then a bucket walk through nodes scattered on the
 // heap. This is open addressing in one array of slots, each holding the

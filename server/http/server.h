@@ -39,7 +39,6 @@ class HttpServer final : private ConnectionOwner<Connection<Io>> {
   void drain(std::function<void()> done);
 
   const ServerStats& stats() const { return ctx_.stats; }
-  const Listener* listener() const { return listener_.get(); }
   // Buffers allocated (in use + pooled): for memory tests.
   size_t buffers_allocated() const { return ctx_.in_pool.allocated() + ctx_.out_pool.allocated(); }
   Scheduler& scheduler() { return *ctx_.sched; }
@@ -61,7 +60,10 @@ class HttpServer final : private ConnectionOwner<Connection<Io>> {
   std::function<void()> drained_;
 };
 
-// The four combinations, compiled once in server.cc.
+// Every IoPolicy this library offers (each trigger with each write path),
+// compiled once in server.cc so that binaries, tests and fuzzers link them
+// instead of compiling them again. Which ones become server binaries is
+// declared in variants/variants.bzl, the one list of variants.
 using LtWrite = IoPolicy<Trigger::kLevel, CopyWrite>;
 using LtWritev = IoPolicy<Trigger::kLevel, GatherWrite>;
 using EtWrite = IoPolicy<Trigger::kEdge, CopyWrite>;

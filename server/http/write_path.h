@@ -21,8 +21,8 @@
 // stream in one wake-up, not two (ab -c25: a new connection per request).
 //
 // Socket calls, not write()/writev(): send() and sendmsg() skip the VFS
-// layer (rw_verify_area, the kiocb, sock_write_iter), ~70 ns a call on the
-// 2026-12-01 VM (a loopback ping-pong, 24 alternated rounds of each), and
+// layer (rw_verify_area, the kiocb, sock_write_iter), ~70 ns a call (a
+// loopback ping-pong on a VM, alternating the two), and
 // MSG_NOSIGNAL turns a write to a reset peer into EPIPE whether or not the
 // embedding program ignores SIGPIPE.
 #pragma once

@@ -1,6 +1,6 @@
 // Idle timer tasks armed in bulk, and the resident memory they cost: shared
 // by scheduler_memory_test (which bounds it) and the timer_memory tool
-// (which records it in results/).
+// (which reports it).
 #ifndef HELLEPOLL_SERVER_TESTING_IDLE_TIMERS_H_
 #define HELLEPOLL_SERVER_TESTING_IDLE_TIMERS_H_
 

@@ -1,8 +1,8 @@
-#include "loadgen/response_parser.h"
+#include "server/http/client/response_parser.h"
 
 #include <cstring>
 
-namespace loadgen {
+namespace hellepoll::http::client {
 namespace {
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
@@ -302,4 +302,4 @@ ResponseParser::Result ResponseParser::parse_chunked(const char* data, size_t le
   return {Status::kNeedMore, consumed + len};
 }
 
-}  // namespace loadgen
+}  // namespace hellepoll::http::client

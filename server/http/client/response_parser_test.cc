@@ -1,4 +1,4 @@
-#include "loadgen/response_parser.h"
+#include "server/http/client/response_parser.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace loadgen {
+namespace hellepoll::http::client {
 namespace {
 
 using Status = ResponseParser::Status;
@@ -249,4 +249,4 @@ TEST(ResponseParser, ResetParsesTheNextPipelinedResponse) {
 }
 
 }  // namespace
-}  // namespace loadgen
+}  // namespace hellepoll::http::client

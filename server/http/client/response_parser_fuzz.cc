@@ -1,5 +1,5 @@
-// libFuzzer target for loadgen's ResponseParser: a server's bytes, parsed
-// response after response as loadgen's worker does.
+// libFuzzer target for ResponseParser: a server's bytes, parsed response
+// after response as the load generator's connections do.
 //
 // Input: byte 0 is the chunk size for incremental feeding (1..256); byte 1
 // says which of the first eight responses answer HEAD requests; the rest is
@@ -16,13 +16,13 @@
 #include <string>
 #include <vector>
 
-#include "loadgen/response_parser.h"
+#include "server/http/client/response_parser.h"
 #include "server/testing/fuzz_check.h"
 
 namespace {
 
-using loadgen::Framing;
-using loadgen::ResponseParser;
+using hellepoll::http::client::Framing;
+using hellepoll::http::client::ResponseParser;
 
 struct Seen {
   ResponseParser::Status status;

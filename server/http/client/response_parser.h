@@ -1,5 +1,6 @@
-// ResponseParser: an incremental HTTP/1.x response parser for the load
-// generator, one response at a time, zero-copy.
+// ResponseParser: an incremental HTTP/1.x response parser, one response at
+// a time, zero-copy. The load generator reads with it; the server's tests and
+// fuzzers check its answers with it.
 //
 // Contract
 // - feed(data, len) consumes a prefix of `data` and returns what happened:
@@ -24,7 +25,7 @@
 #include <cstdint>
 #include <string_view>
 
-namespace loadgen {
+namespace hellepoll::http::client {
 
 enum class Framing : uint8_t { kNoBody, kLength, kChunked, kUntilClose };
 
@@ -99,4 +100,4 @@ class ResponseParser {
   std::string_view error_;
 };
 
-}  // namespace loadgen
+}  // namespace hellepoll::http::client
