@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """User-space instructions per request, counted by callgrind.
 
 Time on a shared 2-core VM drifts 10-20% within a minute, which hides a
@@ -22,10 +21,10 @@ not compare it with req/s.
 Writes to --out: instructions.json and README.md (tables, machine, commands).
 
 examples:
-  /usr/bin/python3 analysis/instructions.py                  # helloworld and floor, keepalive-c25
-  /usr/bin/python3 analysis/instructions.py --variants helloworld,et_write_threads,floor \\
+  /usr/bin/python3 -m analysis.instructions                  # helloworld and floor, keepalive-c25
+  /usr/bin/python3 -m analysis.instructions --variants helloworld,et_write_threads,floor \\
       --scenarios keepalive-c25,pipeline16-c25
-  /usr/bin/python3 analysis/instructions.py --report results/2026-12-01-vm-instructions
+  /usr/bin/python3 -m analysis.instructions --report results/2026-12-01-vm-instructions
 """
 
 import argparse
@@ -42,11 +41,9 @@ import sys
 import tempfile
 from typing import Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analysis.hellepoll_bench.machine import cpu_model, git_revision
+from analysis.hellepoll_bench.servers import RunningServer, ServerSpec, build_mode, find_binary
 
-# pylint: disable=wrong-import-position
-from hellepoll_bench.machine import cpu_model, git_revision
-from hellepoll_bench.servers import RunningServer, ServerSpec, build_mode, find_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -312,7 +309,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "cpu": cpu_model(),
         "kernel": platform.release(),
         "git": git_revision(ROOT),
-        "command": " ".join(["/usr/bin/python3", "analysis/instructions.py"] + (argv if argv is not None
+        "command": " ".join(["/usr/bin/python3", "-m", "analysis.instructions"] + (argv if argv is not None
                                                                                  else sys.argv[1:])),
         "scenarios": scenarios,
         "requests": args.requests,

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Runs the Google Benchmark microbenchmarks and writes their tables.
 
 Builds the four benchmarks with --config=opt, runs each pinned to one CPU
@@ -9,10 +8,10 @@ Boost.Beast, response serialisation, router, scheduler) with the machine and
 the commands.
 
 examples:
-  /usr/bin/python3 analysis/microbench.py                          # results/<date>-<host>-microbench
-  /usr/bin/python3 analysis/microbench.py --only parser_benchmark --repetitions 5
-  /usr/bin/python3 analysis/microbench.py --report results/2026-12-01-vm-microbench   # tables again
-  /usr/bin/python3 analysis/microbench.py --json                   # medians as JSON on stdout
+  /usr/bin/python3 -m analysis.microbench                          # results/<date>-<host>-microbench
+  /usr/bin/python3 -m analysis.microbench --only parser_benchmark --repetitions 5
+  /usr/bin/python3 -m analysis.microbench --report results/2026-12-01-vm-microbench   # tables again
+  /usr/bin/python3 -m analysis.microbench --json                   # medians as JSON on stdout
 
 Run nothing else meanwhile: the machine has two cores.
 """
@@ -27,10 +26,8 @@ import subprocess
 import sys
 from typing import Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analysis.hellepoll_bench.machine import cpu_model, git_revision
 
-# pylint: disable=wrong-import-position
-from hellepoll_bench.machine import cpu_model, git_revision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = {
@@ -143,7 +140,7 @@ def report(out_dir: str) -> str:
                      meta.get("cpu_pinned", "?"), meta.get("repetitions", "?"),
                      meta.get("min_time", "?"),
                      ", interleaved in random order" if meta.get("interleaved") else "", meta.get("git", "?")))
-    lines += ["", "```sh", meta.get("command", "/usr/bin/python3 analysis/microbench.py"), "```", ""]
+    lines += ["", "```sh", meta.get("command", "/usr/bin/python3 -m analysis.microbench"), "```", ""]
     sections = [("parser_benchmark", "## Request parsing (same binary, same corpus; CPU time per request)",
                  parser_table),
                 ("response_benchmark", "## Response serialisation (one response into the output buffer, "
@@ -164,7 +161,7 @@ def report(out_dir: str) -> str:
 
 
 def main(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="analysis/microbench.py", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="hellepoll microbench", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", help="result directory (default: results/<date>-<host>-microbench)")
@@ -225,7 +222,7 @@ def main(argv: List[str]) -> int:
                    "git": rev["revision"][:10] + ("-dirty" if rev["dirty"] else ""), "cpu": cpu_model(),
                    "kernel": "Linux " + platform.release(), "cpu_pinned": args.cpu,
                    "repetitions": args.repetitions, "min_time": args.min_time, "interleaved": True,
-                   "command": "/usr/bin/python3 analysis/microbench.py " + " ".join(argv)}, f, indent=2)
+                   "command": "/usr/bin/python3 -m analysis.microbench " + " ".join(argv)}, f, indent=2)
     text = report(out)
     if args.json:
         json.dump(all_medians, sys.stdout, indent=2)

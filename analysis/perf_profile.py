@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Profile a variant's inner loop under load: where does each request's time go?
 
 Starts the variant (one worker, pinned to the server cpu), warms it up with the
@@ -38,13 +37,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, flamegraph, machine, scenarios as scen
-from hellepoll_bench.runner import Perf
-from hellepoll_bench.servers import (VARIANTS, RunningServer, Variant, cpu_seconds_between,
-                                     repo_root, tree_cpu_ticks, tree_pids)
+from analysis.hellepoll_bench import clients, flamegraph, machine, scenarios as scen
+from analysis.hellepoll_bench.runner import Perf
+from analysis.hellepoll_bench.servers import (RunningServer, Variant, cpu_seconds_between,
+                                              repo_root, tree_cpu_ticks, tree_pids)
+from analysis.hellepoll_bench.variants import VARIANTS
 
 PROFILE_SCENARIOS = tuple(s.name for s in scen.SCENARIOS if not s.fixed_rate
                           and len(s.connections) == 1)

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Reproduce the original Hellepoll speed table, extend it, and draw the graphs.
 
 Runs every server (our variants and the peers: nginx, h2o, node, deft,
@@ -31,13 +30,11 @@ import signal
 import socket
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, machine as machine_mod, report, scenarios as scen, targets
-from hellepoll_bench.peers import PEERS
-from hellepoll_bench.runner import Runner, Settings
-from hellepoll_bench.servers import VARIANTS, Variant, repo_root
+from analysis.hellepoll_bench import clients, machine as machine_mod, report, scenarios as scen, targets
+from analysis.hellepoll_bench.peers import PEERS
+from analysis.hellepoll_bench.runner import Runner, Settings
+from analysis.hellepoll_bench.servers import Variant, repo_root
+from analysis.hellepoll_bench.variants import VARIANTS
 
 
 def all_specs():

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Soak a variant: a full-rate good client and hostile clients for minutes at once.
 
 Starts the variant (one worker, pinned, --port 0), runs loadgen against it
@@ -51,13 +50,11 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, hostile, machine as machine_mod
-from hellepoll_bench.runner import si
-from hellepoll_bench.servers import (VARIANTS, RunningServer, Variant, build_mode, probe, repo_root,
-                                     tree_fds, tree_rss_kib)
+from analysis.hellepoll_bench import clients, hostile, machine as machine_mod
+from analysis.hellepoll_bench.runner import si
+from analysis.hellepoll_bench.servers import (RunningServer, Variant, build_mode, probe, repo_root,
+                                              tree_fds, tree_rss_kib)
+from analysis.hellepoll_bench.variants import VARIANTS
 
 SCHEMA = "hellepoll-soak/1"
 WINDOW = 5  # samples whose median is "start" (after the warm-up) and "end"
@@ -486,7 +483,7 @@ def run(args) -> int:
     with open(os.path.join(out_dir, "soak.md"), "w") as f:
         f.write(text)
     try:
-        from hellepoll_bench import plots  # pylint: disable=import-outside-toplevel
+        from analysis.hellepoll_bench import plots  # pylint: disable=import-outside-toplevel
 
         title = "Soak: %s, %s, good client + %d hostile kinds — %s" % (
             args.variant, _duration(duration_s), len(args.kind_list),

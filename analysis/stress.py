@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Run a fault scenario many times over every variant, to catch what fails once in fifty.
 
 Scenarios:

@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-posi
 from matplotlib.patches import Patch  # noqa: E402  pylint: disable=wrong-import-position
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from hellepoll_bench import scenarios as scen  # noqa: E402
-from hellepoll_bench.report import caption, _server_order  # noqa: E402
-from hellepoll_bench.runner import si  # noqa: E402
+from . import scenarios as scen  # noqa: E402
+from .report import caption, _server_order  # noqa: E402
+from .runner import si  # noqa: E402
 
 VARIANT_COLOR = "#2b6cb0"
 PEER_COLOR = "#9c9c9c"

@@ -14,10 +14,10 @@ import os
 import statistics
 from typing import Dict, List, Optional, Tuple
 
-from hellepoll_bench import scenarios as scen
-from hellepoll_bench.peers import PEERS
-from hellepoll_bench.runner import CLIENT_BOUND_BUSY, si
-from hellepoll_bench.servers import VARIANTS
+from . import scenarios as scen
+from .peers import PEERS
+from .runner import CLIENT_BOUND_BUSY, si
+from .variants import VARIANTS
 
 ORIGINAL_COLUMNS = (("tornado", "Tornado (Python)"), ("node", "node.js"), ("deft", "deft (Java)"),
                     ("helloworld", "Hellepoll"))
@@ -449,7 +449,7 @@ def write_reports(result_dir: str, plots: bool = True) -> Dict[str, List[str]]:
     written.append(table_path)
     notes = []
     if plots:
-        from hellepoll_bench import plots as plots_module  # matplotlib is slow to import
+        from . import plots as plots_module  # matplotlib is slow to import
 
         graphs, notes = plots_module.draw_all(rows, machine, os.path.join(result_dir, "graphs"))
         written.extend(graphs)

@@ -29,8 +29,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from hellepoll_bench import clients, scenarios as scen
-from hellepoll_bench.servers import RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
+from . import clients, scenarios as scen
+from .servers import RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
 
 CLIENT_BOUND_BUSY = 0.95
 MANY_CONNECTIONS_MIN_S = 1.5

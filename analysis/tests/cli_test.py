@@ -9,12 +9,11 @@ import tempfile
 import unittest
 
 ANALYSIS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPRODUCE = os.path.join(ANALYSIS, "reproduce.py")
 FIXTURES = os.path.join(ANALYSIS, "tests", "fixtures")
 
 
 def run(*args):
-    done = subprocess.run([sys.executable, REPRODUCE] + list(args), stdout=subprocess.PIPE,
+    done = subprocess.run([sys.executable, "-m", "analysis.reproduce"] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, check=False, timeout=120)
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 

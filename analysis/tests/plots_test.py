@@ -2,13 +2,11 @@
 
 import os
 import shutil
-import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.hellepoll_bench import plots, report
 
-from hellepoll_bench import plots, report  # noqa: E402  pylint: disable=wrong-import-position
 
 RESULT_A = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "result-a")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
