@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import unittest
 
-from analysis.hellepoll_bench import plots, report
+from analysis.hellepoll_bench import formatting, plots, report
 
 
 RESULT_A = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "result-a")
@@ -64,7 +64,7 @@ class PlotsTest(unittest.TestCase):
 
     def test_caption_text(self):
         self.assertEqual(
-            report.caption(self.machine),
+            formatting.caption(self.machine),
             "2026-11-22 on fixture-host: Fixture CPU @ 2.0GHz, 2 cores, Linux 6.1.0-fixture; "
             "server on CPU 0, client on CPU 1; git 0123456789")
 
