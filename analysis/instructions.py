@@ -18,13 +18,15 @@ than one that hits, and the kernel's share (94% of a keep-alive request) is
 not counted at all. Compare variants with it, and changes to one variant; do
 not compare it with req/s.
 
-Writes to --out: instructions.json and README.md (tables, machine, commands).
+Writes instructions.json and README.md (tables, machine, commands) to a new,
+git-ignored runs/<date>-<host>-instructions/, or to --out DIR.
 
 examples:
-  /usr/bin/python3 -m analysis.instructions                  # helloworld and floor, keepalive-c25
-  /usr/bin/python3 -m analysis.instructions --variants helloworld,et_write_threads,floor \\
+  ./hellepoll instructions                    # helloworld and floor, keepalive-c25
+  ./hellepoll instructions --variants helloworld,et_write_threads,floor \\
       --scenarios keepalive-c25,pipeline16-c25
-  /usr/bin/python3 -m analysis.instructions --report results/2026-12-01-vm-instructions
+  ./hellepoll instructions --report results/<name>
+  ./hellepoll instructions --out results/<name>   # refresh the reference
 """
 
 import argparse
@@ -41,6 +43,7 @@ import sys
 import tempfile
 from typing import Dict, List, Optional
 
+from analysis.hellepoll_bench import rundir
 from analysis.hellepoll_bench.machine import cpu_model, git_revision
 from analysis.hellepoll_bench.servers import RunningServer, ServerSpec, build_mode, find_binary
 
@@ -276,7 +279,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
     ap.add_argument("--top", type=int, default=12, help="functions listed per run (default %(default)s)")
-    ap.add_argument("--out", help="result directory (default results/<date>-<host>-instructions)")
+    ap.add_argument("--out", metavar="DIR",
+                    help="result directory (default: a new runs/<date>-<host>-instructions/)")
     ap.add_argument("--report", metavar="DIR", help="rewrite DIR/README.md from DIR/instructions.json")
     args = ap.parse_args(argv)
 
@@ -318,8 +322,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "client_cpu": args.client_cpu,
         "results": results,
     }
-    out = args.out or os.path.join(ROOT, "results", "%s-%s-instructions" % (doc["date"], doc["host"]))
-    os.makedirs(out, exist_ok=True)
+    out = rundir.out_dir(args.out, ROOT, "instructions")
     with open(os.path.join(out, "instructions.json"), "w") as f:
         json.dump(doc, f, indent=1)
     text = report(doc, args.top)

@@ -1,17 +1,18 @@
 """Runs the Google Benchmark microbenchmarks and writes their tables.
 
 Builds the four benchmarks with --config=opt, runs each pinned to one CPU
-(median of N repetitions, each at least --min-time seconds), and writes to
---out: <name>.json (Google Benchmark's JSON, aggregates only), <name>.txt (the
+(median of N repetitions, each at least --min-time seconds), and writes to a
+new, git-ignored runs/<date>-<host>-microbench/ (or --out DIR): <name>.json (Google Benchmark's JSON, aggregates only), <name>.txt (the
 median lines) and README.md (the tables: parsers against http-parser and
 Boost.Beast, response serialisation, router, scheduler) with the machine and
 the commands.
 
 examples:
-  /usr/bin/python3 -m analysis.microbench                          # results/<date>-<host>-microbench
-  /usr/bin/python3 -m analysis.microbench --only parser_benchmark --repetitions 5
-  /usr/bin/python3 -m analysis.microbench --report results/2026-12-01-vm-microbench   # tables again
-  /usr/bin/python3 -m analysis.microbench --json                   # medians as JSON on stdout
+  ./hellepoll microbench                      # into a new runs/<date>-<host>-microbench/
+  ./hellepoll microbench --only parser_benchmark --repetitions 5
+  ./hellepoll microbench --report results/<name>  # tables again
+  ./hellepoll microbench --json               # medians as JSON on stdout
+  ./hellepoll microbench --out results/<name>     # refresh the reference
 
 Run nothing else meanwhile: the machine has two cores.
 """
@@ -21,11 +22,11 @@ import datetime
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 from typing import Dict, List, Optional
 
+from analysis.hellepoll_bench import rundir
 from analysis.hellepoll_bench.machine import cpu_model, git_revision
 
 
@@ -164,7 +165,8 @@ def main(argv: List[str]) -> int:
     p = argparse.ArgumentParser(prog="hellepoll microbench", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", help="result directory (default: results/<date>-<host>-microbench)")
+    p.add_argument("--out", metavar="DIR",
+                   help="result directory (default: a new runs/<date>-<host>-microbench/)")
     p.add_argument("--only", help="comma-separated benchmarks (default: all four: %s)" % ", ".join(BENCHMARKS))
     p.add_argument("--repetitions", type=int, default=3, help="repetitions per benchmark (median kept)")
     p.add_argument("--min-time", type=float, default=0.5, help="seconds per repetition, at least")
@@ -185,9 +187,7 @@ def main(argv: List[str]) -> int:
               file=sys.stderr)
         return 2
     now = datetime.datetime.now(datetime.timezone.utc)
-    out = args.out or os.path.join(ROOT, "results", "%s-%s-microbench" % (now.strftime("%Y-%m-%d"),
-                                                                            socket.gethostname()))
-    os.makedirs(out, exist_ok=True)
+    out = rundir.out_dir(args.out, ROOT, "microbench")
     build = ["bazel", "build", "--config=opt"] + [BENCHMARKS[n] for n in names]
     if subprocess.run(build, cwd=ROOT).returncode != 0:
         print("microbench: the build failed: %s" % " ".join(build), file=sys.stderr)

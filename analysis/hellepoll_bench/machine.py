@@ -144,19 +144,6 @@ def describe(root: str, server_cpus: List[int], client_cpus: List[int], pin_note
     }
 
 
-def new_result_dir(root: str, prefix: str = "") -> str:
-    """results/<prefix><date>-<host>, with -2, -3... when it exists already."""
-    import datetime  # pylint: disable=import-outside-toplevel
-    import socket  # pylint: disable=import-outside-toplevel
-    base = os.path.join(root, "results", "%s%s-%s" % (prefix, datetime.date.today().isoformat(),
-                                                      socket.gethostname()))
-    path, n = base, 2
-    while os.path.exists(path):
-        path = "%s-%d" % (base, n)
-        n += 1
-    return path
-
-
 def raise_fd_limit() -> None:
     """Soft descriptor limit up to the hard one; child processes inherit it."""
     import resource  # pylint: disable=import-outside-toplevel
