@@ -193,11 +193,10 @@ def main(argv: List[str]) -> int:
         print("microbench: the build failed: %s" % " ".join(build), file=sys.stderr)
         return 1
     # Interleaved: the repetitions of every benchmark in the binary run in a
-    # random order, so a machine that drifts within the run (these VMs: 10-20%
-    # in a minute) shifts all of them alike instead of whichever ran last.
-    # The parser ratios come from one binary; run in sequence, the minimal
-    # request's ratio to http-parser read 3.01x, 3.39x and 4.16x in three runs
-    # of the same code, and 3.38x, 3.52x, 3.51x interleaved.
+    # random order, so a machine that drifts within the run (a shared VM: 10-20%
+    # in a minute) shifts all of them alike instead of whichever ran last. The
+    # parser ratios compare benchmarks of one binary, so in sequence that drift
+    # would land in the ratio; interleaved it cancels out of it.
     flags = ["--benchmark_min_time=%g" % args.min_time, "--benchmark_repetitions=%d" % args.repetitions,
              "--benchmark_enable_random_interleaving=true", "--benchmark_report_aggregates_only=true"]
     all_medians = {}

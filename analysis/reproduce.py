@@ -1,7 +1,7 @@
 """Reproduce the original Hellepoll speed table, extend it, and draw the graphs.
 
 Runs every server (our variants and the peers: nginx, h2o, node, deft,
-Tornado) through the named scenarios of shared/BENCHMARKING.md, pinned
+Tornado) through the named scenarios of docs/benchmarking.md, pinned
 (server on one half of the cores, client on the other), with a warm-up and
 alternated repeats, and writes to a new, git-ignored runs/<date>-<host>-reproduce/
 (or --out DIR; a maintainer refreshing the reference run passes --out results/<name>):
@@ -179,7 +179,7 @@ def do_run(args) -> int:
     if runner.perf and runner.perf.note:
         print("note  " + runner.perf.note, flush=True)
         machine["syscalls_note"] = runner.perf.note
-    # A SIGTERM (or the lead's script being stopped) still stops every server we started.
+    # A SIGTERM (a script or CI job that runs us being stopped) still stops every server we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         records = runner.run()

@@ -1,7 +1,7 @@
 """Hellepoll's benchmark runner: servers, scenarios, measurement, reports and graphs.
 
 Modules, one concern each:
-  scenarios  the named scenarios of shared/BENCHMARKING.md and the run profiles
+  scenarios  the named scenarios of docs/benchmarking.md and the run profiles
   servers    launching a server pinned to its cores, its process tree and CPU time
   peers      the other servers (Tornado, node, nginx, h2o, deft) and their configs
   clients    ab / loadgen / wrk command lines and their outputs, normalised

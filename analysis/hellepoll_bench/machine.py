@@ -1,4 +1,4 @@
-"""machine.json: the setting a result was measured in (BENCHMARKING.md rule 7).
+"""machine.json: the setting a result was measured in (docs/benchmarking.md).
 
 Date, git revision, CPU model, cores, kernel, the pinning, and the version of
 every server and tool, so that two result directories can be compared with
@@ -57,7 +57,7 @@ def os_name() -> str:
 def split_cpus(cpus: List[int]) -> Tuple[List[int], List[int], str]:
     """(server cpus, client cpus, note): halves, the server on the lower half.
 
-    On 2 cores this is BENCHMARKING.md's `taskset -c 0` / `taskset -c 1`.
+    On 2 cores this is `taskset -c 0` for the server, `taskset -c 1` for the client.
     """
     cpus = sorted(cpus)
     if len(cpus) < 2:

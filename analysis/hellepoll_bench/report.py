@@ -3,7 +3,7 @@
 Input: <dir>/machine.json and <dir>/raw/**/*.json (one file per run, written
 by runner.py). Rows are (scenario, point, server). A row is valid only when
 every measured run of it is; an invalid row shows why, never a throughput
-(BENCHMARKING.md rule 5). Figures are medians over runs with min–max beside.
+(docs/benchmarking.md). Figures are medians over runs with min–max beside.
 """
 
 import csv
@@ -211,7 +211,7 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
     out.append("Median of %s measured runs after one warm-up, min–max in parentheses; "
                "† = client-bound (the client core was ≥ %d%% busy: the figure measures the "
                "load generator as much as the server). Scenarios as named in "
-               "shared/BENCHMARKING.md." % (settings.get("repeats", "?"),
+               "docs/benchmarking.md." % (settings.get("repeats", "?"),
                                             round(CLIENT_BOUND_BUSY * 100)))
     out.append("")
 

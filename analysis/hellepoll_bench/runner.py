@@ -1,6 +1,6 @@
 """The run: start every server pinned, then warm up and measure, alternating servers.
 
-Order (BENCHMARKING.md rule 2): for each scenario and point, one unmeasured
+Order (docs/benchmarking.md): for each scenario and point, one unmeasured
 warm-up run per server, then repeats 1..R, each repeat visiting every server
 in turn (A B C A B C ...), so drift on a shared machine spreads over all of
 them instead of landing on one.

@@ -1,4 +1,4 @@
-"""The performance targets (issue 6), checked against a result directory.
+"""The performance targets, checked against a result directory.
 
 Each target is a ratio between two servers in one scenario. On a shared
 2-core VM the whole machine drifts by 10-20% within a minute, and the runner

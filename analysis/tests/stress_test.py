@@ -2,7 +2,7 @@
 
 The fixtures are two runs of SigtermWithRequestsInFlightLosesNone as the
 test binary prints them: one that passed, one where a reset lost 26,323
-answers (3197cd4, lt_writev_procs at 2 workers).
+answers (lt_writev_procs at 2 workers).
 """
 
 import csv
