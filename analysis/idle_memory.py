@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Server memory per idle keep-alive connection and per idle timer task (RSS deltas).
 
 For each server (one worker, pinned): opens 200 warm-up connections, then N
@@ -12,9 +11,12 @@ Then, unless --timers 0: //server:timer_memory arms --timers idle timer tasks
 scheduler and reports its RSS delta over them.
 
 examples:
-  /usr/bin/python3 analysis/idle_memory.py                     # helloworld and nginx, 10,000 each
-  /usr/bin/python3 analysis/idle_memory.py --servers lt_write_threads --connections 5000
-  /usr/bin/python3 analysis/idle_memory.py --out results/2026-11-23-vm-idle-memory
+  /usr/bin/python3 -m analysis.idle_memory                     # helloworld and nginx, 10,000 each
+  /usr/bin/python3 -m analysis.idle_memory --servers lt_write_threads --connections 5000
+  /usr/bin/python3 -m analysis.idle_memory --out results/<name>   # refresh the reference
+
+Writes idle-memory.md and idle-memory.json to a new, git-ignored
+runs/<date>-<host>-idle-memory/, or to --out DIR.
 
 Needs the variants and the timer tool built (bazel build --config=opt
 //variants:all //server:timer_memory). A process
@@ -32,11 +34,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analysis.hellepoll_bench import rundir
+from analysis.hellepoll_bench.peers import PEERS
+from analysis.hellepoll_bench.servers import RunningServer, Variant, find_binary, repo_root, tree_rss_kib
+from analysis.hellepoll_bench.variants import VARIANTS
 
-# pylint: disable=wrong-import-position
-from hellepoll_bench.peers import PEERS
-from hellepoll_bench.servers import VARIANTS, RunningServer, Variant, find_binary, tree_rss_kib
 
 WARM = 200
 REQUEST = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
@@ -142,14 +144,15 @@ def render(rows, command, timers=None) -> str:
 
 def main(argv):
     parser = argparse.ArgumentParser(
-        prog="idle_memory.py", description=__doc__.split("\n\n", 1)[0],
+        prog="python3 -m analysis.idle_memory", description=__doc__.split("\n\n", 1)[0],
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--servers", default="helloworld,nginx", metavar="A,B")
     parser.add_argument("--connections", type=int, default=10000, metavar="N")
     parser.add_argument("--timers", type=int, default=500000, metavar="N",
                         help="idle timer tasks to measure (default %(default)s; 0: none)")
     parser.add_argument("--cpu", default="0", help="server cpu (default 0)")
-    parser.add_argument("--out", metavar="DIR", help="write idle-memory.md and .json here")
+    parser.add_argument("--out", metavar="DIR", help="write idle-memory.md and .json here "
+                        "(default: a new runs/<date>-<host>-idle-memory/)")
     parser.add_argument("--max-bytes", type=float, metavar="B",
                         help="exit 1 if a server uses more than B bytes per connection")
     parser.add_argument("--max-timer-bytes", type=float, metavar="B",
@@ -175,16 +178,16 @@ def main(argv):
     if timers:
         print("timers: %s" % (timers.get("error") or "%.1f bytes/task over %d" % (
             timers["bytes_per_task"], timers["tasks"])), file=sys.stderr)
-    command = "/usr/bin/python3 analysis/idle_memory.py " + " ".join(argv)
+    command = "/usr/bin/python3 -m analysis.idle_memory " + " ".join(argv)
     text = render(rows, command.strip(), timers)
     print(text)
-    if args.out:
-        os.makedirs(args.out, exist_ok=True)
-        with open(os.path.join(args.out, "idle-memory.md"), "w") as f:
-            f.write(text)
-        with open(os.path.join(args.out, "idle-memory.json"), "w") as f:
-            json.dump({"command": command.strip(), "rows": rows, "timers": timers}, f, indent=2)
-            f.write("\n")
+    out = rundir.out_dir(args.out, repo_root(), "idle-memory")
+    with open(os.path.join(out, "idle-memory.md"), "w") as f:
+        f.write(text)
+    with open(os.path.join(out, "idle-memory.json"), "w") as f:
+        json.dump({"command": command.strip(), "rows": rows, "timers": timers}, f, indent=2)
+        f.write("\n")
+    print("idle memory: wrote %s" % out, file=sys.stderr)
     failed = [r for r in rows if "error" in r or not r.get("alive", False)]
     if args.max_bytes is not None:
         failed += [r for r in rows if r.get("bytes_per_connection", 0) > args.max_bytes]

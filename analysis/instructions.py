@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """User-space instructions per request, counted by callgrind.
 
 Time on a shared 2-core VM drifts 10-20% within a minute, which hides a
@@ -19,13 +18,15 @@ than one that hits, and the kernel's share (94% of a keep-alive request) is
 not counted at all. Compare variants with it, and changes to one variant; do
 not compare it with req/s.
 
-Writes to --out: instructions.json and README.md (tables, machine, commands).
+Writes instructions.json and README.md (tables, machine, commands) to a new,
+git-ignored runs/<date>-<host>-instructions/, or to --out DIR.
 
 examples:
-  /usr/bin/python3 analysis/instructions.py                  # helloworld and floor, keepalive-c25
-  /usr/bin/python3 analysis/instructions.py --variants helloworld,et_write_threads,floor \\
+  ./hellepoll instructions                    # helloworld and floor, keepalive-c25
+  ./hellepoll instructions --variants helloworld,et_write_threads,floor \\
       --scenarios keepalive-c25,pipeline16-c25
-  /usr/bin/python3 analysis/instructions.py --report results/2026-12-01-vm-instructions
+  ./hellepoll instructions --report results/<name>
+  ./hellepoll instructions --out results/<name>   # refresh the reference
 """
 
 import argparse
@@ -42,11 +43,10 @@ import sys
 import tempfile
 from typing import Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analysis.hellepoll_bench import rundir
+from analysis.hellepoll_bench.machine import cpu_model, git_revision
+from analysis.hellepoll_bench.servers import RunningServer, ServerSpec, build_mode, find_binary
 
-# pylint: disable=wrong-import-position
-from hellepoll_bench.machine import cpu_model, git_revision
-from hellepoll_bench.servers import RunningServer, ServerSpec, build_mode, find_binary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -279,7 +279,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--server-cpu", default="0")
     ap.add_argument("--client-cpu", default="1")
     ap.add_argument("--top", type=int, default=12, help="functions listed per run (default %(default)s)")
-    ap.add_argument("--out", help="result directory (default results/<date>-<host>-instructions)")
+    ap.add_argument("--out", metavar="DIR",
+                    help="result directory (default: a new runs/<date>-<host>-instructions/)")
     ap.add_argument("--report", metavar="DIR", help="rewrite DIR/README.md from DIR/instructions.json")
     args = ap.parse_args(argv)
 
@@ -312,7 +313,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "cpu": cpu_model(),
         "kernel": platform.release(),
         "git": git_revision(ROOT),
-        "command": " ".join(["/usr/bin/python3", "analysis/instructions.py"] + (argv if argv is not None
+        "command": " ".join(["/usr/bin/python3", "-m", "analysis.instructions"] + (argv if argv is not None
                                                                                  else sys.argv[1:])),
         "scenarios": scenarios,
         "requests": args.requests,
@@ -321,8 +322,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "client_cpu": args.client_cpu,
         "results": results,
     }
-    out = args.out or os.path.join(ROOT, "results", "%s-%s-instructions" % (doc["date"], doc["host"]))
-    os.makedirs(out, exist_ok=True)
+    out = rundir.out_dir(args.out, ROOT, "instructions")
     with open(os.path.join(out, "instructions.json"), "w") as f:
         json.dump(doc, f, indent=1)
     text = report(doc, args.top)

@@ -1,18 +1,18 @@
-#!/usr/bin/python3
 """Runs the Google Benchmark microbenchmarks and writes their tables.
 
 Builds the four benchmarks with --config=opt, runs each pinned to one CPU
-(median of N repetitions, each at least --min-time seconds), and writes to
---out: <name>.json (Google Benchmark's JSON, aggregates only), <name>.txt (the
+(median of N repetitions, each at least --min-time seconds), and writes to a
+new, git-ignored runs/<date>-<host>-microbench/ (or --out DIR): <name>.json (Google Benchmark's JSON, aggregates only), <name>.txt (the
 median lines) and README.md (the tables: parsers against http-parser and
 Boost.Beast, response serialisation, router, scheduler) with the machine and
 the commands.
 
 examples:
-  /usr/bin/python3 analysis/microbench.py                          # results/<date>-<host>-microbench
-  /usr/bin/python3 analysis/microbench.py --only parser_benchmark --repetitions 5
-  /usr/bin/python3 analysis/microbench.py --report results/2026-12-01-vm-microbench   # tables again
-  /usr/bin/python3 analysis/microbench.py --json                   # medians as JSON on stdout
+  ./hellepoll microbench                      # into a new runs/<date>-<host>-microbench/
+  ./hellepoll microbench --only parser_benchmark --repetitions 5
+  ./hellepoll microbench --report results/<name>  # tables again
+  ./hellepoll microbench --json               # medians as JSON on stdout
+  ./hellepoll microbench --out results/<name>     # refresh the reference
 
 Run nothing else meanwhile: the machine has two cores.
 """
@@ -22,15 +22,13 @@ import datetime
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 from typing import Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from analysis.hellepoll_bench import rundir
+from analysis.hellepoll_bench.machine import cpu_model, git_revision
 
-# pylint: disable=wrong-import-position
-from hellepoll_bench.machine import cpu_model, git_revision
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCHMARKS = {
@@ -143,7 +141,7 @@ def report(out_dir: str) -> str:
                      meta.get("cpu_pinned", "?"), meta.get("repetitions", "?"),
                      meta.get("min_time", "?"),
                      ", interleaved in random order" if meta.get("interleaved") else "", meta.get("git", "?")))
-    lines += ["", "```sh", meta.get("command", "/usr/bin/python3 analysis/microbench.py"), "```", ""]
+    lines += ["", "```sh", meta.get("command", "/usr/bin/python3 -m analysis.microbench"), "```", ""]
     sections = [("parser_benchmark", "## Request parsing (same binary, same corpus; CPU time per request)",
                  parser_table),
                 ("response_benchmark", "## Response serialisation (one response into the output buffer, "
@@ -164,10 +162,11 @@ def report(out_dir: str) -> str:
 
 
 def main(argv: List[str]) -> int:
-    p = argparse.ArgumentParser(prog="analysis/microbench.py", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="hellepoll microbench", description=__doc__.split("\n\n")[0],
                                 epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", help="result directory (default: results/<date>-<host>-microbench)")
+    p.add_argument("--out", metavar="DIR",
+                   help="result directory (default: a new runs/<date>-<host>-microbench/)")
     p.add_argument("--only", help="comma-separated benchmarks (default: all four: %s)" % ", ".join(BENCHMARKS))
     p.add_argument("--repetitions", type=int, default=3, help="repetitions per benchmark (median kept)")
     p.add_argument("--min-time", type=float, default=0.5, help="seconds per repetition, at least")
@@ -188,19 +187,16 @@ def main(argv: List[str]) -> int:
               file=sys.stderr)
         return 2
     now = datetime.datetime.now(datetime.timezone.utc)
-    out = args.out or os.path.join(ROOT, "results", "%s-%s-microbench" % (now.strftime("%Y-%m-%d"),
-                                                                            socket.gethostname()))
-    os.makedirs(out, exist_ok=True)
+    out = rundir.out_dir(args.out, ROOT, "microbench")
     build = ["bazel", "build", "--config=opt"] + [BENCHMARKS[n] for n in names]
     if subprocess.run(build, cwd=ROOT).returncode != 0:
         print("microbench: the build failed: %s" % " ".join(build), file=sys.stderr)
         return 1
     # Interleaved: the repetitions of every benchmark in the binary run in a
-    # random order, so a machine that drifts within the run (these VMs: 10-20%
-    # in a minute) shifts all of them alike instead of whichever ran last.
-    # The parser ratios come from one binary; run in sequence, the minimal
-    # request's ratio to http-parser read 3.01x, 3.39x and 4.16x in three runs
-    # of the same code, and 3.38x, 3.52x, 3.51x interleaved.
+    # random order, so a machine that drifts within the run (a shared VM: 10-20%
+    # in a minute) shifts all of them alike instead of whichever ran last. The
+    # parser ratios compare benchmarks of one binary, so in sequence that drift
+    # would land in the ratio; interleaved it cancels out of it.
     flags = ["--benchmark_min_time=%g" % args.min_time, "--benchmark_repetitions=%d" % args.repetitions,
              "--benchmark_enable_random_interleaving=true", "--benchmark_report_aggregates_only=true"]
     all_medians = {}
@@ -225,7 +221,7 @@ def main(argv: List[str]) -> int:
                    "git": rev["revision"][:10] + ("-dirty" if rev["dirty"] else ""), "cpu": cpu_model(),
                    "kernel": "Linux " + platform.release(), "cpu_pinned": args.cpu,
                    "repetitions": args.repetitions, "min_time": args.min_time, "interleaved": True,
-                   "command": "/usr/bin/python3 analysis/microbench.py " + " ".join(argv)}, f, indent=2)
+                   "command": "/usr/bin/python3 -m analysis.microbench " + " ".join(argv)}, f, indent=2)
     text = report(out)
     if args.json:
         json.dump(all_medians, sys.stdout, indent=2)

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Profile a variant's inner loop under load: where does each request's time go?
 
 Starts the variant (one worker, pinned to the server cpu), warms it up with the
@@ -7,7 +6,9 @@ cpu), then loads it again for --seconds while perf watches the server:
   perf record -e cpu-clock -g      sampled call chains (hardware counters are
                                    not available on these VMs)
   perf stat -e raw_syscalls:sys_enter   syscalls per request
-and writes results/profiles/<variant>-<scenario>/:
+and writes to a new, git-ignored runs/<date>-<host>-profile-<variant>-<scenario>/
+(or --out DIR; a maintainer refreshing a committed profile passes
+--out results/profiles/<variant>-<scenario>):
   summary.md  summary.json   requests, CPU us/request, syscalls/request, top symbols
   top-self.txt               perf report --no-children: self time by symbol
   top-children.txt           perf report --children: time including callees
@@ -21,7 +22,8 @@ examples:
   ./hellepoll profile helloworld
   ./hellepoll profile et_write_threads --scenario pipeline16-c25 --seconds 10
   ./hellepoll profile helloworld --scenario ab-c25
-  perf report -i results/profiles/helloworld-keepalive-c25/perf.data
+  ./hellepoll profile helloworld --out results/profiles/helloworld-keepalive-c25
+  perf report -i runs/<date>-<host>-profile-helloworld-keepalive-c25/perf.data
 
 CPU us/request here includes perf's own sampling cost in the server (a few
 per cent at the default 1999 Hz): compare it between profiles, and take the
@@ -38,13 +40,11 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, flamegraph, machine, scenarios as scen
-from hellepoll_bench.runner import Perf
-from hellepoll_bench.servers import (VARIANTS, RunningServer, Variant, cpu_seconds_between,
-                                     repo_root, tree_cpu_ticks, tree_pids)
+from analysis.hellepoll_bench import clients, flamegraph, machine, rundir, scenarios as scen
+from analysis.hellepoll_bench.runner import Perf
+from analysis.hellepoll_bench.servers import (RunningServer, Variant, cpu_seconds_between,
+                                              repo_root, tree_cpu_ticks, tree_pids)
+from analysis.hellepoll_bench.variants import VARIANTS
 
 PROFILE_SCENARIOS = tuple(s.name for s in scen.SCENARIOS if not s.fixed_rate
                           and len(s.connections) == 1)
@@ -60,7 +60,7 @@ def parse_args(argv):
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds before recording")
     parser.add_argument("--frequency", type=int, default=1999, help="samples/s (default 1999)")
     parser.add_argument("--out", metavar="DIR",
-                        help="default: results/profiles/<variant>-<scenario>")
+                        help="default: a new runs/<date>-<host>-profile-<variant>-<scenario>/")
     parser.add_argument("--server-cpu", default="0", metavar="CPU")
     parser.add_argument("--client-cpu", default="1", metavar="CPU")
     parser.add_argument("--top", type=int, default=25, help="symbols in the summary")
@@ -162,9 +162,7 @@ def main(argv):
         say("%s %s" % (args.variant, why))
         return 2
 
-    out = os.path.abspath(args.out or os.path.join(
-        repo_root(), "results", "profiles", "%s-%s" % (args.variant, args.scenario)))
-    os.makedirs(out, exist_ok=True)
+    out = rundir.out_dir(args.out, repo_root(), "profile-%s-%s" % (args.variant, args.scenario))
     data = os.path.join(out, "perf.data")
     client_json = os.path.join(out, "client.json")
     server_log = os.path.join(out, "server.log")

@@ -1,16 +1,17 @@
-#!/usr/bin/python3
 """Reproduce the original Hellepoll speed table, extend it, and draw the graphs.
 
 Runs every server (our variants and the peers: nginx, h2o, node, deft,
-Tornado) through the named scenarios of shared/BENCHMARKING.md, pinned
+Tornado) through the named scenarios of docs/benchmarking.md, pinned
 (server on one half of the cores, client on the other), with a warm-up and
-alternated repeats, and writes results/<date>-<host>/:
+alternated repeats, and writes to a new, git-ignored runs/<date>-<host>-reproduce/
+(or --out DIR; a maintainer refreshing the reference run passes --out results/<name>):
   raw/<scenario>/<point>/<server>-r<N>.json   one file per run
   summary.csv   table.md   machine.json   graphs/*.png *.svg   logs/<server>.log
 
 examples:
   ./hellepoll reproduce                       # the defaults: 4 scenarios, ~10 min on 2 cores
   ./hellepoll reproduce --quick               # the same, shorter runs: ~2 min
+  ./hellepoll reproduce --out results/<name>  # refresh a reference run
   ./hellepoll reproduce --full                # + concurrency-sweep and fixed-rate latency
   ./hellepoll reproduce --servers et_writev_procs,node --scenarios ab-k-c25
   ./hellepoll reproduce --list                # servers, scenarios, what is installed
@@ -31,13 +32,11 @@ import signal
 import socket
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, machine as machine_mod, report, scenarios as scen, targets
-from hellepoll_bench.peers import PEERS
-from hellepoll_bench.runner import Runner, Settings
-from hellepoll_bench.servers import VARIANTS, Variant, repo_root
+from analysis.hellepoll_bench import clients, machine as machine_mod, report, rundir, scenarios as scen, targets
+from analysis.hellepoll_bench.peers import PEERS
+from analysis.hellepoll_bench.runner import Runner, Settings
+from analysis.hellepoll_bench.servers import Variant, repo_root
+from analysis.hellepoll_bench.variants import VARIANTS
 
 
 def all_specs():
@@ -76,7 +75,7 @@ def parse_args(argv):
                         help="seconds per measured run, for every scenario")
     parser.add_argument("--warmup", type=float, metavar="S", help="seconds of the warm-up run")
     parser.add_argument("--out", metavar="DIR", help="result directory "
-                        "(default: results/<date>-<host>)")
+                        "(default: a new runs/<date>-<host>-reproduce/)")
     parser.add_argument("--server-cpus", metavar="LIST", help="cpus for servers (default: "
                         "lower half of this process's cpus)")
     parser.add_argument("--client-cpus", metavar="LIST", help="cpus for clients (default: "
@@ -130,10 +129,6 @@ def do_list(args) -> int:
     return 0
 
 
-def default_out_dir(root: str) -> str:
-    return machine_mod.new_result_dir(root, "")
-
-
 def raise_fd_limit() -> None:
     machine_mod.raise_fd_limit()
 
@@ -160,8 +155,7 @@ def do_run(args) -> int:
     if not settings.taskset:
         pin_note = (pin_note + "; " if pin_note else "") + "taskset missing: nothing pinned"
     tools = clients.Tools(args.client)
-    out_dir = os.path.abspath(args.out) if args.out else default_out_dir(root)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = rundir.out_dir(args.out, root, "reproduce")
     raise_fd_limit()
     machine = machine_mod.describe(root, server_cpus, client_cpus, pin_note, tools,
                                    dict(settings.as_dict(),
@@ -185,7 +179,7 @@ def do_run(args) -> int:
     if runner.perf and runner.perf.note:
         print("note  " + runner.perf.note, flush=True)
         machine["syscalls_note"] = runner.perf.note
-    # A SIGTERM (or the lead's script being stopped) still stops every server we started.
+    # A SIGTERM (a script or CI job that runs us being stopped) still stops every server we started.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         records = runner.run()
@@ -200,7 +194,7 @@ def do_run(args) -> int:
     written = report.write_reports(out_dir, plots=not args.no_graphs)
     for note in written["notes"]:
         print("note  " + note)
-    print("wrote %s" % ", ".join(os.path.relpath(p, out_dir) for p in written["written"]))
+    print("wrote %s in %s" % (", ".join(os.path.relpath(p, out_dir) for p in written["written"]), out_dir))
     with open(os.path.join(out_dir, "table.md")) as f:
         print()
         print(f.read())

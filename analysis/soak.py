@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Soak a variant: a full-rate good client and hostile clients for minutes at once.
 
 Starts the variant (one worker, pinned, --port 0), runs loadgen against it
@@ -11,7 +10,7 @@ resident memory and open descriptors (the whole process tree). Then the
 clients stop, the descriptors must come back to where they started, GET /
 must still answer, and SIGTERM must end the server with status 0.
 
-Writes to --out (default results/soak-<date>-<host>/):
+Writes to a new, git-ignored runs/<date>-<host>-soak/ (or --out DIR):
   samples.csv   time_s, phase, rss_kib, fds, good_requests, good_errors (each second;
                 the good counts are those of the segments finished by then)
   summary.json  everything below, machine-readable
@@ -51,13 +50,11 @@ import threading
 import time
 from typing import Dict, List, Optional
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, hostile, machine as machine_mod
-from hellepoll_bench.runner import si
-from hellepoll_bench.servers import (VARIANTS, RunningServer, Variant, build_mode, probe, repo_root,
-                                     tree_fds, tree_rss_kib)
+from analysis.hellepoll_bench import clients, hostile, machine as machine_mod, rundir
+from analysis.hellepoll_bench.runner import si
+from analysis.hellepoll_bench.servers import (RunningServer, Variant, build_mode, probe, repo_root,
+                                              tree_fds, tree_rss_kib)
+from analysis.hellepoll_bench.variants import VARIANTS
 
 SCHEMA = "hellepoll-soak/1"
 WINDOW = 5  # samples whose median is "start" (after the warm-up) and "end"
@@ -90,7 +87,7 @@ def parse_args(argv):
                         help="variant to soak (default helloworld; one of %s)" % ", ".join(VARIANTS))
     parser.add_argument("--workers", type=int, default=1, help="--workers for the variant (default 1)")
     parser.add_argument("--out", metavar="DIR", help="result directory "
-                        "(default results/soak-<date>-<host>)")
+                        "(default: a new runs/<date>-<host>-soak/)")
     parser.add_argument("--segment", type=float, default=10.0, metavar="S",
                         help="seconds per loadgen run (default 10)")
     parser.add_argument("--connections", type=int, default=16, metavar="N",
@@ -127,10 +124,6 @@ def parse_args(argv):
                                                              ", ".join(hostile.KINDS)))
     args.kind_list = kinds
     return args
-
-
-def default_out_dir(root: str) -> str:
-    return machine_mod.new_result_dir(root, "soak-")
 
 
 def raise_fd_limit() -> None:
@@ -384,8 +377,7 @@ def run(args) -> int:
         return 2
     duration_s = args.minutes * 60
     warmup_s = args.warmup if args.warmup is not None else min(30.0, duration_s / 4)
-    out_dir = os.path.abspath(args.out) if args.out else default_out_dir(root)
-    os.makedirs(out_dir, exist_ok=True)
+    out_dir = rundir.out_dir(args.out, root, "soak")
     raise_fd_limit()
 
     cpus = sorted(os.sched_getaffinity(0))
@@ -486,7 +478,7 @@ def run(args) -> int:
     with open(os.path.join(out_dir, "soak.md"), "w") as f:
         f.write(text)
     try:
-        from hellepoll_bench import plots  # pylint: disable=import-outside-toplevel
+        from analysis.hellepoll_bench import plots  # pylint: disable=import-outside-toplevel
 
         title = "Soak: %s, %s, good client + %d hostile kinds — %s" % (
             args.variant, _duration(duration_s), len(args.kind_list),
@@ -500,6 +492,7 @@ def run(args) -> int:
     if args.json:
         json.dump(summary, sys.stdout, indent=1)
         print()
+    say("wrote %s" % out_dir)
     return 0 if summary["passed"] else 1
 
 

@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 """Run a fault scenario many times over every variant, to catch what fails once in fifty.
 
 Scenarios:
@@ -8,14 +7,15 @@ Scenarios:
           refused (behind a "Connection: close" answer and a FIN): zero lost.
 
 Each run is the gtest case itself, one (variant, workers) case per run,
-taken round-robin over every variant at 1 and 2 workers, so `--runs 200`
-gives each of the 18 cases 11 or 12 runs. The test binary is built first
+taken round-robin over every variant at 1 and 2 workers, so the cases
+share `--runs` evenly. The test binary is built first
 (`bazel build [--config=CONFIG] //variants:faults_test`) and run from its
 runfiles, with the variant list its BUILD rule gives it.
 
 Prints a line per run and a summary: runs and lost answers per case, and
-each failure with how its clients' connections ended. With --out DIR it
-writes DIR/summary.json (everything) and DIR/runs.csv (a row per run).
+each failure with how its clients' connections ended. It writes
+summary.json (everything) and runs.csv (a row per run) to a new, git-ignored
+runs/<date>-<host>-stress-<scenario>/, or to --out DIR.
 
 Exit status: 0 when every run passed and lost nothing; 1 when any run lost
 answers or failed; 2 on a bad argument or a failed build.
@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 from typing import Dict, List, Optional
+
+from analysis.hellepoll_bench import rundir
 
 SCHEMA = "hellepoll-stress/1"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -195,7 +197,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--workers", default="1,2", help="comma list of worker counts (default 1,2)")
     p.add_argument("--config", help="bazel config to build with (opt, asan; default: the plain build)")
     p.add_argument("--timeout", type=float, default=300, help="seconds one run may take (default 300)")
-    p.add_argument("--out", help="directory for summary.json and runs.csv")
+    p.add_argument("--out", metavar="DIR", help="directory for summary.json and runs.csv "
+                   "(default: a new runs/<date>-<host>-stress-<scenario>/)")
     args = p.parse_args(argv)
     if args.runs < 1:
         p.error("--runs must be at least 1")
@@ -240,9 +243,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print("\ninterrupted: the summary of the runs so far")
     summary = summarise(results)
     print_summary(summary, results)
-    if args.out:
-        write_out(args.out, args, summary, results)
-        print(f"\nwrote {os.path.join(args.out, 'summary.json')} and runs.csv")
+    out = rundir.out_dir(args.out, REPO, "stress-" + args.scenario)
+    write_out(out, args, summary, results)
+    print(f"\nwrote {os.path.join(out, 'summary.json')} and runs.csv")
     return 0 if results and summary["failed"] == 0 and summary["lost"] == 0 else 1
 
 

@@ -1,7 +1,6 @@
-#!/usr/bin/python3
 """Regenerates README.md's speed and variants tables from a result directory.
 
-Usage: /usr/bin/python3 analysis/update_readme.py results/<date>-<host>
+Usage: /usr/bin/python3 -m analysis.update_readme results/<date>-<host>
            [--targets results/<targets run>] [--microbench results/<microbench run>]
            [--readme PATH]   (default: the repository's README.md)
 
@@ -9,8 +8,9 @@ Replaces the text between <!-- speed-table:begin/end --> (the original
 table reproduced, and every server) and <!-- variants-table:begin/end -->
 (the variants with their keepalive-c25 costs); with --targets, the text
 between <!-- targets-table:begin/end --> (that run's targets.md, from
-`reproduce.py --targets`); with --microbench, <!-- microbench-table:begin/end -->
-(the parser table of that run's README.md, from analysis/microbench.py).
+`./hellepoll reproduce --targets`); with --microbench, <!-- microbench-table:begin/end -->
+(the parser table of that run's README.md, from `./hellepoll microbench`).
+The variants come from variants/variants.bzl, in its order.
 Nothing is typed by hand: rerun after committing a new reference run.
 """
 import argparse
@@ -19,15 +19,15 @@ import os
 import re
 import sys
 
-AXES = {
-    "trigger": {"lt": "level-triggered", "et": "edge-triggered"},
-    "write": {"write": "write (copy)", "writev": "writev (gather)"},
-    "workers": {"threads": "threads", "procs": "processes"},
-}
-WHAT = {
+from analysis.hellepoll_bench import variants
+
+WHAT = {  # by trigger value: what a variant's cost shows
     "lt": "one read per readiness event; epoll_ctl only when interest changes",
     "et": "registered once for both directions; reads until EAGAIN",
 }
+# floor.cc's fixed policies, as axis values, and what it is for.
+FLOOR_AXES = "lt_write_procs"
+FLOOR_WHAT = "the floor: no HTTP parsing, pre-rendered reply"
 
 
 def section(table_md: str, heading: str) -> str:
@@ -45,22 +45,26 @@ def replace_between(text: str, marker: str, body: str) -> str:
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
 
 
-def variants_table(rows, result_dir: str) -> str:
+def variants_table(rows, result_dir: str, declared: variants.Declared = variants.DECLARED) -> str:
+    """One row per variant in variants.bzl's order, with its keepalive-c25 costs."""
     ka = {r["server"]: r for r in rows if r["scenario"] == "keepalive-c25" and r["valid"] == "true"}
+    axes = [axis for axis, _ in declared.axes]
     out = [
-        "| variant | trigger | write path | workers | what it shows | CPU µs/req | syscalls/req |",
-        "|---|---|---|---|---|---|---|",
+        "| variant | %s | what it shows | CPU µs/req | syscalls/req |" % " | ".join(axes),
+        "|---|%s---|---|---|" % ("---|" * len(axes)),
     ]
-    names = sorted(n for n in ka if n.count("_") == 2 and n.split("_")[0] in AXES["trigger"])
-    for name in names + ["floor"]:
+    for name in declared.names():
         r = ka.get(name)
         if r is None:
             continue
         if name == "floor":
-            cols = ["level-triggered", "write (copy)", "processes", "the floor: no HTTP parsing, pre-rendered reply"]
+            values, what = FLOOR_AXES.split("_"), FLOOR_WHAT
         else:
-            t, w, k = name.split("_")
-            cols = [AXES["trigger"][t], AXES["write"][w], AXES["workers"][k], WHAT[t]]
+            values = declared.axis_values(name)
+            what = WHAT.get(values[0], "")
+            if name == "helloworld":
+                what = "the default: `%s`, built as `helloworld`" % declared.helloworld
+        cols = [declared.title(axis, v) for axis, v in zip(axes, values)] + [what]
         out.append("| `%s` | %s | %.2f | %.2f |" % (name, " | ".join(cols), float(r["server_cpu_us_per_req"]),
                                                    float(r["syscalls_per_req"])))
     rel = os.path.relpath(result_dir)
@@ -72,7 +76,7 @@ def variants_table(rows, result_dir: str) -> str:
 def targets_table(targets_dir: str) -> str:
     path = os.path.join(targets_dir, "targets.md")
     if not os.path.exists(path):
-        sys.exit(f"update_readme: no {path}: run analysis/reproduce.py --targets {targets_dir} first")
+        sys.exit(f"update_readme: no {path}: run ./hellepoll reproduce --targets {targets_dir} first")
     with open(path) as f:
         return f.read().strip()
 
@@ -88,7 +92,7 @@ def microbench_table(microbench_dir: str) -> str:
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="update_readme.py", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python3 -m analysis.update_readme", description=__doc__.split("\n\n")[0],
                                      usage=__doc__.split("\n\n")[1].replace("Usage: ", "", 1))
     parser.add_argument("result_dir")
     parser.add_argument("--targets", metavar="DIR")

@@ -18,7 +18,7 @@ import re
 import shutil
 from typing import Dict, List, Optional, Tuple
 
-from hellepoll_bench.servers import find_binary
+from .servers import find_binary
 
 ERROR_KINDS = ("connect", "read", "write", "timeout", "reset", "short_read", "parse", "non2xx")
 WRK_PIPELINE_LUA = __file__.rsplit("/", 1)[0] + "/wrk_pipeline.lua"

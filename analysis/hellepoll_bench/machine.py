@@ -1,4 +1,4 @@
-"""machine.json: the setting a result was measured in (BENCHMARKING.md rule 7).
+"""machine.json: the setting a result was measured in (docs/benchmarking.md).
 
 Date, git revision, CPU model, cores, kernel, the pinning, and the version of
 every server and tool, so that two result directories can be compared with
@@ -57,7 +57,7 @@ def os_name() -> str:
 def split_cpus(cpus: List[int]) -> Tuple[List[int], List[int], str]:
     """(server cpus, client cpus, note): halves, the server on the lower half.
 
-    On 2 cores this is BENCHMARKING.md's `taskset -c 0` / `taskset -c 1`.
+    On 2 cores this is `taskset -c 0` for the server, `taskset -c 1` for the client.
     """
     cpus = sorted(cpus)
     if len(cpus) < 2:
@@ -142,19 +142,6 @@ def describe(root: str, server_cpus: List[int], client_cpus: List[int], pin_note
         "command": argv,
         "servers": {},
     }
-
-
-def new_result_dir(root: str, prefix: str = "") -> str:
-    """results/<prefix><date>-<host>, with -2, -3... when it exists already."""
-    import datetime  # pylint: disable=import-outside-toplevel
-    import socket  # pylint: disable=import-outside-toplevel
-    base = os.path.join(root, "results", "%s%s-%s" % (prefix, datetime.date.today().isoformat(),
-                                                      socket.gethostname()))
-    path, n = base, 2
-    while os.path.exists(path):
-        path = "%s-%d" % (base, n)
-        n += 1
-    return path
 
 
 def raise_fd_limit() -> None:

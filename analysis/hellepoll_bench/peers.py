@@ -20,7 +20,7 @@ import sys
 import zipfile
 from typing import List, Optional, Tuple
 
-from hellepoll_bench.servers import ServerSpec
+from .servers import ServerSpec
 
 PEERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "peers")
 DEBIAN_PYTHON = "/usr/bin/python3"

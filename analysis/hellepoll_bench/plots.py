@@ -21,9 +21,9 @@ import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-posi
 from matplotlib.patches import Patch  # noqa: E402  pylint: disable=wrong-import-position
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator  # noqa: E402
 
-from hellepoll_bench import scenarios as scen  # noqa: E402
-from hellepoll_bench.report import caption, _server_order  # noqa: E402
-from hellepoll_bench.runner import si  # noqa: E402
+from . import scenarios as scen  # noqa: E402
+from .formatting import caption, server_order  # noqa: E402
+from .runner import si  # noqa: E402
 
 VARIANT_COLOR = "#2b6cb0"
 PEER_COLOR = "#9c9c9c"
@@ -60,7 +60,7 @@ def throughput(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
                for name, entry in machine.get("servers", {}).items()
                if entry.get("status") not in (None, "ran")}
     servers = sorted({r["server"] for r in rows if r["scenario"] in panels} | set(missing),
-                     key=_server_order)
+                     key=server_order)
     height = 1.2 + 0.28 * len(servers)
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.5, height + 1.2),
                              sharey=True, squeeze=False)
@@ -111,7 +111,7 @@ def server_cost(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
     if not scenarios_with_cost:
         return []
     servers = sorted({r["server"] for r in rows if r["scenario"] in scenarios_with_cost},
-                     key=_server_order)
+                     key=server_order)
     metrics = [("server_cpu_us_per_req", "server CPU µs per request")]
     if any(r["syscalls_per_req"] is not None for r in rows):
         metrics.append(("syscalls_per_req", "syscalls per request"))
@@ -166,7 +166,7 @@ def latency(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
     fractions = sorted({r["rate_fraction"] for r in fixed})
     fig, axes = plt.subplots(1, len(fractions), figsize=(5 * len(fractions), 5.2),
                              sharey=True, squeeze=False)
-    servers = sorted({r["server"] for r in fixed}, key=_server_order)
+    servers = sorted({r["server"] for r in fixed}, key=server_order)
     cmap = plt.get_cmap("tab20")
     for ax, fraction in zip(axes[0], fractions):
         for i, server in enumerate(servers):
@@ -214,7 +214,7 @@ def sweep(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
     fig, ax = plt.subplots(figsize=(8, 5.5))
     cmap = plt.get_cmap("tab20")
     invalid = []
-    for i, server in enumerate(sorted({r["server"] for r in data}, key=_server_order)):
+    for i, server in enumerate(sorted({r["server"] for r in data}, key=server_order)):
         points = sorted((r for r in data if r["server"] == server), key=lambda r: r["connections"])
         good = [r for r in points if r["valid"]]
         invalid += ["%s at %d" % (server, r["connections"]) for r in points if not r["valid"]]

@@ -3,7 +3,7 @@
 Input: <dir>/machine.json and <dir>/raw/**/*.json (one file per run, written
 by runner.py). Rows are (scenario, point, server). A row is valid only when
 every measured run of it is; an invalid row shows why, never a throughput
-(BENCHMARKING.md rule 5). Figures are medians over runs with min–max beside.
+(docs/benchmarking.md). Figures are medians over runs with min–max beside.
 """
 
 import csv
@@ -14,16 +14,14 @@ import os
 import statistics
 from typing import Dict, List, Optional, Tuple
 
-from hellepoll_bench import scenarios as scen
-from hellepoll_bench.peers import PEERS
-from hellepoll_bench.runner import CLIENT_BOUND_BUSY, si
-from hellepoll_bench.servers import VARIANTS
+from . import scenarios as scen
+from .formatting import caption, server_order
+from .runner import CLIENT_BOUND_BUSY, si
 
 ORIGINAL_COLUMNS = (("tornado", "Tornado (Python)"), ("node", "node.js"), ("deft", "deft (Java)"),
                     ("helloworld", "Hellepoll"))
 ORIGINAL_ROWS = (("ab-c25", "ab -c25"), ("ab-k-c25", "ab -k -c25"))
 ORIGINAL_2011 = {"ab-c25": ("2K", "9K", "13K", "18K/s"), "ab-k-c25": ("7K", "?", "30K", "60K/s+")}
-SERVER_ORDER = list(VARIANTS) + [p.name for p in PEERS]
 RATE_HELD = 0.9  # a fixed-rate row below this fraction of its target rate gets a note
 LATENCY_KEYS = ("p50", "p90", "p99", "p99.9", "p99.99", "max")
 
@@ -66,10 +64,6 @@ def _median(values) -> Optional[float]:
 
 def _scenario_order(name: str) -> int:
     return scen.ALL_NAMES.index(name) if name in scen.ALL_NAMES else len(scen.ALL_NAMES)
-
-
-def _server_order(name: str) -> Tuple[int, str]:
-    return (SERVER_ORDER.index(name) if name in SERVER_ORDER else len(SERVER_ORDER), name)
 
 
 def aggregate(runs: List[Dict]) -> List[Dict]:
@@ -121,7 +115,7 @@ def aggregate(runs: List[Dict]) -> List[Dict]:
             row["spectrum"] = (mid.get("latency_us") or {}).get("spectrum")
         rows.append(row)
     rows.sort(key=lambda r: (_scenario_order(r["scenario"]), r["connections"] or 0,
-                             r["rate_fraction"] or 0, _server_order(r["server"])))
+                             r["rate_fraction"] or 0, server_order(r["server"])))
     return rows
 
 
@@ -173,19 +167,6 @@ def read_csv(path: str) -> List[Dict]:
 # ---------------------------------------------------------------------------
 # table.md
 # ---------------------------------------------------------------------------
-def caption(machine: Dict) -> str:
-    """One line naming the machine and the date, for tables and graphs."""
-    if not machine:
-        return "machine unknown"
-    pin = machine.get("pinning", {})
-    git = machine.get("git", {})
-    return "%s on %s: %s, %s cores, Linux %s; server on CPU %s, client on CPU %s; git %s%s" % (
-        machine.get("date", "?"), machine.get("host", "?"),
-        machine.get("cpu", {}).get("model", "?"), machine.get("cpu", {}).get("cores_usable", "?"),
-        machine.get("kernel", "?"), pin.get("server_cpus", "?"), pin.get("client_cpus", "?"),
-        git.get("revision", "?")[:10], " (dirty)" if git.get("dirty") else "")
-
-
 def _server_status(machine: Dict, server: str, scenario: str = "") -> str:
     entry = machine.get("servers", {}).get(server)
     if not entry:
@@ -217,7 +198,7 @@ def _num(value: Optional[float], fmt: str) -> str:
 
 def _servers_in(rows: List[Dict], machine: Dict) -> List[str]:
     names = {r["server"] for r in rows} | set(machine.get("servers", {}))
-    return sorted(names, key=_server_order)
+    return sorted(names, key=server_order)
 
 
 def render_table(rows: List[Dict], machine: Dict) -> str:
@@ -230,7 +211,7 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
     out.append("Median of %s measured runs after one warm-up, min–max in parentheses; "
                "† = client-bound (the client core was ≥ %d%% busy: the figure measures the "
                "load generator as much as the server). Scenarios as named in "
-               "shared/BENCHMARKING.md." % (settings.get("repeats", "?"),
+               "docs/benchmarking.md." % (settings.get("repeats", "?"),
                                             round(CLIENT_BOUND_BUSY * 100)))
     out.append("")
 
@@ -311,7 +292,7 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
 def _notes(rows: List[Dict], machine: Dict) -> List[str]:
     notes = []
     for name, entry in sorted(machine.get("servers", {}).items(), key=lambda kv:
-                              _server_order(kv[0])):
+                              server_order(kv[0])):
         if entry.get("status") != "ran":
             reason = entry.get("reason") or ""
             if not reason.startswith(entry.get("status", "")):
@@ -369,7 +350,7 @@ def compare(dir_a: str, dir_b: str) -> Dict:
     machine_a, machine_b = load_machine(dir_a), load_machine(dir_b)
     changes = []
     for key in sorted(set(rows_a) | set(rows_b),
-                      key=lambda k: (_scenario_order(k[0]), k[1], _server_order(k[2]))):
+                      key=lambda k: (_scenario_order(k[0]), k[1], server_order(k[2]))):
         a, b = rows_a.get(key), rows_b.get(key)
         item = {"scenario": key[0], "point": key[1], "server": key[2]}
         if a is None or b is None:
@@ -449,7 +430,7 @@ def write_reports(result_dir: str, plots: bool = True) -> Dict[str, List[str]]:
     written.append(table_path)
     notes = []
     if plots:
-        from hellepoll_bench import plots as plots_module  # matplotlib is slow to import
+        from . import plots as plots_module  # matplotlib is slow to import
 
         graphs, notes = plots_module.draw_all(rows, machine, os.path.join(result_dir, "graphs"))
         written.extend(graphs)

@@ -1,6 +1,6 @@
 """The run: start every server pinned, then warm up and measure, alternating servers.
 
-Order (BENCHMARKING.md rule 2): for each scenario and point, one unmeasured
+Order (docs/benchmarking.md): for each scenario and point, one unmeasured
 warm-up run per server, then repeats 1..R, each repeat visiting every server
 in turn (A B C A B C ...), so drift on a shared machine spreads over all of
 them instead of landing on one.
@@ -29,8 +29,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from hellepoll_bench import clients, scenarios as scen
-from hellepoll_bench.servers import RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
+from . import clients, scenarios as scen
+from .servers import RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
 
 CLIENT_BOUND_BUSY = 0.95
 MANY_CONNECTIONS_MIN_S = 1.5

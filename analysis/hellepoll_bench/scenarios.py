@@ -1,4 +1,4 @@
-"""The named scenarios of shared/BENCHMARKING.md and how long each run lasts.
+"""The named scenarios of docs/benchmarking.md and how long each run lasts.
 
 Scenario names are the ones the CLI, summary.csv and the graphs use; do not
 rename them here without renaming them there.
@@ -88,7 +88,7 @@ class Profile:
 
 
 PROFILES = {
-    # Sized so that ~14 servers x 4 scenarios fit the issue's time budgets on
+    # Sized so that ~14 servers x 4 scenarios fit a sitting on
     # 2 cores: quick <= 2 minutes, default <= 10 minutes.
     "quick": Profile("quick", warmup_s=0.2, duration_s=0.3, repeats=3,
                      sweep_duration_s=0.5, fixed_rate_duration_s=1.0),

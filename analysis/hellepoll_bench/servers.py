@@ -17,21 +17,6 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
-# Our variants, in the order tables and graphs show them. "helloworld" is the
-# "Hellepoll" column of the original README table.
-VARIANTS = (
-    "helloworld",
-    "lt_write_threads",
-    "lt_write_procs",
-    "lt_writev_threads",
-    "lt_writev_procs",
-    "et_write_threads",
-    "et_write_procs",
-    "et_writev_threads",
-    "et_writev_procs",
-    "floor",
-)
-
 EXPECTED_BODY = b"Hello World"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 

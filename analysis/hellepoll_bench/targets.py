@@ -1,4 +1,4 @@
-"""The performance targets (issue 6), checked against a result directory.
+"""The performance targets, checked against a result directory.
 
 Each target is a ratio between two servers in one scenario. On a shared
 2-core VM the whole machine drifts by 10-20% within a minute, and the runner
@@ -11,7 +11,7 @@ runs are missing or invalid is "not measured", never met.
 import statistics
 from typing import Dict, List, Optional, Tuple
 
-from hellepoll_bench.report import load_runs
+from .report import load_runs
 
 # (id, scenario, metric, subject, reference(s), bound, text). `metric` is
 # "cpu" (server CPU µs/request: lower is better, ratio <= bound) or "rps"
@@ -97,6 +97,6 @@ def render(results: List[Dict], result_dir: str) -> str:
             "yes" if r["met"] else "**no**"))
     lines += ["", "From `%s`: each ratio is taken between runs of the same round (the runner "
               "alternates the servers), then the median over rounds is compared with the bound. "
-              "`/usr/bin/python3 analysis/reproduce.py --targets %s` prints this table." % (
+              "`/usr/bin/python3 -m analysis.reproduce --targets %s` prints this table." % (
                   result_dir, result_dir)]
     return "\n".join(lines) + "\n"

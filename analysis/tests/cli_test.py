@@ -9,17 +9,32 @@ import tempfile
 import unittest
 
 ANALYSIS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-REPRODUCE = os.path.join(ANALYSIS, "reproduce.py")
 FIXTURES = os.path.join(ANALYSIS, "tests", "fixtures")
 
 
 def run(*args):
-    done = subprocess.run([sys.executable, REPRODUCE] + list(args), stdout=subprocess.PIPE,
+    done = subprocess.run([sys.executable, "-m", "analysis.reproduce"] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, check=False, timeout=120)
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
+# Every tool, run as a module the way ./hellepoll runs it; those that write a
+# run directory take --out.
+TOOLS = {"reproduce": True, "perf_profile": True, "microbench": True, "instructions": True, "soak": True,
+         "stress": True, "idle_memory": True, "ab_client_cost": True, "update_readme": False}
+
+
 class CliTest(unittest.TestCase):
+    def test_every_tool_runs_as_a_module_and_has_help(self):
+        for tool, writes in TOOLS.items():
+            done = subprocess.run([sys.executable, "-m", "analysis." + tool, "--help"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, check=False, timeout=60)
+            text = done.stdout.decode()
+            self.assertEqual(0, done.returncode, "%s: %s" % (tool, text[-500:]))
+            if writes:
+                self.assertIn("--out", text, tool)
+                self.assertIn("runs/<date>-<host>-", text, tool)
+
     def test_help_has_examples(self):
         rc, out, _ = run("--help")
         self.assertEqual(rc, 0)

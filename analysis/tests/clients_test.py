@@ -2,12 +2,10 @@
 
 import json
 import os
-import sys
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.hellepoll_bench import clients, scenarios
 
-from hellepoll_bench import clients, scenarios  # noqa: E402  pylint: disable=wrong-import-position
 
 CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "clients")
 

@@ -1,14 +1,12 @@
 """Flame graphs from a stored `perf script` excerpt: folding, layout, SVG, PNG."""
 
 import os
-import sys
 import tempfile
 import unittest
 import xml.dom.minidom
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.hellepoll_bench import flamegraph
 
-from hellepoll_bench import flamegraph  # noqa: E402  pylint: disable=wrong-import-position
 
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "perf", "script.txt")
 FLUSH = ("hellepoll::http::Connection<hellepoll::http::IoPolicy<(hellepoll::Trigger)0, "

@@ -8,15 +8,13 @@ this test's runfiles. Memory, not time, so it is stable enough to assert.
 
 import json
 import os
-import sys
 import tempfile
 import unittest
 
+from analysis import idle_memory
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 os.environ.setdefault("HELLEPOLL_BIN_DIR", os.path.dirname(os.path.dirname(HERE)))
-sys.path.insert(0, os.path.dirname(HERE))
-
-import idle_memory  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class IdleMemoryTest(unittest.TestCase):

@@ -8,9 +8,8 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis import instructions
 
-import instructions  # noqa: E402  pylint: disable=wrong-import-position
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # Under bazel test the binaries are in the runfiles tree (variants/, loadgen/).
@@ -86,7 +85,8 @@ class RealRunTest(unittest.TestCase):
     def test_counts_are_per_request_and_helloworld_costs_more_than_the_floor(self):
         out = tempfile.mkdtemp()
         try:
-            proc = subprocess.run([sys.executable, instructions.__file__, "--variants", "helloworld,floor",
+            proc = subprocess.run([sys.executable, "-m", "analysis.instructions",
+                                   "--variants", "helloworld,floor",
                                    "--requests", "3000", "--baseline", "1000", "--out", out],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600)
             self.assertEqual(0, proc.returncode, proc.stdout)

@@ -3,15 +3,12 @@
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import unittest
 import zipfile
 from unittest import mock
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from hellepoll_bench import peers  # noqa: E402  pylint: disable=wrong-import-position
+from analysis.hellepoll_bench import peers
 
 
 class NginxConfigTest(unittest.TestCase):

@@ -2,13 +2,11 @@
 
 import os
 import shutil
-import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.hellepoll_bench import formatting, plots, report
 
-from hellepoll_bench import plots, report  # noqa: E402  pylint: disable=wrong-import-position
 
 RESULT_A = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "result-a")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -66,7 +64,7 @@ class PlotsTest(unittest.TestCase):
 
     def test_caption_text(self):
         self.assertEqual(
-            report.caption(self.machine),
+            formatting.caption(self.machine),
             "2026-11-22 on fixture-host: Fixture CPU @ 2.0GHz, 2 cores, Linux 6.1.0-fixture; "
             "server on CPU 0, client on CPU 1; git 0123456789")
 

@@ -8,16 +8,14 @@ perf cannot record, since then the tool is broken on this machine.
 import json
 import os
 import shutil
-import sys
 import tempfile
 import unittest
+
+from analysis import perf_profile as profile_tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RUNFILES = os.path.dirname(os.path.dirname(HERE))  # variants/helloworld, loadgen/loadgen
 os.environ.setdefault("HELLEPOLL_BIN_DIR", RUNFILES)
-sys.path.insert(0, os.path.dirname(HERE))
-
-import perf_profile as profile_tool  # noqa: E402  pylint: disable=wrong-import-position
 
 
 class ProfileTest(unittest.TestCase):

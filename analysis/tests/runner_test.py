@@ -13,12 +13,10 @@ import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from analysis.hellepoll_bench import clients, machine, peers, report, scenarios
+from analysis.hellepoll_bench.runner import Runner, Settings
+from analysis.hellepoll_bench.servers import ServerSpec, Variant, probe
 
-# pylint: disable=wrong-import-position
-from hellepoll_bench import clients, machine, peers, report, scenarios  # noqa: E402
-from hellepoll_bench.runner import Runner, Settings  # noqa: E402
-from hellepoll_bench.servers import ServerSpec, Variant, probe  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

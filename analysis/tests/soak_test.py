@@ -1,6 +1,6 @@
 """./hellepoll soak for 20 seconds against helloworld: no good-client error, every output written.
 
-Runs analysis/soak.py as a user would, against the helloworld and loadgen
+Runs `python3 -m analysis.soak` as a user would, against the helloworld and loadgen
 binaries in this test's runfiles. Twenty seconds measure no drift (the limit
 is lifted here); they do show that the good client is served throughout
 while every hostile kind runs, and that the descriptors come back.
@@ -14,19 +14,16 @@ import sys
 import tempfile
 import unittest
 
+from analysis.hellepoll_bench import hostile
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ANALYSIS = os.path.dirname(HERE)
-SOAK = os.path.join(ANALYSIS, "soak.py")
-
-sys.path.insert(0, ANALYSIS)
-
-from hellepoll_bench import hostile  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def run(*args, timeout=180):
     env = dict(os.environ)
     env.setdefault("HELLEPOLL_BIN_DIR", os.path.dirname(ANALYSIS))  # the runfiles root
-    done = subprocess.run([sys.executable, SOAK] + list(args), stdout=subprocess.PIPE,
+    done = subprocess.run([sys.executable, "-m", "analysis.soak"] + list(args), stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT, env=env, timeout=timeout, check=False)
     return done.returncode, done.stdout.decode("utf-8", "replace")
 

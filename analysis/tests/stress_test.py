@@ -2,22 +2,20 @@
 
 The fixtures are two runs of SigtermWithRequestsInFlightLosesNone as the
 test binary prints them: one that passed, one where a reset lost 26,323
-answers (3197cd4, lt_writev_procs at 2 workers).
+answers (lt_writev_procs at 2 workers).
 """
 
 import csv
-import importlib.util
 import json
 import os
 import tempfile
 import unittest
 from argparse import Namespace
 
+from analysis import stress
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, "fixtures", "stress")
-_spec = importlib.util.spec_from_file_location("stress", os.path.join(os.path.dirname(HERE), "stress.py"))
-stress = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(stress)
 
 
 def fixture(name):

@@ -3,13 +3,10 @@
 import json
 import os
 import shutil
-import sys
 import tempfile
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from hellepoll_bench import targets  # noqa: E402  pylint: disable=wrong-import-position
+from analysis.hellepoll_bench import targets
 
 
 def write_run(root, scenario, server, repeat, rps, cpu_us, valid=True):

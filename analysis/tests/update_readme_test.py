@@ -2,17 +2,15 @@
 
 import os
 import shutil
-import sys
 import tempfile
 import unittest
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.dirname(HERE))
+from analysis import microbench
+from analysis import update_readme
+from analysis.hellepoll_bench import report, targets, variants
 
-# pylint: disable=wrong-import-position
-import microbench  # noqa: E402
-import update_readme  # noqa: E402
-from hellepoll_bench import report, targets  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+
 
 README = """# Title
 
@@ -69,6 +67,25 @@ class UpdateReadmeTest(unittest.TestCase):
         self.assertIn("| target | server | rounds |", text)
         self.assertIn("| minimal (`GET /`, Host) | 20.0 ns | 80.0 ns | 70.0 ns | **4.00×** | 3.50× |", text)
         self.assertIn("Typed text stays.", text)
+
+    def test_variants_are_listed_in_variants_bzl_order_with_their_axis_titles(self):
+        self.assertEqual(0, update_readme.main(["update_readme.py", self.run_dir, "--readme", self.readme]))
+        text = self.read()
+        self.assertIn("| variant | trigger | write | workers | what it shows | CPU µs/req | syscalls/req |", text)
+        hello = ("| `helloworld` | level-triggered | writev (gather) | processes | the default: "
+                 "`lt_writev_procs`, built as `helloworld` |")
+        self.assertIn(hello, text)
+        order = [text.index("| `%s` |" % name) for name in ("helloworld", "et_writev_procs")]
+        self.assertEqual(sorted(order), order)
+        self.assertNotIn("`lt_write_threads`", text)  # its keepalive-c25 row is invalid
+
+    def test_a_new_axis_value_gets_its_row(self):
+        declared = variants.Declared([("trigger", ["lt"]), ("write", ["writev"]), ("workers", ["fibers"])],
+                                     "lt_writev_fibers", {"trigger": {"lt": "level-triggered"}})
+        row = {"scenario": "keepalive-c25", "valid": "true", "server": "lt_writev_fibers",
+               "server_cpu_us_per_req": "5.0", "syscalls_per_req": "2.0"}
+        table = update_readme.variants_table([row], self.run_dir, declared)
+        self.assertIn("| `lt_writev_fibers` | level-triggered | writev | fibers |", table)
 
     def test_without_options_the_optional_sections_are_left_alone(self):
         self.assertEqual(0, update_readme.main(["update_readme.py", self.run_dir, "--readme", self.readme]))

@@ -1,0 +1,40 @@
+"""Where a run writes: runs/<date>-<host>-<what>/ at the repository root, or --out.
+
+runs/ is git-ignored, so a user's own runs never touch the reference runs
+that results/ keeps for the docs; a maintainer refreshing one of those passes
+--out results/<name>. A default directory is always a new one: when
+runs/<date>-<host>-<what> exists, the run takes -2, -3 and so on.
+"""
+
+import datetime
+import os
+import socket
+from typing import Optional
+
+
+def new_run_dir(root: str, what: str, date: Optional[str] = None, host: Optional[str] = None) -> str:
+    """Creates and returns <root>/runs/<date>-<host>-<what>[-N], never an existing directory.
+
+    date defaults to today (YYYY-MM-DD, local time), host to this machine's name.
+    """
+    date = date or datetime.date.today().isoformat()
+    host = host or socket.gethostname()
+    base = os.path.join(root, "runs", "%s-%s-%s" % (date, host, what))
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    path, n = base, 2
+    while True:
+        try:
+            os.mkdir(path)  # fails if it exists: two runs started at once get two directories
+            return path
+        except FileExistsError:
+            path = "%s-%d" % (base, n)
+            n += 1
+
+
+def out_dir(out: Optional[str], root: str, what: str) -> str:
+    """The directory a run writes to, created: --out DIR as given, else a new run directory."""
+    if out:
+        path = os.path.abspath(out)
+        os.makedirs(path, exist_ok=True)
+        return path
+    return new_run_dir(root, what)

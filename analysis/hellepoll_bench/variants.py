@@ -1,0 +1,64 @@
+"""Our variants, read from variants/variants.bzl: the one list Bazel builds from.
+
+variants.bzl assigns AXES (each axis with its values, in order), HELLOWORLD
+(the variant served as `helloworld`) and TITLES (how tables name a value) as
+literals; ast.literal_eval reads them without running Starlark. The order
+tables and graphs show: helloworld, every combination in AXES order (the
+first axis varies slowest, as in the macro), then floor (no HTTP parsing).
+"""
+
+import ast
+import itertools
+import os
+from typing import Dict, List, NamedTuple, Optional, Tuple
+
+
+def bzl_path(root: Optional[str] = None) -> str:
+    root = root or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    return os.path.join(root, "variants", "variants.bzl")
+
+
+class Declared(NamedTuple):
+    axes: List[Tuple[str, List[str]]]  # (axis, its values in order)
+    helloworld: str  # e.g. "lt_writev_procs"
+    titles: Dict[str, Dict[str, str]]  # axis -> value -> title
+
+    def combinations(self) -> List[str]:
+        return ["_".join(c) for c in itertools.product(*(values for _, values in self.axes))]
+
+    def names(self) -> List[str]:
+        """Every variant binary, in display order."""
+        return ["helloworld"] + self.combinations() + ["floor"]
+
+    def axis_values(self, name: str) -> List[str]:
+        """The axis values of a combination (helloworld: HELLOWORLD's)."""
+        return (self.helloworld if name == "helloworld" else name).split("_")
+
+    def title(self, axis: str, value: str) -> str:
+        return self.titles.get(axis, {}).get(value, value)
+
+
+def read(path: Optional[str] = None) -> Declared:
+    """Parses the literal assignments of variants.bzl; ValueError when one is missing."""
+    path = path or bzl_path()
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    found = {}
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id in ("AXES", "HELLOWORLD", "TITLES")):
+            found[node.targets[0].id] = ast.literal_eval(node.value)
+    missing = [k for k in ("AXES", "HELLOWORLD") if k not in found]
+    if missing:
+        raise ValueError("%s assigns no %s" % (path, " or ".join(missing)))
+    axes = [(axis, list(policies)) for axis, policies in found["AXES"]]
+    declared = Declared(axes, found["HELLOWORLD"], found.get("TITLES", {}))
+    if declared.helloworld not in declared.combinations():
+        raise ValueError("%s: HELLOWORLD %r is no combination of AXES" % (path, declared.helloworld))
+    return declared
+
+
+# The repository's variants, read once on import.
+DECLARED = read()
+VARIANTS = tuple(DECLARED.names())
