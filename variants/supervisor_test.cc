@@ -31,10 +31,8 @@ using SteadyClock = std::chrono::steady_clock;
 // The worker supervisor is one piece of code (workers.cc) shared by every
 // procs variant: one of them stands for all.
 std::string a_procs_variant() {
-  for (const std::string& v : variants_under_test()) {
-    if (v.find("procs") != std::string::npos) return v;
-  }
-  return "";
+  const std::vector<std::string> procs = variants_under_test("HELLEPOLL_PROCS_VARIANTS");
+  return procs.empty() ? "" : procs.front();
 }
 
 // A procs variant whose every worker exits with status 3 as soon as it is

@@ -61,17 +61,25 @@ def variant_suite_test(name, srcs, deps, extra_data = [], size = "medium"):
 
     The binaries are its data, and their names reach the test in
     HELLEPOLL_VARIANTS (read by variants/testing/variants_under_test.h), so a
-    new axis value is tested without editing any test. Every suite runs real
+    new axis value is tested without editing any test. HELLEPOLL_PROCS_VARIANTS
+    names those whose workers are processes (helloworld included when its
+    axes say so), for the cases only a supervisor can pass. Every suite runs real
     servers under load, with timeouts and signals: exclusive, so no other
     test shares the cores meanwhile.
     """
     binaries = variant_names() + ["helloworld"]
+    procs = [c for c in variant_names() if c.endswith("_procs")]
+    if HELLOWORLD.endswith("_procs"):
+        procs.append("helloworld")
     native.cc_test(
         name = name,
         size = size,
         srcs = srcs,
         data = [":" + v for v in binaries] + extra_data,
-        env = {"HELLEPOLL_VARIANTS": ",".join(binaries)},
+        env = {
+            "HELLEPOLL_VARIANTS": ",".join(binaries),
+            "HELLEPOLL_PROCS_VARIANTS": ",".join(procs),
+        },
         tags = ["exclusive"],
         deps = deps,
     )

@@ -1,7 +1,8 @@
 // The variant binaries a suite runs against: the comma-separated list that
 // variants/BUILD passes in HELLEPOLL_VARIANTS (from variants.bzl, so a new
 // axis value is tested without editing any test), and the (variant,
-// workers) pairs the suites are parametrised over.
+// workers) pairs the suites are parametrised over. HELLEPOLL_PROCS_VARIANTS
+// lists the ones whose workers are processes, for supervisor cases.
 #pragma once
 
 #include <cstdlib>
@@ -12,9 +13,9 @@
 
 namespace hellepoll::variants {
 
-inline std::vector<std::string> variants_under_test() {
+inline std::vector<std::string> variants_under_test(const char* list = "HELLEPOLL_VARIANTS") {
   std::vector<std::string> out;
-  const char* env = std::getenv("HELLEPOLL_VARIANTS");
+  const char* env = std::getenv(list);
   std::stringstream ss(env ? env : "");
   std::string v;
   while (std::getline(ss, v, ',')) {
@@ -32,9 +33,9 @@ struct VariantRun {
 // Every variant under test at 1 and at 2 workers: two workers add what one
 // hides (reuseport sockets sharing a port, forked children, connections
 // split between loops).
-inline std::vector<VariantRun> variant_runs() {
+inline std::vector<VariantRun> variant_runs(const char* list = "HELLEPOLL_VARIANTS") {
   std::vector<VariantRun> out;
-  for (const std::string& v : variants_under_test()) {
+  for (const std::string& v : variants_under_test(list)) {
     out.push_back({v, 1});
     out.push_back({v, 2});
   }
