@@ -21,7 +21,12 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
       corpus: the seed corpus directory, relative to this package.
       deps: libraries the sources use.
       **kwargs: passed to both rules (e.g. copts).
+
+    The fuzzer is tagged "fuzz" and "fuzz_corpus=<package>/<corpus>": that is
+    how `./hellepoll fuzz` and CI find every target and its corpus, so this
+    rule is the only list of them.
     """
+    corpus_dir = native.package_name() + "/" + corpus
     native.cc_binary(
         name = name,
         srcs = srcs,
@@ -34,9 +39,9 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
             "//conditions:default": ["//server/testing:fuzz_replay_main"],
         }),
         testonly = True,
+        tags = ["fuzz", "fuzz_corpus=" + corpus_dir],
         **kwargs
     )
-    corpus_dir = native.package_name() + "/" + corpus
     native.cc_test(
         name = name + "_replay",
         size = "small",
