@@ -46,8 +46,7 @@ std::optional<Url> parse_url(std::string_view s, std::string* error) {
   }
   if (!port.empty()) {
     auto p = parse_count(port);
-    if (!p || *p == 0 || *p > 65535 ||
-        port.find_first_not_of("0123456789") != std::string_view::npos) {
+    if (!p || *p == 0 || *p > 65535 || port.find_first_not_of("0123456789") != std::string_view::npos) {
       *error = "bad port in URL: " + std::string(port);
       return std::nullopt;
     }
@@ -66,15 +65,12 @@ struct Option {
 };
 
 constexpr Option kOptions[] = {
-    {"-n", "--requests", true},    {"-c", "--connections", true},
-    {"-t", "--threads", true},     {"-d", "--duration", true},
-    {"-k", "--keepalive", false},  {nullptr, "--no-keepalive", false},
-    {nullptr, "--latency", false}, {nullptr, "--pipeline", true},
-    {"-R", "--rate", true},        {nullptr, "--http1.0", false},
-    {"-H", "--header", true},      {"-m", "--method", true},
-    {nullptr, "--body", true},     {nullptr, "--body-file", true},
-    {nullptr, "--timeout", true},  {nullptr, "--warmup", true},
-    {nullptr, "--json", true},     {"-h", "--help", false},
+    {"-n", "--requests", true},    {"-c", "--connections", true},  {"-t", "--threads", true},
+    {"-d", "--duration", true},    {"-k", "--keepalive", false},   {nullptr, "--no-keepalive", false},
+    {nullptr, "--latency", false}, {nullptr, "--pipeline", true},  {"-R", "--rate", true},
+    {nullptr, "--http1.0", false}, {"-H", "--header", true},       {"-m", "--method", true},
+    {nullptr, "--body", true},     {nullptr, "--body-file", true}, {nullptr, "--timeout", true},
+    {nullptr, "--warmup", true},   {nullptr, "--json", true},      {"-h", "--help", false},
     {"-V", "--version", false},
 };
 
@@ -229,12 +225,12 @@ ParseResult parse_args(int argc, const char* const* argv) {
     c.keepalive = false;
   }
   if (c.threads > c.connections) {
-    return error("-t " + std::to_string(c.threads) + " is more than -c " +
-                 std::to_string(c.connections) + ": each thread needs a connection");
+    return error("-t " + std::to_string(c.threads) + " is more than -c " + std::to_string(c.connections) +
+                 ": each thread needs a connection");
   }
   if (c.count_mode() && c.requests < c.connections) {
-    return error("-c " + std::to_string(c.connections) + " is more than -n " +
-                 std::to_string(c.requests) + ": lower -c or raise -n");
+    return error("-c " + std::to_string(c.connections) + " is more than -n " + std::to_string(c.requests) +
+                 ": lower -c or raise -n");
   }
   if (pipeline_given && c.pipeline > 1 && !c.keepalive) {
     return error("--pipeline needs keep-alive (add -k, or drop --no-keepalive)");
@@ -268,7 +264,8 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -V, --version          print the version
 
 Numbers take SI suffixes (100k, 1.5M).
-)" + std::string(hellepoll::kDurationHelp) + R"(Exit status: 0 if every request got a 2xx response, 1 if any failed, 2 on bad usage.
+)" + std::string(hellepoll::kDurationHelp) +
+         R"(Exit status: 0 if every request got a 2xx response, 1 if any failed, 2 on bad usage.
 
 Examples:
   loadgen -n 100k -c 25 -k http://127.0.0.1:42042/          ab -k -c25 habit

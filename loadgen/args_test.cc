@@ -88,12 +88,9 @@ const std::vector<GoodCase> kGood = {
        EXPECT_EQ(c.timeout, seconds(3));
        EXPECT_EQ(c.warmup, milliseconds(250));
      }},
-    {"rate_short_form",
-     {"-R", "1.5k", kUrl},
-     [](const Config& c) { EXPECT_DOUBLE_EQ(c.rate, 1500); }},
+    {"rate_short_form", {"-R", "1.5k", kUrl}, [](const Config& c) { EXPECT_DOUBLE_EQ(c.rate, 1500); }},
     {"request_shape",
-     {"-m", "POST", "-H", "X-A: 1", "-H", "Content-Type: text/plain", "--body", "hi", "--http1.0",
-      kUrl},
+     {"-m", "POST", "-H", "X-A: 1", "-H", "Content-Type: text/plain", "--body", "hi", "--http1.0", kUrl},
      [](const Config& c) {
        EXPECT_EQ(c.method, "POST");
        ASSERT_EQ(c.headers.size(), 2u);
@@ -217,12 +214,10 @@ TEST(Request, RenderedForEachProtocolAndKeepAlive) {
     const char* want;
   } cases[] = {
       {{"-d", "1s", kUrl}, "GET / HTTP/1.1\r\nHost: 127.0.0.1:42042\r\n\r\n"},
-      {{"-n", "1", "-c", "1", kUrl},
-       "GET / HTTP/1.1\r\nHost: 127.0.0.1:42042\r\nConnection: close\r\n\r\n"},
+      {{"-n", "1", "-c", "1", kUrl}, "GET / HTTP/1.1\r\nHost: 127.0.0.1:42042\r\nConnection: close\r\n\r\n"},
       {{"-n", "1", "-c", "1", "-k", "--http1.0", kUrl},
        "GET / HTTP/1.0\r\nHost: 127.0.0.1:42042\r\nConnection: keep-alive\r\n\r\n"},
-      {{"-n", "1", "-c", "1", "--http1.0", kUrl},
-       "GET / HTTP/1.0\r\nHost: 127.0.0.1:42042\r\n\r\n"},
+      {{"-n", "1", "-c", "1", "--http1.0", kUrl}, "GET / HTTP/1.0\r\nHost: 127.0.0.1:42042\r\n\r\n"},
       {{"-m", "POST", "--body", "abc", "-H", "Host: other", "http://h/p"},
        "POST /p HTTP/1.1\r\nHost: other\r\nContent-Length: 3\r\n\r\nabc"},
   };

@@ -83,8 +83,8 @@ std::vector<Histogram::Bucket> Histogram::buckets() const {
   for (uint32_t i = 0; i < kIndexCount; ++i) {
     if (counts_[i] == 0) continue;
     seen += counts_[i];
-    out.push_back({representative(i), counts_[i],
-                   100.0 * static_cast<double>(seen) / static_cast<double>(count_)});
+    out.push_back(
+        {representative(i), counts_[i], 100.0 * static_cast<double>(seen) / static_cast<double>(count_)});
   }
   return out;
 }

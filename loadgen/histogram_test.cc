@@ -37,8 +37,7 @@ TEST(Histogram, EveryBucketIsWithinItsErrorBoundFrom1usTo1Minute) {
     ASSERT_LE(lo, v);
     ASSERT_LT(v, lo + w);
     const double mid = static_cast<double>(lo) + static_cast<double>(w / 2);
-    ASSERT_LE(std::fabs(mid - static_cast<double>(v)) / static_cast<double>(v),
-              Histogram::kMaxRelativeError)
+    ASSERT_LE(std::fabs(mid - static_cast<double>(v)) / static_cast<double>(v), Histogram::kMaxRelativeError)
         << v;
   }
 }

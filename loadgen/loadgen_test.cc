@@ -118,15 +118,12 @@ class TestServer {
       const std::string req = buf.substr(0, end + 4);
       buf.erase(0, end + 4);
       const bool http10 = req.find(" HTTP/1.0\r\n") != std::string::npos;
-      const bool close = contains_ci(req, "Connection: close") ||
-                         (http10 && !contains_ci(req, "Connection: keep-alive"));
-      const std::string conn = close    ? "Connection: close\r\n"
-                               : http10 ? "Connection: keep-alive\r\n"
-                                        : "";
+      const bool close =
+          contains_ci(req, "Connection: close") || (http10 && !contains_ci(req, "Connection: keep-alive"));
+      const std::string conn = close ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "";
       switch (behaviour_) {
         case Behaviour::kGood:
-          if (!write_all(fd.get(),
-                         "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world"))
+          if (!write_all(fd.get(), "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world"))
             return forget(fd);
           break;
         case Behaviour::kChunked:
@@ -140,8 +137,8 @@ class TestServer {
           return forget(fd);
         }
         case Behaviour::kError500:
-          if (!write_all(fd.get(), "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n" +
-                                       conn + "\r\noops"))
+          if (!write_all(fd.get(),
+                         "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 4\r\n" + conn + "\r\noops"))
             return forget(fd);
           break;
         case Behaviour::kStall:
@@ -229,8 +226,7 @@ std::optional<double> json_number(const std::string& json, const std::string& pa
     size_t dot = path.find('.', start);
     // "p99.9" style keys contain dots: only split at dots that name objects.
     if (dot != std::string::npos && path.compare(start, dot - start, "result") != 0 &&
-        path.compare(start, dot - start, "errors") != 0 &&
-        path.compare(start, dot - start, "status") != 0 &&
+        path.compare(start, dot - start, "errors") != 0 && path.compare(start, dot - start, "status") != 0 &&
         path.compare(start, dot - start, "latency_us") != 0 &&
         path.compare(start, dot - start, "uncorrected_latency_us") != 0 &&
         path.compare(start, dot - start, "setting") != 0) {
@@ -298,10 +294,7 @@ const std::vector<Case> kCases = {
      Behaviour::kReset,
      {"-n", "20", "-c", "2"},
      1,
-     {{"result.errors.reset", 20},
-      {"result.errors.total", 20},
-      {"result.responses", 0},
-      {"result.valid", 0}},
+     {{"result.errors.reset", 20}, {"result.errors.total", 20}, {"result.responses", 0}, {"result.valid", 0}},
      "ERRORS: 20 failed requests"},
     {"reset_counted_keepalive",
      Behaviour::kReset,
@@ -377,8 +370,7 @@ TEST(Loadgen, EveryErrorIsCountedAndReported) {
 
 TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
   TestServer server(Behaviour::kGood);
-  const RunResult r =
-      run_loadgen({"-d", "1200ms", "-t", "2", "-c", "4", "--pipeline", "4"}, server.url());
+  const RunResult r = run_loadgen({"-d", "1200ms", "-t", "2", "-c", "4", "--pipeline", "4"}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_GT(json_number(r.json, "result.responses").value_or(0), 100);
   EXPECT_EQ(json_number(r.json, "result.errors.total"), 0);
@@ -391,8 +383,7 @@ TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
 
 TEST(Loadgen, RateIsHeldAndLatencyCorrected) {
   TestServer server(Behaviour::kGood);
-  const RunResult r =
-      run_loadgen({"--rate", "400", "-d", "1s", "-c", "4", "--latency"}, server.url());
+  const RunResult r = run_loadgen({"--rate", "400", "-d", "1s", "-c", "4", "--latency"}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   const double responses = json_number(r.json, "result.responses").value_or(0);
   EXPECT_NEAR(responses, 400, 20) << r.output;  // 5%

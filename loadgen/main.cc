@@ -59,10 +59,9 @@ int main(int argc, char** argv) {
   const uint64_t overhead = kFdsPerThread * cfg.threads + kFdsSpare;
   if (cfg.connections + overhead > fd_limit) {
     const uint64_t fit = fd_limit > overhead + cfg.threads ? fd_limit - overhead : cfg.threads;
-    notes.push_back("-c " + std::to_string(cfg.connections) +
-                    " needs more descriptors than the limit of " + std::to_string(fd_limit) +
-                    " (RLIMIT_NOFILE, raised to its hard limit); running " + std::to_string(fit) +
-                    " connections. Raise the hard limit (ulimit -Hn) for more.");
+    notes.push_back("-c " + std::to_string(cfg.connections) + " needs more descriptors than the limit of " +
+                    std::to_string(fd_limit) + " (RLIMIT_NOFILE, raised to its hard limit); running " +
+                    std::to_string(fit) + " connections. Raise the hard limit (ulimit -Hn) for more.");
     std::fprintf(stderr, "loadgen: note: %s\n", notes.back().c_str());
     cfg.connections = static_cast<uint32_t>(fit);
   }
@@ -94,8 +93,7 @@ int main(int argc, char** argv) {
   for (uint32_t i = 0; i < cfg.threads; ++i) {
     const uint32_t conns = cfg.connections / cfg.threads + (i < cfg.connections % cfg.threads);
     const uint64_t quota = cfg.requests / cfg.threads + (i < cfg.requests % cfg.threads);
-    workers.push_back(
-        std::make_unique<Worker>(run, i, first, conns, quota, cfg.rate / cfg.threads));
+    workers.push_back(std::make_unique<Worker>(run, i, first, conns, quota, cfg.rate / cfg.threads));
     first += conns;
   }
   if (target->loopback_v4) {
@@ -116,8 +114,7 @@ int main(int argc, char** argv) {
 
   Stats total;
   for (auto& w : workers) total.merge(w->stats());
-  Report report{
-      cfg, target->text, total, run.fatal(), g_interrupted.load(), run.sources_used.load(), notes};
+  Report report{cfg, target->text, total, run.fatal(), g_interrupted.load(), run.sources_used.load(), notes};
 
   const bool json_stdout = cfg.json_path == "-";
   print_human(json_stdout ? stderr : stdout, report);

@@ -28,8 +28,8 @@ class RateSchedule {
   // How many requests are due at `now`: the k with time_of(k) <= now.
   uint64_t due_by(hellepoll::TimePoint now) const {
     if (now < start_) return 0;
-    const double elapsed = static_cast<double>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_).count());
+    const double elapsed =
+        static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_).count());
     uint64_t k = static_cast<uint64_t>(elapsed / interval_ns_) + 1;
     // The division and time_of() round differently at the edges; settle on
     // time_of() so that the two never disagree.

@@ -34,21 +34,19 @@ const char* failure_help(Failure f) {
 }
 
 std::string setting_line(const Config& c, uint32_t connections) {
-  std::string s = "  " + std::to_string(c.threads) + (c.threads == 1 ? " thread" : " threads") +
-                  " and " + std::to_string(connections) + " connections, ";
+  std::string s = "  " + std::to_string(c.threads) + (c.threads == 1 ? " thread" : " threads") + " and " +
+                  std::to_string(connections) + " connections, ";
   s += c.keepalive ? "keep-alive, " : "a connection per request, ";
   s += c.http10 ? "HTTP/1.0" : "HTTP/1.1";
   if (c.pipeline > 1) s += ", pipeline " + std::to_string(c.pipeline);
   if (c.rate > 0) s += ", rate " + format_si(c.rate) + "/s";
-  if (c.warmup > hellepoll::Duration::zero())
-    s += ", warm-up " + format_us(to_seconds(c.warmup) * 1e6);
+  if (c.warmup > hellepoll::Duration::zero()) s += ", warm-up " + format_us(to_seconds(c.warmup) * 1e6);
   return s;
 }
 
 void print_latency_rows(std::FILE* out, const char* label, const Histogram& h) {
   std::fprintf(out, "    %-10s%10s %10s %10s %9.2f%%\n", label, format_us(h.mean() / 1e3).c_str(),
-               format_us(h.stdev() / 1e3).c_str(), format_us(us(h.max())).c_str(),
-               h.within_stdev_percent());
+               format_us(h.stdev() / 1e3).c_str(), format_us(us(h.max())).c_str(), h.within_stdev_percent());
 }
 
 void print_distribution(std::FILE* out, const char* title, const Histogram& h) {
@@ -187,8 +185,7 @@ void print_human(std::FILE* out, const Report& r) {
   const Stats& s = r.stats;
   const uint64_t errors = s.error_total();
   if (!r.valid()) {
-    std::fprintf(out,
-                 "ERRORS: %llu failed request%s; this run is INVALID, do not quote its figures\n",
+    std::fprintf(out, "ERRORS: %llu failed request%s; this run is INVALID, do not quote its figures\n",
                  static_cast<unsigned long long>(errors), errors == 1 ? "" : "s");
     if (!r.fatal.empty()) std::fprintf(out, "  stopped early: %s\n", r.fatal.c_str());
     for (size_t i = 0; i < kFailureKinds; ++i) {
@@ -214,8 +211,7 @@ void print_human(std::FILE* out, const Report& r) {
     std::fprintf(out, "  source addresses 127.0.0.1 to 127.0.0.%u\n", r.sources_used);
   }
   const bool rate = c.rate > 0;
-  std::fprintf(out, "  %-12s%10s %10s %10s %10s\n", "Thread Stats", "Avg", "Stdev", "Max",
-               "+/- Stdev");
+  std::fprintf(out, "  %-12s%10s %10s %10s %10s\n", "Thread Stats", "Avg", "Stdev", "Max", "+/- Stdev");
   print_latency_rows(out, "Latency", s.latency);
   if (rate) print_latency_rows(out, "Uncorr.", s.uncorrected);
   // Requests per second from the timeline, whole seconds only.
@@ -231,8 +227,8 @@ void print_human(std::FILE* out, const Report& r) {
     }
     const double mean = sum / secs;
     const double sd = secs > 1 ? std::sqrt(std::max(0.0, (sq - sum * mean) / (secs - 1))) : 0;
-    std::fprintf(out, "    %-10s%10s %10s %10s\n", "Req/Sec", format_si(mean).c_str(),
-                 format_si(sd).c_str(), format_si(mx).c_str());
+    std::fprintf(out, "    %-10s%10s %10s %10s\n", "Req/Sec", format_si(mean).c_str(), format_si(sd).c_str(),
+                 format_si(mx).c_str());
   }
   if (c.latency) {
     print_distribution(out,
@@ -241,22 +237,18 @@ void print_human(std::FILE* out, const Report& r) {
                        s.latency);
     if (rate) print_distribution(out, "Uncorrected Latency (from the actual send)", s.uncorrected);
   }
-  std::fprintf(out, "  %llu requests in %.2fs, %s read\n",
-               static_cast<unsigned long long>(s.responses), s.duration_s,
-               format_bytes(static_cast<double>(s.bytes_read)).c_str());
+  std::fprintf(out, "  %llu requests in %.2fs, %s read\n", static_cast<unsigned long long>(s.responses),
+               s.duration_s, format_bytes(static_cast<double>(s.bytes_read)).c_str());
   const double dur = s.duration_s > 0 ? s.duration_s : 1;
   std::fprintf(out, "Requests/sec: %10.2f\n", static_cast<double>(s.responses) / dur);
-  std::fprintf(out, "Transfer/sec: %10s\n",
-               format_bytes(static_cast<double>(s.bytes_read) / dur).c_str());
+  std::fprintf(out, "Transfer/sec: %10s\n", format_bytes(static_cast<double>(s.bytes_read) / dur).c_str());
   const double cpu = s.user_s + s.sys_s;
   if (s.responses > 0) {
     std::fprintf(out, "Client CPU:   %10s/request (user %.2fs, sys %.2fs)\n",
-                 format_us(cpu * 1e6 / static_cast<double>(s.responses)).c_str(), s.user_s,
-                 s.sys_s);
+                 format_us(cpu * 1e6 / static_cast<double>(s.responses)).c_str(), s.user_s, s.sys_s);
   }
   if (!r.valid()) {
-    std::fprintf(out, "INVALID: %llu errors (see above)\n",
-                 static_cast<unsigned long long>(errors));
+    std::fprintf(out, "INVALID: %llu errors (see above)\n", static_cast<unsigned long long>(errors));
   }
 }
 

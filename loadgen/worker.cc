@@ -118,8 +118,7 @@ void Connection::connect() {
     if (fd_) break;
     const int e = errno;
     // Out of ports for this source address: on loopback, move on to the next.
-    if ((e == EADDRNOTAVAIL || e == EADDRINUSE) && w_.run_.target.loopback_v4 &&
-        source_ < kMaxSourceIndex) {
+    if ((e == EADDRNOTAVAIL || e == EADDRINUSE) && w_.run_.target.loopback_v4 && source_ < kMaxSourceIndex) {
       ++source_;
       uint32_t seen = w_.run_.sources_used.load(std::memory_order_relaxed);
       while (seen < source_ + 1 && !w_.run_.sources_used.compare_exchange_weak(seen, source_ + 1)) {
@@ -165,8 +164,7 @@ void Connection::flush() {
   const size_t total = unwritten_ * size - write_offset_;
   // All requests are identical and the batch holds `pipeline` copies back to
   // back, so any run of pending requests is one contiguous slice: one send().
-  const ssize_t n =
-      ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+  const ssize_t n = ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
   if (n == static_cast<ssize_t>(total)) {
     unwritten_ = 0;
     write_offset_ = 0;
@@ -356,8 +354,7 @@ void Connection::check_timeout(TimePoint now, Duration timeout) {
 // every corrected latency; the timerfd fires to the microsecond.
 class Worker::PaceTimer final : public hellepoll::Task {
  public:
-  explicit PaceTimer(Worker& w)
-      : w_(w), fd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
+  explicit PaceTimer(Worker& w) : w_(w), fd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
     if (fd_) w_.sched_.add(fd_.get(), this, hellepoll::kReadable);
   }
   ~PaceTimer() override {
@@ -395,8 +392,8 @@ class Worker::PaceTimer final : public hellepoll::Task {
 
 // ---------------------------------------------------------------- Worker
 
-Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t connections,
-               uint64_t quota, double rate)
+Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t connections, uint64_t quota,
+               double rate)
     : run_(run),
       cfg_(run.config),
       // Edge-triggered: level-triggered epoll re-polls (tcp_poll) every fd it
@@ -446,10 +443,9 @@ void Worker::run() {
     begin_measuring();
   }
   if (run_.end) end_timer_.start(*run_.end - now);
-  const Duration period =
-      cfg_.timeout > Duration::zero()
-          ? std::clamp<Duration>(cfg_.timeout / 10, milliseconds(1), milliseconds(100))
-          : Duration(milliseconds(100));
+  const Duration period = cfg_.timeout > Duration::zero()
+                              ? std::clamp<Duration>(cfg_.timeout / 10, milliseconds(1), milliseconds(100))
+                              : Duration(milliseconds(100));
   sweep_timer_.start_periodic(period);
   if (rate_mode()) {
     // Threads interleave: thread i starts i / (total rate) later.
@@ -549,8 +545,7 @@ void Worker::dispatch() {
       c->in_ready_ = false;
     }
   }
-  if (ready_size_ > 0 && (!measuring_ || quota_left() > 0))
-    pace_->arm(schedule_.time_of(next_due_));
+  if (ready_size_ > 0 && (!measuring_ || quota_left() > 0)) pace_->arm(schedule_.time_of(next_due_));
 }
 
 void Worker::hand_back(const Connection::Slot& s) {

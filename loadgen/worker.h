@@ -36,8 +36,7 @@ using hellepoll::http::client::ResponseParser;
 
 // What all workers share. Set up before the threads start.
 struct Run {
-  Run(const Config& c, const RenderedRequest& r, const Target& t)
-      : config(c), request(r), target(t) {}
+  Run(const Config& c, const RenderedRequest& r, const Target& t) : config(c), request(r), target(t) {}
   const Config& config;
   const RenderedRequest& request;
   const Target& target;

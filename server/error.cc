@@ -22,18 +22,30 @@ Error Error::from_errno(int e) {
 
 std::string_view Error::name() const {
   switch (kind) {
-    case ErrorKind::kNone: return "none";
-    case ErrorKind::kReset: return "connection reset";
-    case ErrorKind::kBrokenPipe: return "broken pipe";
-    case ErrorKind::kPeerClosed: return "peer closed";
-    case ErrorKind::kTimeout: return "timeout";
-    case ErrorKind::kProtocol: return "protocol error";
-    case ErrorKind::kShutdown: return "shutdown";
-    case ErrorKind::kSystem: return "system error";
-    case ErrorKind::kInternal: return "internal error";
-    case ErrorKind::kInvalidArgument: return "invalid argument";
-    case ErrorKind::kBadState: return "not allowed in this state";
-    case ErrorKind::kStale: return "stale handle";
+    case ErrorKind::kNone:
+      return "none";
+    case ErrorKind::kReset:
+      return "connection reset";
+    case ErrorKind::kBrokenPipe:
+      return "broken pipe";
+    case ErrorKind::kPeerClosed:
+      return "peer closed";
+    case ErrorKind::kTimeout:
+      return "timeout";
+    case ErrorKind::kProtocol:
+      return "protocol error";
+    case ErrorKind::kShutdown:
+      return "shutdown";
+    case ErrorKind::kSystem:
+      return "system error";
+    case ErrorKind::kInternal:
+      return "internal error";
+    case ErrorKind::kInvalidArgument:
+      return "invalid argument";
+    case ErrorKind::kBadState:
+      return "not allowed in this state";
+    case ErrorKind::kStale:
+      return "stale handle";
   }
   return "unknown";
 }

@@ -12,14 +12,14 @@ namespace hellepoll {
 
 enum class ErrorKind : uint8_t {
   kNone = 0,
-  kReset,        // ECONNRESET: the peer aborted the connection
-  kBrokenPipe,   // EPIPE: the peer stopped reading before we finished writing
-  kPeerClosed,   // orderly EOF before a response owed to the peer was complete
-  kTimeout,      // idle, read or write timeout expired
-  kProtocol,     // the peer sent something the protocol does not allow
-  kShutdown,     // the server is draining and closed the connection
-  kSystem,       // any other errno
-  kInternal,     // a handler or callback threw: our bug, not the peer's
+  kReset,       // ECONNRESET: the peer aborted the connection
+  kBrokenPipe,  // EPIPE: the peer stopped reading before we finished writing
+  kPeerClosed,  // orderly EOF before a response owed to the peer was complete
+  kTimeout,     // idle, read or write timeout expired
+  kProtocol,    // the peer sent something the protocol does not allow
+  kShutdown,    // the server is draining and closed the connection
+  kSystem,      // any other errno
+  kInternal,    // a handler or callback threw: our bug, not the peer's
   // Refusals: an API call that cannot be carried out, returned as a value.
   kInvalidArgument,  // an argument the API does not allow (a header with CR/LF, a body on a 204)
   kBadState,         // the call does not fit the object's state (a header after the head was sent)

@@ -21,9 +21,9 @@ namespace hellepoll {
 
 struct ListenOptions {
   std::string host = "0.0.0.0";
-  uint16_t port = 0;          // 0: an ephemeral port (see Listener::port())
-  bool reuse_port = false;    // SO_REUSEPORT: one socket per worker
-  bool defer_accept = true;   // TCP_DEFER_ACCEPT: accept when the request has arrived
+  uint16_t port = 0;         // 0: an ephemeral port (see Listener::port())
+  bool reuse_port = false;   // SO_REUSEPORT: one socket per worker
+  bool defer_accept = true;  // TCP_DEFER_ACCEPT: accept when the request has arrived
   int backlog = 4096;
 };
 

@@ -2,14 +2,13 @@
 #include "server/listener.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "server/testing/client.h"
 
@@ -42,11 +41,14 @@ Accepted accept_some(bool nodelay, int n) {
   std::vector<UniqueFd> keep;
   Listener::Options opts;
   opts.nodelay = nodelay;
-  Listener listener(sched, bind_listen_socket(lo, &err), [&](UniqueFd fd) {
-    got.nodelay.push_back(sockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY));
-    got.nonblocking.push_back(fcntl(fd.get(), F_GETFL) & O_NONBLOCK);
-    keep.push_back(std::move(fd));
-  }, opts);
+  Listener listener(
+      sched, bind_listen_socket(lo, &err),
+      [&](UniqueFd fd) {
+        got.nodelay.push_back(sockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY));
+        got.nonblocking.push_back(fcntl(fd.get(), F_GETFL) & O_NONBLOCK);
+        keep.push_back(std::move(fd));
+      },
+      opts);
   std::vector<testing::Client> clients;
   for (int i = 0; i < n; ++i) clients.emplace_back(listener.port());
   for (int turn = 0; turn < 200 && static_cast<int>(keep.size()) < n; ++turn) sched.run_once(10ms);
@@ -76,8 +78,9 @@ TEST(Listener, EdgeTriggeredAcceptsAQueueInBatchesWithoutANewEdge) {
   lo.defer_accept = false;
   std::string err;
   std::vector<UniqueFd> keep;
-  Listener listener(sched, bind_listen_socket(lo, &err), [&](UniqueFd fd) { keep.push_back(std::move(fd)); },
-                    Listener::Options{});
+  Listener listener(
+      sched, bind_listen_socket(lo, &err), [&](UniqueFd fd) { keep.push_back(std::move(fd)); },
+      Listener::Options{});
   constexpr size_t kQueued = 150;
   std::vector<testing::Client> clients;
   for (size_t i = 0; i < kQueued; ++i) {

@@ -83,7 +83,8 @@ void Scheduler::call_later(Duration after, std::function<void()> fn) {
   // scan of n timers follows at least n/2 calls, so amortised O(1), with no
   // per-timer bookkeeping (a scan per call was O(n) with n timers pending).
   if (owned_.size() >= reap_at_) {
-    std::erase_if(owned_, [this](const std::unique_ptr<Timer>& t) { return !t->active() && firing_ != t.get(); });
+    std::erase_if(owned_,
+                  [this](const std::unique_ptr<Timer>& t) { return !t->active() && firing_ != t.get(); });
     reap_at_ = std::max<size_t>(64, 2 * owned_.size());
   }
   owned_.push_back(std::make_unique<Timer>(*this, std::move(fn)));

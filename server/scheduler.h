@@ -112,8 +112,8 @@ class Timer {
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
 
-  void start(Duration after);          // one-shot; restarts if active
-  void start_periodic(Duration every); // first expiry after `every`
+  void start(Duration after);           // one-shot; restarts if active
+  void start_periodic(Duration every);  // first expiry after `every`
   void cancel();
   bool active() const { return heap_index_ != kInactive || due_index_ != kInactive; }
   TimePoint deadline() const { return deadline_; }
@@ -157,9 +157,9 @@ class Scheduler {
 
   // Calls task->on_readable() again at the start of the next turn (once,
   // however often this is called meanwhile), unless `fd` is unregistered
-  // by then; a no-op for a task that is not registered for `fd`. For a task that stopped with input left so that others get their
-  // turn: edge-triggered, no new edge would come for it. Loop thread only;
-  // no allocation once the queue has grown to the number of such tasks.
+  // by then; a no-op for a task that is not registered for `fd`. For a task that stopped with input left so
+  // that others get their turn: edge-triggered, no new edge would come for it. Loop thread only; no
+  // allocation once the queue has grown to the number of such tasks.
   void read_again(int fd, Task* task);
 
   // Runs `fn` once, `after` from now, on the loop thread: a timer the
@@ -202,7 +202,7 @@ class Scheduler {
 
   Trigger trigger_;
   UniqueFd epfd_;
-  UniqueFd wakefd_;  // eventfd: add_callback()/stop() from other threads
+  UniqueFd wakefd_;           // eventfd: add_callback()/stop() from other threads
   std::vector<Task*> tasks_;  // indexed by fd
   size_t task_count_ = 0;
   struct ReadAgain {
@@ -215,9 +215,9 @@ class Scheduler {
   std::vector<Timer*> due_;  // this turn's expired timers, taken off the heap before any fires
   std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped
   size_t reap_at_ = 64;                        // ...when owned_ reaches this size
-  Timer* firing_ = nullptr;   // timer whose callback is running
-  bool firing_gone_ = false;       // ...and was cancelled (or restarted) meanwhile
-  bool firing_destroyed_ = false;  // ...and was destroyed meanwhile
+  Timer* firing_ = nullptr;                    // timer whose callback is running
+  bool firing_gone_ = false;                   // ...and was cancelled (or restarted) meanwhile
+  bool firing_destroyed_ = false;              // ...and was destroyed meanwhile
   TimePoint now_;
   uint64_t turns_ = 0;
 

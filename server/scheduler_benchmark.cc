@@ -11,6 +11,7 @@
 // - Callbacks: add_callback on the loop thread, N per turn, then the run_once
 //   that runs them.
 // Run: bazel run --config=opt //server:scheduler_benchmark
+#include <benchmark/benchmark.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -21,15 +22,13 @@
 #include <random>
 #include <vector>
 
-#include <benchmark/benchmark.h>
-
 #include "server/scheduler.h"
 
 namespace hellepoll {
 namespace {
 
 using std::chrono::seconds;
-constexpr int kBatch = 1024;  // timers started, cancelled or expired per timed batch
+constexpr int kBatch = 1024;                // timers started, cancelled or expired per timed batch
 constexpr int64_t kMaxEventsPerTurn = 256;  // kMaxEvents in scheduler.cc
 
 // A scheduler whose heap holds `n` far-off timers, plus kBatch spare timers

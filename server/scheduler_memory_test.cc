@@ -1,9 +1,9 @@
 // Memory footprint of idle timer tasks. A separate target so sanitizer
 // builds (whose redzones inflate every allocation) can leave it out.
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <cstdio>
-
-#include <gtest/gtest.h>
 
 #include "server/scheduler.h"
 #include "server/testing/idle_timers.h"

@@ -1,5 +1,6 @@
 #include "server/scheduler.h"
 
+#include <gtest/gtest.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -10,14 +11,12 @@
 #include <atomic>
 #include <fstream>
 #include <future>
-#include <ostream>
 #include <memory>
+#include <ostream>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace hellepoll {
 namespace {
@@ -502,9 +501,12 @@ INSTANTIATE_TEST_SUITE_P(From, TaskExceptions,
                                            ThrowingTask::From::kReadAgain),
                          [](const auto& info) {
                            switch (info.param) {
-                             case ThrowingTask::From::kReadable: return "OnReadable";
-                             case ThrowingTask::From::kWritable: return "OnWritable";
-                             case ThrowingTask::From::kReadAgain: return "OnReadableCalledAgain";
+                             case ThrowingTask::From::kReadable:
+                               return "OnReadable";
+                             case ThrowingTask::From::kWritable:
+                               return "OnWritable";
+                             case ThrowingTask::From::kReadAgain:
+                               return "OnReadableCalledAgain";
                            }
                            return "";
                          });

@@ -21,7 +21,8 @@ bool block_signals(std::initializer_list<int> signals) {
   return pthread_sigmask(SIG_BLOCK, &set, nullptr) == 0;
 }
 
-SignalWatcher::SignalWatcher(Scheduler& sched, std::initializer_list<int> signals, std::function<void(int)> fn)
+SignalWatcher::SignalWatcher(Scheduler& sched, std::initializer_list<int> signals,
+                             std::function<void(int)> fn)
     : sched_(sched), fn_(std::move(fn)) {
   sigset_t set = make_set(signals);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);

@@ -18,8 +18,9 @@ int main(int argc, char** argv) {
   int fired = 0;
   auto idle = hellepoll::testing::arm_idle_timers(s, tasks, [&fired] { ++fired; });
   s.run_once(std::chrono::milliseconds(0));  // one turn of the loop with all of them armed
-  std::printf("{\"tasks\": %d, \"rss_before_bytes\": %ld, \"rss_after_bytes\": %ld, "
-              "\"bytes_per_task\": %.1f, \"fired\": %d}\n",
-              tasks, idle.rss_before, idle.rss_after, idle.bytes_each(), fired);
+  std::printf(
+      "{\"tasks\": %d, \"rss_before_bytes\": %ld, \"rss_after_bytes\": %ld, "
+      "\"bytes_per_task\": %.1f, \"fired\": %d}\n",
+      tasks, idle.rss_before, idle.rss_after, idle.bytes_each(), fired);
   return fired == 0 ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 // One conformance suite for every variant (variants/variants.bzl, and
 // helloworld), at --workers 1 and 2: the real binaries, started as child
 // processes, spoken to over sockets, and hit with ApacheBench and curl.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -9,8 +10,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "server/testing/client.h"
 #include "server/testing/process.h"
@@ -175,8 +174,8 @@ TEST_P(Conformance, ApacheBenchKeepAliveAndCurl) {
   EXPECT_NE(std::string::npos, out.find("Failed requests:        0")) << out;
   ASSERT_EQ(0, run_command({"/usr/bin/curl", "-sS", "--max-time", "5", url}, &out)) << out;
   EXPECT_EQ("Hello World", out);
-  ASSERT_EQ(0, run_command({"/usr/bin/curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w", "%{http_code}",
-                            url + "missing"},
+  ASSERT_EQ(0, run_command({"/usr/bin/curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w",
+                            "%{http_code}", url + "missing"},
                            &out));
   EXPECT_EQ("404", out);
 }

@@ -129,8 +129,9 @@ class FloorConnection final : public Task {
 class FloorWorker final : public Worker {
  public:
   FloorWorker(UniqueFd sock, bool shared)
-      : listener_(sched_, std::move(sock), [this](UniqueFd fd) { accept(std::move(fd)); },
-                  Listener::Options{.nodelay = true, .exclusive = shared}) {}
+      : listener_(
+            sched_, std::move(sock), [this](UniqueFd fd) { accept(std::move(fd)); },
+            Listener::Options{.nodelay = true, .exclusive = shared}) {}
   Scheduler& scheduler() override { return sched_; }
   void drain() override {
     listener_.close();

@@ -1,20 +1,18 @@
 // Hostile clients against every variant, at 1 and 2 workers: what an
 // exposed server meets on the internet. Each case checks that the bad client gets a clear
 // answer or a close, and that everyone else keeps being served.
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
 
-#include <cerrno>
-#include <cstring>
-
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "server/testing/client.h"
 #include "server/testing/process.h"
@@ -36,13 +34,11 @@ constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
 [[maybe_unused]] const bool kPipeIgnored = signal(SIGPIPE, SIG_IGN) != SIG_ERR;
 
 class Hostile : public ::testing::TestWithParam<VariantRun> {
-protected:
+ protected:
   std::unique_ptr<ServerProcess> start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"--workers",
-                                  std::to_string(GetParam().workers)};
+    std::vector<std::string> args{"--workers", std::to_string(GetParam().workers)};
     args.insert(args.end(), extra.begin(), extra.end());
-    auto p =
-        std::make_unique<ServerProcess>("variants/" + GetParam().variant, args);
+    auto p = std::make_unique<ServerProcess>("variants/" + GetParam().variant, args);
     EXPECT_TRUE(p->ready()) << p->ready_line();
     return p;
   }
@@ -64,11 +60,8 @@ TEST_P(Hostile, SlowlorisDoesNotStarveOthers) {
   std::thread trickle([&] {
     const std::string req = "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: ";
     for (size_t round = 0; round < 20 && !done; ++round) {
-      for (auto &fd : slow)
-        ::send(fd.get(), &req[round % req.size()], 1,
-               MSG_NOSIGNAL | MSG_DONTWAIT);
-      std::this_thread::sleep_for(
-          100ms); // the attack's own pace, not synchronisation
+      for (auto &fd : slow) ::send(fd.get(), &req[round % req.size()], 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+      std::this_thread::sleep_for(100ms);  // the attack's own pace, not synchronisation
     }
   });
   Duration worst{};
@@ -77,7 +70,7 @@ TEST_P(Hostile, SlowlorisDoesNotStarveOthers) {
     Reply r = fetch(s->port(), kGet);
     worst = std::max<Duration>(worst, Clock::now() - t0);
     ASSERT_EQ("Hello World", r.body) << i;
-    std::this_thread::sleep_for(20ms); // spread the 50 across the attack
+    std::this_thread::sleep_for(20ms);  // spread the 50 across the attack
   }
   done = true;
   trickle.join();
@@ -88,10 +81,8 @@ TEST_P(Hostile, SlowlorisDoesNotStarveOthers) {
     // A reset counts: a trickler sends on after its 408, and bytes that
     // reach a closed socket draw RST (the server owes a slow client no
     // lingering close). It was let go either way.
-    if (read_until_closed(fd.get(), &got, 3s) != Ending::kTimeout)
-      ++closed;
-    if (got.rfind("HTTP/1.1 408", 0) == 0)
-      ++got_408;
+    if (read_until_closed(fd.get(), &got, 3s) != Ending::kTimeout) ++closed;
+    if (got.rfind("HTTP/1.1 408", 0) == 0) ++got_408;
   }
   EXPECT_EQ(kSlow, closed);
   EXPECT_GT(got_408, 0);
@@ -107,19 +98,17 @@ TEST_P(Hostile, PipeliningFloodDoesNotStarveOthers) {
   ASSERT_TRUE(s->ready());
   UniqueFd flood = connect_loopback(s->port());
   ASSERT_TRUE(flood);
-  const timeval tick{0, 100 * 1000}; // lets both threads see `done`
+  const timeval tick{0, 100 * 1000};  // lets both threads see `done`
   ::setsockopt(flood.get(), SOL_SOCKET, SO_SNDTIMEO, &tick, sizeof tick);
   ::setsockopt(flood.get(), SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof tick);
   std::atomic<bool> done{false};
-  std::atomic<size_t> answered{0}; // bytes of answers the flood read
+  std::atomic<size_t> answered{0};  // bytes of answers the flood read
   std::thread sender([&] {
     std::string batch;
-    for (int k = 0; k < 4096; ++k)
-      batch += kGet;
+    for (int k = 0; k < 4096; ++k) batch += kGet;
     size_t off = 0;
     while (!done) {
-      ssize_t n = ::send(flood.get(), batch.data() + off, batch.size() - off,
-                         MSG_NOSIGNAL);
+      ssize_t n = ::send(flood.get(), batch.data() + off, batch.size() - off, MSG_NOSIGNAL);
       if (n > 0)
         off = (off + static_cast<size_t>(n)) % batch.size();
       else if (n == 0 || (errno != EAGAIN && errno != EINTR))
@@ -138,8 +127,7 @@ TEST_P(Hostile, PipeliningFloodDoesNotStarveOthers) {
   });
   // The flood is on: the worker has written it 4 MiB of answers.
   const auto until = Clock::now() + 20s;
-  while (answered < (4u << 20) && Clock::now() < until)
-    std::this_thread::sleep_for(10ms);
+  while (answered < (4u << 20) && Clock::now() < until) std::this_thread::sleep_for(10ms);
   const size_t before = answered;
   Duration worst{};
   for (int i = 0; i < 50 && !HasFailure(); ++i) {
@@ -155,12 +143,10 @@ TEST_P(Hostile, PipeliningFloodDoesNotStarveOthers) {
   EXPECT_GE(before, 4u << 20) << "the flood never got going";
   EXPECT_GT(during, 0u) << "the flood was not served meanwhile";
   EXPECT_LT(worst, 1s) << "a flooding connection kept the worker from others";
-  std::printf("flood: %zu bytes of answers while the other client's 50 "
-              "requests took at worst %lld ms\n",
-              during,
-              static_cast<long long>(
-                  std::chrono::duration_cast<std::chrono::milliseconds>(worst)
-                      .count()));
+  std::printf(
+      "flood: %zu bytes of answers while the other client's 50 "
+      "requests took at worst %lld ms\n",
+      during, static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(worst).count()));
 }
 
 // Request smuggling: framing that two parsers could read differently is
@@ -169,65 +155,43 @@ TEST_P(Hostile, PipeliningFloodDoesNotStarveOthers) {
 struct Vector {
   const char *name;
   std::string request;
-  int status; // 0: accepted; then a 405 (POST /) and the pipelined 200 follow
+  int status;  // 0: accepted; then a 405 (POST /) and the pipelined 200 follow
 };
 
 std::vector<Vector> smuggling_vectors() {
   const std::string post = "POST / HTTP/1.1\r\nHost: t\r\n";
   const std::string chunked_body = "\r\n\r\n5\r\nhello\r\n0\r\n\r\n";
   return {
-      {"cl_then_te",
-       post + "Content-Length: 4\r\nTransfer-Encoding: chunked" + chunked_body,
-       400},
-      {"te_then_cl",
-       post + "Transfer-Encoding: chunked\r\nContent-Length: 4" + chunked_body,
-       400},
-      {"duplicate_cl",
-       post + "Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", 400},
+      {"cl_then_te", post + "Content-Length: 4\r\nTransfer-Encoding: chunked" + chunked_body, 400},
+      {"te_then_cl", post + "Transfer-Encoding: chunked\r\nContent-Length: 4" + chunked_body, 400},
+      {"duplicate_cl", post + "Content-Length: 4\r\nContent-Length: 4\r\n\r\nabcd", 400},
       {"cl_list", post + "Content-Length: 4, 4\r\n\r\nabcd", 400},
       {"signed_cl", post + "Content-Length: +4\r\n\r\nabcd", 400},
       {"negative_cl", post + "Content-Length: -4\r\n\r\nabcd", 400},
       {"hex_cl", post + "Content-Length: 0x4\r\n\r\nabcd", 400},
-      {"overflowing_cl", post + "Content-Length: 18446744073709551620\r\n\r\n",
-       413},
-      {"chunk_size_0x",
-       post + "Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n",
-       400},
-      {"chunk_size_negative",
-       post + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n",
-       400},
+      {"overflowing_cl", post + "Content-Length: 18446744073709551620\r\n\r\n", 413},
+      {"chunk_size_0x", post + "Transfer-Encoding: chunked\r\n\r\n0x5\r\nhello\r\n0\r\n\r\n", 400},
+      {"chunk_size_negative", post + "Transfer-Encoding: chunked\r\n\r\n-5\r\nhello\r\n0\r\n\r\n", 400},
       {"chunk_size_overflow",
        post + "Transfer-Encoding: "
               "chunked\r\n\r\n10000000000000005\r\nhello\r\n0\r\n\r\n",
        413},
-      {"chunk_size_space",
-       post + "Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n",
-       400},
-      {"chunk_bare_lf",
-       post + "Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", 400},
-      {"chunk_data_too_long",
-       post + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400},
+      {"chunk_size_space", post + "Transfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n", 400},
+      {"chunk_bare_lf", post + "Transfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n", 400},
+      {"chunk_data_too_long", post + "Transfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n", 400},
       {"obs_fold", "GET / HTTP/1.1\r\nHost: t\r\nX-A: a\r\n b\r\n\r\n", 400},
-      {"obs_fold_te", post + "Transfer-Encoding:\r\n chunked" + chunked_body,
-       400},
-      {"space_before_colon",
-       post + "Transfer-Encoding : chunked" + chunked_body, 400},
+      {"obs_fold_te", post + "Transfer-Encoding:\r\n chunked" + chunked_body, 400},
+      {"space_before_colon", post + "Transfer-Encoding : chunked" + chunked_body, 400},
       {"te_xchunked", post + "Transfer-Encoding: xchunked" + chunked_body, 501},
-      {"te_chunked_then_gzip",
-       post + "Transfer-Encoding: chunked, gzip" + chunked_body, 501},
-      {"te_gzip_chunked",
-       post + "Transfer-Encoding: gzip, chunked" + chunked_body, 501},
-      {"te_vertical_tab", post + "Transfer-Encoding:\vchunked" + chunked_body,
-       400},
-      {"te_nul",
-       post + std::string("Transfer-Encoding: chunked\0", 27) + chunked_body,
-       400},
+      {"te_chunked_then_gzip", post + "Transfer-Encoding: chunked, gzip" + chunked_body, 501},
+      {"te_gzip_chunked", post + "Transfer-Encoding: gzip, chunked" + chunked_body, 501},
+      {"te_vertical_tab", post + "Transfer-Encoding:\vchunked" + chunked_body, 400},
+      {"te_nul", post + std::string("Transfer-Encoding: chunked\0", 27) + chunked_body, 400},
       {"bare_lf_head", "GET / HTTP/1.1\nHost: t\n\n", 400},
       {"bare_cr_head", "GET / HTTP/1.1\rHost: t\r\n\r\n", 400},
       {"te_upper_case", post + "TRANSFER-ENCODING: CHUNKED" + chunked_body, 0},
       {"te_tab_ows", post + "Transfer-Encoding:\tchunked\t" + chunked_body, 0},
-      {"te_trailing_space", post + "Transfer-Encoding: chunked " + chunked_body,
-       0},
+      {"te_trailing_space", post + "Transfer-Encoding: chunked " + chunked_body, 0},
   };
 }
 
@@ -242,13 +206,11 @@ TEST_P(Hostile, SmugglingVectorsAreRefused) {
     if (v.status != 0) {
       EXPECT_EQ(v.status, r.status) << v.name;
       EXPECT_EQ("close", r.header("connection")) << v.name;
-      EXPECT_TRUE(c.wait_closed())
-          << v.name << ": the smuggled GET must not be answered";
+      EXPECT_TRUE(c.wait_closed()) << v.name << ": the smuggled GET must not be answered";
     } else {
       EXPECT_EQ(405, r.status) << v.name;
       Reply next = c.read_reply();
-      EXPECT_EQ("Hello World", next.body)
-          << v.name << ": the body was not read as chunked";
+      EXPECT_EQ("Hello World", next.body) << v.name << ": the body was not read as chunked";
     }
   }
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
@@ -259,27 +221,21 @@ TEST_P(Hostile, EveryLimit) {
   auto s = start({"--max-head", "1024", "--max-body", "100"});
   ASSERT_TRUE(s->ready());
   std::string many_headers = "GET / HTTP/1.1\r\nHost: t\r\n";
-  for (int i = 0; i < 70; ++i)
-    many_headers += "X-" + std::to_string(i) + ": v\r\n";
+  for (int i = 0; i < 70; ++i) many_headers += "X-" + std::to_string(i) + ": v\r\n";
   struct Case {
     const char *name;
     std::string request;
     int status;
   } cases[] = {
-      {"request_line",
-       "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
+      {"request_line", "GET /" + std::string(2000, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n", 414},
       {"request_line_unterminated", "GET /" + std::string(2000, 'a'), 414},
-      {"header_bytes",
-       "GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(2000, 'a') + "\r\n\r\n",
-       431},
+      {"header_bytes", "GET / HTTP/1.1\r\nHost: t\r\nX: " + std::string(2000, 'a') + "\r\n\r\n", 431},
       {"header_count", many_headers + "\r\n", 431},
-      {"content_length",
-       "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
+      {"content_length", "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 101\r\n\r\n", 413},
       {"chunked_total",
        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
        "chunked\r\n\r\n40\r\n" +
-           std::string(64, 'x') + "\r\n40\r\n" + std::string(64, 'x') +
-           "\r\n0\r\n\r\n",
+           std::string(64, 'x') + "\r\n40\r\n" + std::string(64, 'x') + "\r\n0\r\n\r\n",
        413},
       {"chunked_trailer",
        "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: "
@@ -315,22 +271,18 @@ TEST_P(Hostile, VanishingClients) {
   ASSERT_TRUE(s->ready());
   for (int i = 0; i < 20; ++i) {
     UniqueFd mid_request = connect_loopback(s->port());
-    ASSERT_TRUE(send_all(
-        mid_request.get(),
-        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\nabc"));
-    if (i % 2)
-      close_with_reset(mid_request);
+    ASSERT_TRUE(send_all(mid_request.get(), "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n\r\nabc"));
+    if (i % 2) close_with_reset(mid_request);
     UniqueFd mid_response = connect_loopback(s->port());
     std::string batch;
-    for (int k = 0; k < 5000; ++k)
-      batch += kGet; // ~650 KB of answers
+    for (int k = 0; k < 5000; ++k) batch += kGet;  // ~650 KB of answers
     ASSERT_TRUE(send_all(mid_response.get(), batch));
     char buf[1000];
     ASSERT_GT(::recv(mid_response.get(), buf, sizeof buf, 0), 0);
     if (i % 2) {
       close_with_reset(mid_response);
     } else {
-      mid_response.reset(); // FIN with unread data: the kernel sends RST
+      mid_response.reset();  // FIN with unread data: the kernel sends RST
     }
   }
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
@@ -339,9 +291,9 @@ TEST_P(Hostile, VanishingClients) {
 // Under AddressSanitizer freed blocks stay resident in its quarantine (256 MiB
 // by default), so a server's RSS grows with what it has allocated, not with
 // what it holds; the plain build checks the real bound.
-#if defined(__SANITIZE_ADDRESS__) // gcc
+#if defined(__SANITIZE_ADDRESS__)  // gcc
 #define HELLEPOLL_ASAN
-#elif defined(__has_feature) // clang
+#elif defined(__has_feature)  // clang
 #if __has_feature(address_sanitizer)
 #define HELLEPOLL_ASAN
 #endif
@@ -375,15 +327,13 @@ TEST_P(Hostile, NeverReadingClientIsBounded) {
   UniqueFd hog = connect_loopback(s->port());
   ASSERT_TRUE(hog);
   std::string batch;
-  for (int k = 0; k < 1000; ++k)
-    batch += kGet;
+  for (int k = 0; k < 1000; ++k) batch += kGet;
   size_t sent = 0;
   bool stalled = false;
   auto last_progress = Clock::now();
   const auto until = Clock::now() + 20s;
   while (Clock::now() < until && sent <= bound) {
-    ssize_t n = ::send(hog.get(), batch.data(), batch.size(),
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::send(hog.get(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n > 0) {
       sent += static_cast<size_t>(n);
       last_progress = Clock::now();
@@ -392,24 +342,21 @@ TEST_P(Hostile, NeverReadingClientIsBounded) {
     ASSERT_TRUE(n < 0 && (errno == EAGAIN || errno == EINTR))
         << "send: " << (n < 0 ? strerror(errno) : "returned 0");
     if (Clock::now() - last_progress >= 1s) {
-      stalled = true; // nothing taken for a second: the server stopped reading
+      stalled = true;  // nothing taken for a second: the server stopped reading
       break;
     }
     // Socket buffers are full: others must still be served promptly.
     const auto t0 = Clock::now();
     ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
     ASSERT_LT(Clock::now() - t0, 1s);
-    std::this_thread::sleep_for(
-        50ms); // give a stalled writer time to prove it is stalled
+    std::this_thread::sleep_for(50ms);  // give a stalled writer time to prove it is stalled
   }
   EXPECT_TRUE(stalled) << "the server kept reading a client that never "
                           "reads: "
-                       << sent << " bytes taken, the kernel holds at most "
-                       << in_kernel;
+                       << sent << " bytes taken, the kernel holds at most " << in_kernel;
   const long grown = rss_kib(s->pid()) - rss_before;
   const long max_growth = kAsan ? 64 * 1024 : 8 * 1024;
-  EXPECT_LT(grown, max_growth)
-      << "server grew by " << grown << " KiB for a client that never reads";
+  EXPECT_LT(grown, max_growth) << "server grew by " << grown << " KiB for a client that never reads";
   close_with_reset(hog);
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
 }
@@ -417,11 +364,9 @@ TEST_P(Hostile, NeverReadingClientIsBounded) {
 // 10,000 connections (or what the fd limit allows) opened, then all dropped
 // with RST at once: the server answers at once and gives the fds back.
 TEST_P(Hostile, TenThousandConnectionsDropped) {
-  const long limit = raise_fd_limit(); // the server inherits it
+  const long limit = raise_fd_limit();  // the server inherits it
   const int want = static_cast<int>(std::min<long>(10000, limit - 200));
-  if (want < 10000)
-    std::printf("fd limit %ld: opening %d connections, not 10000\n", limit,
-                want);
+  if (want < 10000) std::printf("fd limit %ld: opening %d connections, not 10000\n", limit, want);
   auto s = start();
   ASSERT_TRUE(s->ready());
   ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
@@ -435,14 +380,13 @@ TEST_P(Hostile, TenThousandConnectionsDropped) {
     ASSERT_TRUE(send_all(fd.get(), "G"));
     conns.push_back(std::move(fd));
   }
-  for (auto &fd : conns)
-    close_with_reset(fd);
+  for (auto &fd : conns) close_with_reset(fd);
   const auto t0 = Clock::now();
   ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
   EXPECT_LT(Clock::now() - t0, 2s);
   int fds_after = count_fds(s->pid());
   for (int i = 0; i < 250 && fds_after > fds_before + 10; ++i) {
-    std::this_thread::sleep_for(20ms); // polling /proc while the server reaps
+    std::this_thread::sleep_for(20ms);  // polling /proc while the server reaps
     fds_after = count_fds(s->pid());
   }
   EXPECT_LE(fds_after, fds_before + 10) << "before " << fds_before;
@@ -454,9 +398,7 @@ TEST_P(Hostile, Http2PrefaceIsRefused) {
   auto s = start();
   ASSERT_TRUE(s->ready());
   UniqueFd c = connect_loopback(s->port());
-  ASSERT_TRUE(send_all(
-      c.get(), std::string_view(
-                   "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0", 33)));
+  ASSERT_TRUE(send_all(c.get(), std::string_view("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\4\0\0\0\0\0", 33)));
   std::string got;
   ASSERT_EQ(Ending::kEof, read_until_closed(c.get(), &got, 5s)) << got;
   EXPECT_TRUE(got.empty() || got.rfind("HTTP/1.1 505", 0) == 0) << got;
@@ -466,5 +408,5 @@ TEST_P(Hostile, Http2PrefaceIsRefused) {
 INSTANTIATE_TEST_SUITE_P(Variants, Hostile, ::testing::ValuesIn(variant_runs()),
                          [](const auto &info) { return run_name(info.param); });
 
-} // namespace
-} // namespace hellepoll::variants
+}  // namespace
+}  // namespace hellepoll::variants

@@ -29,8 +29,10 @@ class HttpWorker final : public Worker {
       // A client whose connection the deadline cut sees it end without a
       // "Connection: close": say so, it is the one way a drain loses answers.
       if (uint64_t cut = server_.stats().drain_cut) {
-        std::fprintf(stderr, "hellepoll: drain deadline reached: closed %llu connection%s with answers owed "
-                     "(--drain-timeout)\n", static_cast<unsigned long long>(cut), cut == 1 ? "" : "s");
+        std::fprintf(stderr,
+                     "hellepoll: drain deadline reached: closed %llu connection%s with answers owed "
+                     "(--drain-timeout)\n",
+                     static_cast<unsigned long long>(cut), cut == 1 ? "" : "s");
       }
       sched_.stop();
     });
@@ -47,9 +49,8 @@ int serve(int argc, char** argv) {
   if (int rc = parse_options(argc, argv, id, &opts); rc >= 0) return rc;
 
   http::Router router;
-  router.get("/", [](http::Request&, http::Response& res) {
-    res.send_static(200, "Hello World", "text/plain");
-  });
+  router.get("/",
+             [](http::Request&, http::Response& res) { res.send_static(200, "Hello World", "text/plain"); });
   return Concurrency::run(opts, id, [&](int, UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
     return std::make_unique<HttpWorker<Io>>(router, opts.config, std::move(sock), shared);
   });

@@ -46,8 +46,8 @@ void usage(FILE* f, const Identity& id) {
                id.name.data(), static_cast<int>(id.trigger.size()), id.trigger.data(),
                static_cast<int>(id.write.size()), id.write.data(), static_cast<int>(id.workers.size()),
                id.workers.data(), static_cast<int>(kDurationHelp.size()), kDurationHelp.data(),
-               static_cast<int>(id.name.size()), id.name.data(),
-               static_cast<int>(id.name.size()), id.name.data());
+               static_cast<int>(id.name.size()), id.name.data(), static_cast<int>(id.name.size()),
+               id.name.data());
 }
 
 bool parse_uint(std::string_view s, uint64_t* out) {
@@ -97,18 +97,26 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       if (!parse_uint(v, &n) || n == 0 || n > 1024) return bad(a, "expects a count 1-1024");
       o->workers = static_cast<int>(n);
     } else if (a == "--accept") {
-      if (v == "reuseport") o->accept = AcceptMode::kReusePort;
-      else if (v == "shared") o->accept = AcceptMode::kShared;
-      else return bad(a, "expects reuseport or shared");
+      if (v == "reuseport")
+        o->accept = AcceptMode::kReusePort;
+      else if (v == "shared")
+        o->accept = AcceptMode::kShared;
+      else
+        return bad(a, "expects reuseport or shared");
     } else if (a == "--idle-timeout" || a == "--read-timeout" || a == "--write-timeout" ||
                a == "--handler-timeout" || a == "--drain-timeout") {
       const auto d = parse_duration(v);
       if (!d) return bad(a, "expects a duration like 500ms, 20s, 1m");
-      if (a == "--idle-timeout") o->config.idle_timeout = *d;
-      else if (a == "--read-timeout") o->config.read_timeout = *d;
-      else if (a == "--write-timeout") o->config.write_timeout = *d;
-      else if (a == "--handler-timeout") o->config.handler_timeout = *d;
-      else o->config.drain_timeout = *d;
+      if (a == "--idle-timeout")
+        o->config.idle_timeout = *d;
+      else if (a == "--read-timeout")
+        o->config.read_timeout = *d;
+      else if (a == "--write-timeout")
+        o->config.write_timeout = *d;
+      else if (a == "--handler-timeout")
+        o->config.handler_timeout = *d;
+      else
+        o->config.drain_timeout = *d;
     } else if (a == "--max-head") {
       if (!parse_uint(v, &n) || n < 256 || n > 60000) return bad(a, "expects bytes 256-60000");
       o->config.limits.max_head_bytes = static_cast<uint32_t>(n);

@@ -1,6 +1,7 @@
 // The process side of the variants, with real binaries: a procs worker that
 // cannot start is restarted with backoff and then given up on, and a stop
 // refuses new connections at once (every variant, 1 and 2 workers).
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -14,8 +15,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "server/testing/process.h"
 #include "variants/testing/raw_socket.h"
@@ -78,7 +77,8 @@ TEST_F(WorkerThatCannotStart, IsRestartedAfterDoublingWaits) {
   const std::vector<Death> d = deaths();
   ASSERT_EQ(6u, d.size()) << output_.substr(0, 4000);
   const char* waits[] = {"100", "200", "400", "800", "1600"};
-  for (size_t i = 0; i < 5; ++i) EXPECT_EQ(std::string("restarting it in ") + waits[i] + " ms", d[i].then) << i;
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(std::string("restarting it in ") + waits[i] + " ms", d[i].then) << i;
   EXPECT_GE(ran_for_, 3100ms) << "the waits it announced were not kept";
 }
 
@@ -140,7 +140,8 @@ TEST_P(Stop, RefusesNewConnectionsAtOnce) {
     if (error == ECONNREFUSED || SteadyClock::now() >= until) break;
     std::this_thread::sleep_for(10ms);  // polling: nothing tells a client that the stop has begun
   }
-  EXPECT_EQ(ECONNREFUSED, error) << "still connecting 3 s into the stop: " << (error ? strerror(error) : "accepted");
+  EXPECT_EQ(ECONNREFUSED, error) << "still connecting 3 s into the stop: "
+                                 << (error ? strerror(error) : "accepted");
   EXPECT_EQ(-1, s.wait(0ms)) << "the server had exited: the refusal proves nothing";
   held.reset();  // ends the drain
 }

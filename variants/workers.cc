@@ -89,10 +89,10 @@ constexpr int kMaxStartFailures = 6;  // waits 0.1, 0.2, 0.4, 0.8, 1.6 s between
 
 // One worker process slot of the supervisor.
 struct WorkerSlot {
-  pid_t pid = 0;                 // 0: not running
-  SteadyClock::time_point born;  // when forked
+  pid_t pid = 0;                                                        // 0: not running
+  SteadyClock::time_point born;                                         // when forked
   SteadyClock::time_point restart_at = SteadyClock::time_point::max();  // while pid == 0
-  int start_failures = 0;        // deaths at start-up in a row
+  int start_failures = 0;                                               // deaths at start-up in a row
 };
 
 // "NAME: worker I (pid P) exited with N after T ms; THEN" (or "killed by

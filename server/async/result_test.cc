@@ -1,9 +1,9 @@
 #include "server/async/result.h"
 
+#include <gtest/gtest.h>
+
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace hellepoll {
 namespace {

@@ -122,8 +122,8 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
     kBody,       // reading its body
     kLingering,  // our FIN is sent; input is discarded until the peer's FIN
     // Not reading (wants_read() relies on this order):
-    kHandler,    // a deferred or streaming handler owns the answer
-    kClosing,    // the last answer is queued; the connection ends once it is sent
+    kHandler,  // a deferred or streaming handler owns the answer
+    kClosing,  // the last answer is queued; the connection ends once it is sent
   };
   enum class ReadResult : uint8_t { kBytes, kEof, kAgain, kError };
 
@@ -176,16 +176,16 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   // pipelining flood cannot keep the worker from its other connections.
   // (Beside fd_, in what would be padding: an idle connection's size counts.)
   static constexpr uint8_t kReadsPerTurn = 4;  // ~68 KB of input, ~2,500 minimal requests
-  uint8_t budget_turn_ = 0;  // low byte of the turn reads_left_ belongs to
+  uint8_t budget_turn_ = 0;                    // low byte of the turn reads_left_ belongs to
   uint8_t reads_left_ = 0;
   State state_ = State::kIdle;
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
   Response res_;
-  uint32_t req_start_ = 0;   // offset of the current request in in_
-  uint32_t body_pos_ = 0;    // offset of its body
-  uint32_t next_start_ = 0;  // where the request after it starts
-  uint32_t interest_ = 0;    // registered with epoll (level-triggered)
+  uint32_t req_start_ = 0;      // offset of the current request in in_
+  uint32_t body_pos_ = 0;       // offset of its body
+  uint32_t next_start_ = 0;     // where the request after it starts
+  uint32_t interest_ = 0;       // registered with epoll (level-triggered)
   bool paused_ = false;         // back-pressure: not reading
   bool write_blocked_ = false;  // waiting for EPOLLOUT
   bool peer_eof_ = false;       // the client's FIN was read
@@ -268,7 +268,7 @@ void Connection<Io>::on_readable() {
 // One recv() into the read buffer.
 template <class Io>
 [[gnu::always_inline]] inline typename Connection<Io>::ReadResult Connection<Io>::read_some(ssize_t* n,
-                                                                                          size_t* room) {
+                                                                                            size_t* room) {
   if (!in_) in_ = ctx_.take_in();
   if (in_->len == in_->cap) compact();
   *room = in_->cap - in_->len;
@@ -491,8 +491,8 @@ void Connection<Io>::response_wrote() {
   try {
     flush();
   } catch (...) {
-    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a streamed response: %s\n", fd_.get(),
-                 current_what());
+    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a streamed response: %s\n",
+                 fd_.get(), current_what());
     on_exception();
   }
 }
@@ -715,7 +715,8 @@ template <class Io>
 Error Connection<Io>::socket_error() const {
   int err = 0;
   socklen_t len = sizeof err;
-  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0) return Error::from_errno(err);
+  if (::getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err != 0)
+    return Error::from_errno(err);
   return Error{ErrorKind::kPeerClosed, 0};
 }
 

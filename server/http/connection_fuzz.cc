@@ -58,8 +58,8 @@ using namespace hellepoll::http;
 struct Expected {
   uint32_t ordinal;
   int status;
-  bool head;        // a HEAD request: no body on the wire
-  std::string body; // what the handler gave (not sent for HEAD, 204, 304)
+  bool head;         // a HEAD request: no body on the wire
+  std::string body;  // what the handler gave (not sent for HEAD, 204, 304)
   // The framework's own answer (a handler threw): what the handler had
   // added, its X-Ordinal too, is discarded with it.
   bool untagged = false;
@@ -77,8 +77,7 @@ Run *run_now = nullptr;
 // FNV-1a: a handler's choices follow from the path alone.
 uint32_t hash(std::string_view s) {
   uint32_t h = 2166136261u;
-  for (unsigned char c : s)
-    h = (h ^ c) * 16777619u;
+  for (unsigned char c : s) h = (h ^ c) * 16777619u;
   return h;
 }
 
@@ -87,11 +86,9 @@ uint32_t hash(std::string_view s) {
 // every ordinal, so an answer swapped, repeated or cut shows.
 std::string body_for(std::string_view path, uint32_t ordinal) {
   const size_t len = (hash(path) ^ (ordinal * 2654435761u)) % 701;
-  const std::string unit =
-      std::to_string(ordinal) + ":" + std::string(path.substr(0, 40)) + ";";
+  const std::string unit = std::to_string(ordinal) + ":" + std::string(path.substr(0, 40)) + ";";
   std::string b;
-  while (b.size() < len)
-    b += unit;
+  while (b.size() < len) b += unit;
   b.resize(len);
   return b;
 }
@@ -100,8 +97,7 @@ std::string body_for(std::string_view path, uint32_t ordinal) {
 std::vector<std::string> pieces(const std::string &body, size_t n) {
   std::vector<std::string> out;
   for (size_t i = 0; i < n; ++i)
-    out.push_back(body.substr(body.size() * i / n,
-                              body.size() * (i + 1) / n - body.size() * i / n));
+    out.push_back(body.substr(body.size() * i / n, body.size() * (i + 1) / n - body.size() * i / n));
   return out;
 }
 
@@ -110,49 +106,43 @@ std::vector<std::string> pieces(const std::string &body, size_t n) {
 void expect(Request &req, Response &res, int status, std::string body) {
   const auto ordinal = static_cast<uint32_t>(run_now->expected.size());
   res.add_header("X-Ordinal", std::to_string(ordinal));
-  run_now->expected.push_back(
-      {ordinal, status, req.method() == Method::kHead, std::move(body)});
+  run_now->expected.push_back({ordinal, status, req.method() == Method::kHead, std::move(body)});
 }
 
-uint32_t next_ordinal() {
-  return static_cast<uint32_t>(run_now->expected.size());
-}
+uint32_t next_ordinal() { return static_cast<uint32_t>(run_now->expected.size()); }
 
 // A deferred answer, completed one step per loop turn.
 struct Deferred {
   Response::Handle handle;
   std::vector<std::string> pieces;
   size_t done = 0;
-  int mode = 0; // 0: send(); 1: write()s, end(); 2, 3: streamed
+  int mode = 0;  // 0: send(); 1: write()s, end(); 2, 3: streamed
 };
 
 void step(const std::shared_ptr<Deferred> &d) {
   const Response::Handle &res = d->handle;
-  if (!res.alive()) { // the connection went away: nothing is owed
+  if (!res.alive()) {  // the connection went away: nothing is owed
     --run_now->pending;
     return;
   }
   std::string body;
-  for (const std::string &p : d->pieces)
-    body += p;
+  for (const std::string &p : d->pieces) body += p;
   switch (d->mode) {
-  case 0:
-    (void)res.send(200, body);
-    break;
-  case 1:
-    for (const std::string &p : d->pieces)
-      (void)res.write(p);
-    (void)res.end();
-    break;
-  default: // a piece a turn; mode 2 starts the stream here, 3 in the handler
-    if (d->done == 0 && d->mode == 2)
-      (void)res.start_chunked();
-    if (d->done < d->pieces.size()) {
-      (void)res.write(d->pieces[d->done++]);
-      run_now->sched->add_callback([d] { step(d); });
-      return;
-    }
-    (void)res.end();
+    case 0:
+      (void)res.send(200, body);
+      break;
+    case 1:
+      for (const std::string &p : d->pieces) (void)res.write(p);
+      (void)res.end();
+      break;
+    default:  // a piece a turn; mode 2 starts the stream here, 3 in the handler
+      if (d->done == 0 && d->mode == 2) (void)res.start_chunked();
+      if (d->done < d->pieces.size()) {
+        (void)res.write(d->pieces[d->done++]);
+        run_now->sched->add_callback([d] { step(d); });
+        return;
+      }
+      (void)res.end();
   }
   --run_now->pending;
 }
@@ -173,8 +163,7 @@ Router &router() {
     r->stem("/b", any, [](Request &req, Response &res) {
       const std::string body = body_for(req.path(), next_ordinal());
       expect(req, res, 200, body);
-      for (const std::string &p : pieces(body, 1 + hash(req.path()) % 4))
-        res.write(p);
+      for (const std::string &p : pieces(body, 1 + hash(req.path()) % 4)) res.write(p);
       res.end();
     });
     // send() of memory that dies with the call.
@@ -186,8 +175,7 @@ Router &router() {
     });
     // send_static(): short (copied) and long (gathered by writev).
     r->stem("/static", any, [](Request &req, Response &res) {
-      static const std::string kBodies[] = {"tiny", std::string(300, 's'),
-                                            std::string(4000, 'S')};
+      static const std::string kBodies[] = {"tiny", std::string(300, 's'), std::string(4000, 'S')};
       const std::string &body = kBodies[hash(req.path()) % 3];
       expect(req, res, 200, body);
       res.send_static(200, body);
@@ -199,11 +187,9 @@ Router &router() {
       const std::string body = body_for(req.path(), next_ordinal());
       expect(req, res, 200, body);
       std::vector<std::string> ps = pieces(body, 2 + h % 4);
-      if (h & 64)
-        res.write(ps[0]);
+      if (h & 64) res.write(ps[0]);
       res.start_chunked();
-      for (size_t i = (h & 64) ? 1 : 0; i < ps.size(); ++i)
-        res.write(ps[i]);
+      for (size_t i = (h & 64) ? 1 : 0; i < ps.size(); ++i) res.write(ps[i]);
       res.end();
     });
     // Deferred: answered on later loop turns.
@@ -215,29 +201,25 @@ Router &router() {
       d->pieces = pieces(body, 1 + h % 4);
       d->mode = static_cast<int>(h / 4 % 4);
       d->handle = res.defer();
-      if (d->mode == 3)
-        res.start_chunked();
+      if (d->mode == 3) res.start_chunked();
       ++run_now->pending;
       run_now->sched->add_callback([d] { step(d); });
     });
     // 204 and 304 have no body, whatever the handler offers.
     for (int status : {204, 304}) {
-      r->stem("/" + std::to_string(status), any,
-              [status](Request &req, Response &res) {
-                const uint32_t h = hash(req.path());
-                const std::string body =
-                    h & 1 ? body_for(req.path(), next_ordinal()) : "";
-                expect(req, res, status, body);
-                if (status == 304)
-                  res.add_header("ETag", "\"v1\"");
-                if (h & 2) {
-                  res.send(status, body);
-                } else {
-                  res.set_status(status);
-                  res.write(body);
-                  res.end();
-                }
-              });
+      r->stem("/" + std::to_string(status), any, [status](Request &req, Response &res) {
+        const uint32_t h = hash(req.path());
+        const std::string body = h & 1 ? body_for(req.path(), next_ordinal()) : "";
+        expect(req, res, status, body);
+        if (status == 304) res.add_header("ETag", "\"v1\"");
+        if (h & 2) {
+          res.send(status, body);
+        } else {
+          res.set_status(status);
+          res.write(body);
+          res.end();
+        }
+      });
     }
     r->exact("/throw", any, [](Request &req, Response &res) -> void {
       expect(req, res, 500, "Internal Server Error\n");
@@ -269,8 +251,7 @@ std::string dechunk(std::string_view s) {
     FUZZ_CHECK(eol != std::string_view::npos);
     std::from_chars(s.data() + i, s.data() + eol, n, 16);
     i = eol + 2;
-    if (n == 0)
-      return out;
+    if (n == 0) return out;
     out.append(s.substr(i, n));
     i += n + 2;
   }
@@ -280,25 +261,21 @@ std::string dechunk(std::string_view s) {
 long ordinal_of(std::string_view head) {
   constexpr std::string_view kName = "\r\nX-Ordinal: ";
   const size_t at = head.find(kName);
-  if (at == std::string_view::npos)
-    return -1;
+  if (at == std::string_view::npos) return -1;
   long v = -1;
   const char *p = head.data() + at + kName.size();
   std::from_chars(p, head.data() + head.size(), v);
   return v;
 }
 
-[[noreturn]] void mismatch(const std::string &got, size_t off, const char *what,
-                           const Expected *e) {
+[[noreturn]] void mismatch(const std::string &got, size_t off, const char *what, const Expected *e) {
   std::fprintf(stderr, "response at byte %zu: %s", off, what);
   if (e)
-    std::fprintf(stderr, " (ordinal %u: meant status %d%s, %zu-byte body)",
-                 e->ordinal, e->status, e->head ? " to HEAD" : "",
-                 e->body.size());
+    std::fprintf(stderr, " (ordinal %u: meant status %d%s, %zu-byte body)", e->ordinal, e->status,
+                 e->head ? " to HEAD" : "", e->body.size());
   const size_t from = off > 200 ? off - 200 : 0;
   std::fprintf(stderr, "\n--- from byte %zu:\n%.*s\n---\n", from,
-               static_cast<int>(std::min<size_t>(got.size() - from, 1200)),
-               got.data() + from);
+               static_cast<int>(std::min<size_t>(got.size() - from, 1200)), got.data() + from);
   std::abort();
 }
 
@@ -316,22 +293,20 @@ struct Client {
         got.append(buf, static_cast<size_t>(n));
         continue;
       }
-      if (n == 0 || (errno != EAGAIN && errno != EINTR))
-        eof = true;
-      if (n == 0 || errno != EINTR)
-        return;
+      if (n == 0 || (errno != EAGAIN && errno != EINTR)) eof = true;
+      if (n == 0 || errno != EINTR) return;
     }
   }
 };
 
-template <class Io> class Harness {
-public:
+template <class Io>
+class Harness {
+ public:
   explicit Harness(bool small_limits)
       : sched_(Io::kTrigger), server_(sched_, router(), config(small_limits)) {
     ListenOptions lo;
     lo.host = "127.0.0.1";
-    lo.defer_accept =
-        false; // accept at connect, so an empty request is served too
+    lo.defer_accept = false;  // accept at connect, so an empty request is served too
     std::string err;
     UniqueFd sock = bind_listen_socket(lo, &err);
     FUZZ_CHECK(sock);
@@ -341,15 +316,13 @@ public:
     addr_.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   }
 
-  void run(const uint8_t *data, size_t size, size_t chunk, bool half_close,
-           bool never_read) {
+  void run(const uint8_t *data, size_t size, size_t chunk, bool half_close, bool never_read) {
     run_ = Run{&sched_, {}, 0};
     run_now = &run_;
     Client c;
     c.fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     FUZZ_CHECK(c.fd);
-    FUZZ_CHECK(::connect(c.fd.get(), reinterpret_cast<const sockaddr *>(&addr_),
-                         sizeof addr_) == 0);
+    FUZZ_CHECK(::connect(c.fd.get(), reinterpret_cast<const sockaddr *>(&addr_), sizeof addr_) == 0);
     ::fcntl(c.fd.get(), F_SETFL, O_NONBLOCK);
     // Each chunk leaves at once: with Nagle a chunk waits for the server's
     // delayed ACK (40 ms), and the loop would go quiet while the server
@@ -357,8 +330,7 @@ public:
     const int one = 1;
     ::setsockopt(c.fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     const uint64_t accepted = server_.stats().accepted;
-    for (int i = 0; i < 100 && server_.stats().accepted == accepted; ++i)
-      turn();
+    for (int i = 0; i < 100 && server_.stats().accepted == accepted; ++i) turn();
     FUZZ_CHECK(server_.stats().accepted == accepted + 1);
 
     size_t off = 0;
@@ -370,14 +342,13 @@ public:
         off += static_cast<size_t>(w);
         stalled = 0;
       } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-        break; // the server closed on us (after an error reply)
+        break;  // the server closed on us (after an error reply)
       } else if (++stalled > 1000) {
-        break; // the server stopped reading (back-pressure): fine, stop here
+        break;  // the server stopped reading (back-pressure): fine, stop here
       }
       turn();
       turn();
-      if (!never_read || stalled > 0)
-        c.drain();
+      if (!never_read || stalled > 0) c.drain();
     }
     quiesce(c);
     if (half_close && !c.eof) {
@@ -386,8 +357,7 @@ public:
         turn();
         c.drain();
       }
-      FUZZ_CHECK(c.eof || server_.stats().active ==
-                              1); // only a deferred answer may keep it
+      FUZZ_CHECK(c.eof || server_.stats().active == 1);  // only a deferred answer may keep it
     }
     c.drain();
     const size_t answered = check_responses(c.got, c.eof);
@@ -395,22 +365,18 @@ public:
       std::fprintf(stderr,
                    "%zu handler answers of %zu arrived; the first missing was "
                    "meant as status %d, %zu-byte body\n",
-                   answered, run_.expected.size(),
-                   run_.expected[answered].status,
+                   answered, run_.expected.size(), run_.expected[answered].status,
                    run_.expected[answered].body.size());
       std::abort();
     }
-    c.fd.reset(); // unread input: RST, which the server must also survive
-    for (int i = 0;
-         i < 200 && (server_.stats().active != 0 || run_.pending != 0); ++i)
-      turn();
-    FUZZ_CHECK(server_.stats().active == 0); // no connection leaked
-    FUZZ_CHECK(run_.pending == 0);           // every deferred answer ended
-    FUZZ_CHECK(server_.buffers_allocated() <=
-               4); // nor buffers (each pool reuses)
+    c.fd.reset();  // unread input: RST, which the server must also survive
+    for (int i = 0; i < 200 && (server_.stats().active != 0 || run_.pending != 0); ++i) turn();
+    FUZZ_CHECK(server_.stats().active == 0);       // no connection leaked
+    FUZZ_CHECK(run_.pending == 0);                 // every deferred answer ended
+    FUZZ_CHECK(server_.buffers_allocated() <= 4);  // nor buffers (each pool reuses)
   }
 
-private:
+ private:
   static ServerConfig config(bool small) {
     ServerConfig c;
     if (small) {
@@ -418,7 +384,7 @@ private:
       c.limits.max_head_bytes = 256;
       c.limits.max_headers = 4;
       c.limits.max_body = 1000;
-      c.output_high_water = 512; // reach back-pressure with short inputs
+      c.output_high_water = 512;  // reach back-pressure with short inputs
     }
     return c;
   }
@@ -429,8 +395,7 @@ private:
   // no deferred answer is still being completed.
   void quiesce(Client &c) {
     size_t seen = c.got.size();
-    for (int quiet = 0, i = 0; (quiet < 10 || run_.pending != 0) && i < 2000;
-         ++i) {
+    for (int quiet = 0, i = 0; (quiet < 10 || run_.pending != 0) && i < 2000; ++i) {
       turn();
       c.drain();
       quiet = c.got.size() == seen ? quiet + 1 : 0;
@@ -452,9 +417,8 @@ private:
       // call `next` (its X-Ordinal says so too), unless it is an interim
       // 100 or, after every handler's answer, the server's own error reply.
       // Which call it answers decides its framing: HEAD's has no body.
-      const bool interim = rest.size() > 9 && rest[9] == '1'; // "HTTP/1.1 1"
-      const Expected *e =
-          !interim && next < want.size() ? &want[next] : nullptr;
+      const bool interim = rest.size() > 9 && rest[9] == '1';  // "HTTP/1.1 1"
+      const Expected *e = !interim && next < want.size() ? &want[next] : nullptr;
       p.reset(e && e->head);
       auto r = p.feed(rest.data(), rest.size());
       size_t used = r.consumed;
@@ -463,33 +427,26 @@ private:
         used += r.consumed;
       }
       if (r.status == client::ResponseParser::Status::kNeedMore)
-        break; // the rest is still on its way; the count says what is missing
+        break;  // the rest is still on its way; the count says what is missing
       if (r.status == client::ResponseParser::Status::kError)
         mismatch(got, off, ("malformed: " + std::string(p.error())).c_str(), e);
       const client::ResponseHead &h = p.head();
-      const std::string_view wire =
-          rest.substr(h.head_bytes, used - h.head_bytes);
-      const std::string body =
-          h.framing == client::Framing::kChunked  ? dechunk(wire)
-          : h.framing == client::Framing::kNoBody ? std::string()
-                                                   : std::string(wire);
+      const std::string_view wire = rest.substr(h.head_bytes, used - h.head_bytes);
+      const std::string body = h.framing == client::Framing::kChunked  ? dechunk(wire)
+                               : h.framing == client::Framing::kNoBody ? std::string()
+                                                                       : std::string(wire);
       const long ordinal = ordinal_of(rest.substr(0, h.head_bytes));
       if (e) {
         const bool bodiless = e->head || e->status == 204 || e->status == 304;
         if (ordinal != (e->untagged ? -1 : static_cast<long>(e->ordinal)))
           mismatch(got, off,
                    ordinal < 0 ? "no X-Ordinal: the handler's headers were lost"
-                               : ("X-Ordinal " + std::to_string(ordinal) +
-                                  ": another call's answer")
-                                     .c_str(),
+                               : ("X-Ordinal " + std::to_string(ordinal) + ": another call's answer").c_str(),
                    e);
-        if (h.status != e->status)
-          mismatch(got, off, "another status", e);
-        if (body != (bodiless ? std::string() : e->body))
-          mismatch(got, off, "another body", e);
+        if (h.status != e->status) mismatch(got, off, "another status", e);
+        if (body != (bodiless ? std::string() : e->body)) mismatch(got, off, "another body", e);
         ++next;
-      } else if (!interim &&
-                 (ordinal >= 0 || h.keep_alive || off + used != got.size())) {
+      } else if (!interim && (ordinal >= 0 || h.keep_alive || off + used != got.size())) {
         mismatch(got, off,
                  "after every handler's answer, one that is not the server's "
                  "own error reply ending the connection",
@@ -507,21 +464,18 @@ private:
 };
 
 template <class Io>
-void run_with(bool small, const uint8_t *data, size_t size, size_t chunk,
-              bool half_close, bool never_read) {
+void run_with(bool small, const uint8_t *data, size_t size, size_t chunk, bool half_close, bool never_read) {
   // One server per policy and limits, kept across inputs: leaks accumulate.
   static Harness<Io> *big = new Harness<Io>(false);
   static Harness<Io> *little = new Harness<Io>(true);
   (small ? little : big)->run(data, size, chunk, half_close, never_read);
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 3 || size > 64 * 1024)
-    return 0;
-  static const bool pipe_ignored =
-      signal(SIGPIPE, SIG_IGN) != SIG_ERR; // as every variant's main does
+  if (size < 3 || size > 64 * 1024) return 0;
+  static const bool pipe_ignored = signal(SIGPIPE, SIG_IGN) != SIG_ERR;  // as every variant's main does
   FUZZ_CHECK(pipe_ignored);
   const uint8_t policy = data[0];
   const size_t chunk = 1 + data[1];
@@ -531,18 +485,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   data += 3;
   size -= 3;
   switch (policy & 3) {
-  case 0:
-    run_with<LtWrite>(small, data, size, chunk, half_close, never_read);
-    break;
-  case 1:
-    run_with<LtWritev>(small, data, size, chunk, half_close, never_read);
-    break;
-  case 2:
-    run_with<EtWrite>(small, data, size, chunk, half_close, never_read);
-    break;
-  case 3:
-    run_with<EtWritev>(small, data, size, chunk, half_close, never_read);
-    break;
+    case 0:
+      run_with<LtWrite>(small, data, size, chunk, half_close, never_read);
+      break;
+    case 1:
+      run_with<LtWritev>(small, data, size, chunk, half_close, never_read);
+      break;
+    case 2:
+      run_with<EtWrite>(small, data, size, chunk, half_close, never_read);
+      break;
+    case 3:
+      run_with<EtWritev>(small, data, size, chunk, half_close, never_read);
+      break;
   }
   return 0;
 }

@@ -20,12 +20,12 @@ using namespace std::chrono_literals;
 
 struct ServerConfig {
   Limits limits;
-  Duration idle_timeout = 60s;    // keep-alive connection with no request
-  Duration read_timeout = 20s;    // from a request's first byte to its last
-  Duration write_timeout = 20s;   // output blocked without progress
+  Duration idle_timeout = 60s;     // keep-alive connection with no request
+  Duration read_timeout = 20s;     // from a request's first byte to its last
+  Duration write_timeout = 20s;    // output blocked without progress
   Duration handler_timeout = 60s;  // a deferred or streaming handler without progress: 504, or the stream cut
-  Duration linger_timeout = 2s;   // after our FIN, reading and discarding the peer's input
-  Duration drain_timeout = 10s;   // graceful shutdown: then in-flight connections are cut
+  Duration linger_timeout = 2s;    // after our FIN, reading and discarding the peer's input
+  Duration drain_timeout = 10s;    // graceful shutdown: then in-flight connections are cut
   size_t output_high_water = 256 * 1024;  // stop taking pipelined requests above this
 };
 
@@ -59,8 +59,8 @@ struct ServerStats {
   uint64_t requests = 0;
   uint64_t error_replies = 0;  // 4xx/5xx the framework sent (bad requests)
   uint64_t timeouts = 0;
-  uint64_t resets = 0;         // connections that failed with an I/O error
-  uint64_t drain_cut = 0;      // connections the drain deadline closed with work left
+  uint64_t resets = 0;     // connections that failed with an I/O error
+  uint64_t drain_cut = 0;  // connections the drain deadline closed with work left
 };
 
 struct ConnectionContext {

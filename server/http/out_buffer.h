@@ -22,10 +22,10 @@ enum class BodySource : uint8_t {
 };
 
 struct BodyRef {
-  uint32_t at;         // offset in `bytes` where this piece goes
+  uint32_t at;  // offset in `bytes` where this piece goes
   uint32_t len;
-  uint32_t bodies_off; // used when ext == nullptr
-  const char* ext;     // external memory, or nullptr for `bodies`
+  uint32_t bodies_off;  // used when ext == nullptr
+  const char* ext;      // external memory, or nullptr for `bodies`
 };
 
 struct OutBuffer {
@@ -33,13 +33,13 @@ struct OutBuffer {
 
   ByteBuffer bytes;
   ByteBuffer bodies;
-  ByteBuffer extra;         // header lines added by the handler, for the response being built
+  ByteBuffer extra;  // header lines added by the handler, for the response being built
   BodyRef refs[kMaxRefs];
   uint32_t nrefs = 0;
-  uint32_t body_mark = 0;   // where the response being built starts in `bodies`
-  size_t sent = 0;          // bytes of the whole stream already written
+  uint32_t body_mark = 0;  // where the response being built starts in `bodies`
+  size_t sent = 0;         // bytes of the whole stream already written
 
-  size_t ref_bytes = 0;     // sum of refs[].len
+  size_t ref_bytes = 0;  // sum of refs[].len
 
   size_t total() const { return bytes.size() + ref_bytes; }
   bool pending() const { return sent < total(); }

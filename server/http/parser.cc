@@ -26,8 +26,8 @@ constexpr std::array<uint8_t, 256> make_classes() {
   for (int c = 0; c < 256; ++c) {
     uint8_t v = 0;
     bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-    if (alnum || (c != 0 && std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) !=
-                                std::string_view::npos)) {
+    if (alnum || (c != 0 &&
+                  std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos)) {
       v |= kTchar;
     }
     if (c > 0x20 && c != 0x7f) v |= kTarget;
@@ -35,8 +35,8 @@ constexpr std::array<uint8_t, 256> make_classes() {
     // intermediary join two field lines into one with commas, and two Host
     // lines are a 400 (§7.2), so "a,b" must not pass as one host. '%' is
     // checked with the two hex digits after it.
-    if (alnum || (c != 0 && std::string_view("-._~!$&'()*+;=").find(static_cast<char>(c)) !=
-                                std::string_view::npos)) {
+    if (alnum ||
+        (c != 0 && std::string_view("-._~!$&'()*+;=").find(static_cast<char>(c)) != std::string_view::npos)) {
       v |= kRegName;
     }
     if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHex;
@@ -85,7 +85,8 @@ inline unsigned class_mask16(const char* p) {
   const __m128i nibble = _mm_set1_epi8(0x0f);
   const __m128i lo = _mm_and_si128(x, nibble);
   const __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), nibble);
-  const __m128i allowed = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kByLowNibble<Cls>.data())), lo);
+  const __m128i allowed =
+      _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kByLowNibble<Cls>.data())), lo);
   const __m128i bit = _mm_shuffle_epi8(_mm_load_si128(reinterpret_cast<const __m128i*>(kHighBit)), hi);
   const __m128i miss = _mm_cmpeq_epi8(_mm_and_si128(allowed, bit), _mm_setzero_si128());
   return ~static_cast<unsigned>(_mm_movemask_epi8(miss)) & 0xffffu;
@@ -111,7 +112,9 @@ inline uint32_t class_span(const char* p, uint32_t n, const char* end) {
 }
 
 // Length of the token (RFC 9110 tchar) at p[0, n): a method or a header name.
-inline uint32_t token_span(const char* p, uint32_t n, const char* end) { return class_span<kTchar>(p, n, end); }
+inline uint32_t token_span(const char* p, uint32_t n, const char* end) {
+  return class_span<kTchar>(p, n, end);
+}
 
 // Length of the request-target at p[0, n): up to the first byte <= 0x20.
 // The line's bytes passed find_ctl(), so that byte is SP, HTAB or the CR.
@@ -121,8 +124,7 @@ inline uint32_t target_span(const char* p, uint32_t n, const char* end) {
   const __m128i space = _mm_set1_epi8(0x20);
   while (end - (p + i) >= 16) {
     const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const unsigned m = static_cast<unsigned>(
-        _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, space), x)));
+    const unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(x, space), x)));
     if (m) return std::min(n, i + static_cast<uint32_t>(__builtin_ctz(m)));
     i += 16;
   }
@@ -350,7 +352,6 @@ bool valid_ip_literal(const char* p, uint32_t n) {
   return true;
 }
 
-
 // Whether a Host value is uri-host [ ":" port ] (RFC 9110 §7.2), or empty
 // (RFC 9112 §3.2: the target has no authority). port = *DIGIT, so "a:" is
 // valid; a port without a host (":80") is not (RFC 9110 §4.2.1).
@@ -386,16 +387,26 @@ bool iequals_lower(std::string_view s, std::string_view lower_literal) {
 
 std::string_view method_name(Method m) {
   switch (m) {
-    case Method::kGet: return "GET";
-    case Method::kHead: return "HEAD";
-    case Method::kPost: return "POST";
-    case Method::kPut: return "PUT";
-    case Method::kDelete: return "DELETE";
-    case Method::kOptions: return "OPTIONS";
-    case Method::kPatch: return "PATCH";
-    case Method::kTrace: return "TRACE";
-    case Method::kConnect: return "CONNECT";
-    case Method::kOther: break;
+    case Method::kGet:
+      return "GET";
+    case Method::kHead:
+      return "HEAD";
+    case Method::kPost:
+      return "POST";
+    case Method::kPut:
+      return "PUT";
+    case Method::kDelete:
+      return "DELETE";
+    case Method::kOptions:
+      return "OPTIONS";
+    case Method::kPatch:
+      return "PATCH";
+    case Method::kTrace:
+      return "TRACE";
+    case Method::kConnect:
+      return "CONNECT";
+    case Method::kOther:
+      break;
   }
   return "OTHER";
 }
@@ -438,8 +449,8 @@ std::string_view method_name(Method m) {
   if (vlen != 8) return fail(400), false;
   const uint64_t version = load64(ver);
   if (version != word64("HTTP/1.1") &&  // the common case in one compare
-      (load32(ver) != word32("HTTP") || ver[4] != '/' || ver[6] != '.' || ver[5] < '0' ||
-       ver[5] > '9' || ver[7] < '0' || ver[7] > '9')) {
+      (load32(ver) != word32("HTTP") || ver[4] != '/' || ver[6] != '.' || ver[5] < '0' || ver[5] > '9' ||
+       ver[7] < '0' || ver[7] > '9')) {
     return fail(400), false;
   }
   if (ver[5] != '1') return fail(505), false;  // HTTP/2.0 preface, HTTP/0.9, HTTP/3
@@ -452,15 +463,16 @@ std::string_view method_name(Method m) {
   if (head.method == Method::kConnect) return fail(501), false;
   const char first = line[toff];
   if (first != '/' && !(first == '*' && tlen == 1 && head.method == Method::kOptions) &&
-      !(tlen > 7 && (iequals(line + toff, 7, "http://") ||
-                     (tlen > 8 && iequals(line + toff, 8, "https://"))))) {
+      !(tlen > 7 &&
+        (iequals(line + toff, 7, "http://") || (tlen > 8 && iequals(line + toff, 8, "https://"))))) {
     return fail(400), false;
   }
   return true;
 }
 
-[[gnu::always_inline]] inline bool RequestParser::parse_header_line(const char* base, uint32_t off, uint32_t len,
-                                                                    const char* end, RequestHead& head) {
+[[gnu::always_inline]] inline bool RequestParser::parse_header_line(const char* base, uint32_t off,
+                                                                    uint32_t len, const char* end,
+                                                                    RequestHead& head) {
   const char* line = base + off;
   if (line[0] == ' ' || line[0] == '\t') return fail(400), false;  // obs-fold
   const uint32_t nlen = token_span(line, len, end);
@@ -477,8 +489,8 @@ std::string_view method_name(Method m) {
   if (head.num_headers >= limits_->max_headers || head.num_headers >= kMaxHeadersCap) {
     return fail(431), false;
   }
-  head.headers[head.num_headers++] = HeaderSlot{off, off + v, static_cast<uint16_t>(nlen),
-                                                static_cast<uint16_t>(vlen)};
+  head.headers[head.num_headers++] =
+      HeaderSlot{off, off + v, static_cast<uint16_t>(nlen), static_cast<uint16_t>(vlen)};
 
   // The few headers that change how the message is framed or answered are
   // interpreted here, once; the rest are only recorded. Dispatch on the

@@ -94,8 +94,7 @@ class RequestParser {
  private:
   // `end`: the end of the caller's bytes, for 16-byte loads past the line.
   bool parse_request_line(const char* line, uint32_t len, const char* end, RequestHead& head);
-  bool parse_header_line(const char* base, uint32_t off, uint32_t len, const char* end,
-                         RequestHead& head);
+  bool parse_header_line(const char* base, uint32_t off, uint32_t len, const char* end, RequestHead& head);
   bool finish_head(RequestHead& head);
   bool valid_host(const char* p, uint32_t n, const char* end);
   // The empty line ending the head has been read up to scan_.
@@ -141,8 +140,7 @@ class ChunkedDecoder {
   uint64_t body_size() const { return total_; }
 
  private:
-  Result step(const char* p, size_t n, size_t* used, uint64_t max_body, const char** data,
-              size_t* data_len);
+  Result step(const char* p, size_t n, size_t* used, uint64_t max_body, const char** data, size_t* data_len);
   enum class State : uint8_t { kSize, kExt, kSizeLf, kData, kDataCr, kDataLf, kTrailer, kTrailerLf, kDone };
   State state_ = State::kSize;
   uint16_t status_ = 0;

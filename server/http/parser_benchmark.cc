@@ -2,13 +2,12 @@
 // libhttp-parser) and Boost.Beast's request_parser, on the same corpus.
 // Each benchmark checks its own answer (SkipWithError) so a broken parser
 // cannot post a fast time. Run: bazel run --config=opt //server/http:parser_benchmark
+#include <benchmark/benchmark.h>
 #include <http_parser.h>
 
 #include <boost/beast/http.hpp>
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "server/http/parser.h"
 
@@ -32,11 +31,13 @@ const std::string kBrowser =
     "Referer: http://www.kittyhell.com/\r\n"
     "Cookie: wp_ozh_wsa_visits=2; wp_ozh_wsa_visit_lasttime=xxxxxxxxxx; "
     "__utma=xxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.xxxxxxxxxx.x; "
-    "__utmz=xxxxxxxxx.xxxxxxxxxx.x.x.utmccn=(referral)|utmcsr=reader.livedoor.com|utmcct=/reader/|utmcmd=referral\r\n"
+    "__utmz=xxxxxxxxx.xxxxxxxxxx.x.x.utmccn=(referral)|utmcsr=reader.livedoor.com|utmcct=/reader/"
+    "|utmcmd=referral\r\n"
     "\r\n";
 std::string pipelined16() {
   std::string s;
-  for (int i = 0; i < 16; ++i) s += "GET /plaintext HTTP/1.1\r\nHost: server\r\nAccept: text/plain\r\nConnection: keep-alive\r\n\r\n";
+  for (int i = 0; i < 16; ++i)
+    s += "GET /plaintext HTTP/1.1\r\nHost: server\r\nAccept: text/plain\r\nConnection: keep-alive\r\n\r\n";
   return s;
 }
 const std::string kPipelined = pipelined16();
@@ -66,7 +67,8 @@ void BM_Hellepoll(benchmark::State& state) {
     int n = 0;
     while (off < s.text->size()) {
       parser.reset();
-      if (parser.parse(s.text->data() + off, s.text->size() - off, head) != RequestParser::Result::kComplete) {
+      if (parser.parse(s.text->data() + off, s.text->size() - off, head) !=
+          RequestParser::Result::kComplete) {
         state.SkipWithError("parse failed");
         return;
       }

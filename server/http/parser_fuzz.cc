@@ -36,31 +36,24 @@ struct Outcome {
 bool size_limit(int s) { return s == 413 || s == 414 || s == 431; }
 
 bool listed_status(int s) {
-  return s == 400 || s == 413 || s == 414 || s == 417 || s == 431 || s == 501 ||
-         s == 505;
+  return s == 400 || s == 413 || s == 414 || s == 417 || s == 431 || s == 501 || s == 505;
 }
 
-Outcome parse(const Limits &limits, const char *p, size_t len, size_t step,
-              RequestHead &head) {
+Outcome parse(const Limits &limits, const char *p, size_t len, size_t step, RequestHead &head) {
   RequestParser parser(limits);
   parser.reset();
   Outcome o{RequestParser::Result::kIncomplete};
   // Feed growing prefixes, as a connection does when bytes trickle in.
-  for (size_t have = step >= len ? len : step;;
-       have = have + step > len ? len : have + step) {
+  for (size_t have = step >= len ? len : step;; have = have + step > len ? len : have + step) {
     o.result = parser.parse(p, have, head);
-    if (o.result != RequestParser::Result::kIncomplete || have == len)
-      break;
+    if (o.result != RequestParser::Result::kIncomplete || have == len) break;
   }
-  if (o.result == RequestParser::Result::kComplete)
-    o.head_length = parser.head_length();
-  if (o.result == RequestParser::Result::kError)
-    o.status = parser.error_status();
+  if (o.result == RequestParser::Result::kComplete) o.head_length = parser.head_length();
+  if (o.result == RequestParser::Result::kError) o.status = parser.error_status();
   return o;
 }
 
-void check_head(const RequestHead &head, uint32_t head_length,
-                const Limits &limits) {
+void check_head(const RequestHead &head, uint32_t head_length, const Limits &limits) {
   FUZZ_CHECK(head.method_len <= head_length);
   FUZZ_CHECK(head.target_off + head.target_len <= head_length);
   FUZZ_CHECK(head.num_headers <= limits.max_headers);
@@ -69,13 +62,12 @@ void check_head(const RequestHead &head, uint32_t head_length,
     FUZZ_CHECK(h.name_off + h.name_len <= head_length);
     FUZZ_CHECK(h.value_off + h.value_len <= head_length);
   }
-  FUZZ_CHECK(!(head.chunked && head.has_content_length)); // smuggling
+  FUZZ_CHECK(!(head.chunked && head.has_content_length));  // smuggling
   FUZZ_CHECK(head.content_length <= limits.max_body);
 }
 
 // Decodes p[0, len) fed `step` bytes at a time; returns the result.
-ChunkedDecoder::Result decode(const char *p, size_t len, size_t step,
-                              uint64_t max_body, std::string *body,
+ChunkedDecoder::Result decode(const char *p, size_t len, size_t step, uint64_t max_body, std::string *body,
                               int *status) {
   ChunkedDecoder d;
   size_t off = 0;
@@ -89,9 +81,8 @@ ChunkedDecoder::Result decode(const char *p, size_t len, size_t step,
     });
     FUZZ_CHECK(used <= n);
     off += used;
-    if (r != ChunkedDecoder::Result::kIncomplete)
-      break;
-    FUZZ_CHECK(used == n); // incomplete: everything was consumed
+    if (r != ChunkedDecoder::Result::kIncomplete) break;
+    FUZZ_CHECK(used == n);  // incomplete: everything was consumed
   }
   FUZZ_CHECK(d.body_size() == body->size());
   FUZZ_CHECK(body->size() <= max_body);
@@ -99,27 +90,25 @@ ChunkedDecoder::Result decode(const char *p, size_t len, size_t step,
   return r;
 }
 
-} // namespace
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  if (size < 2)
-    return 0; // a connection never parses an empty buffer
+  if (size < 2) return 0;  // a connection never parses an empty buffer
   const uint8_t knobs = data[0];
   Limits limits;
-  if (knobs & 1) { // small limits, so the fuzzer reaches every 4xx cheaply
+  if (knobs & 1) {  // small limits, so the fuzzer reaches every 4xx cheaply
     limits.max_request_line = 64;
     limits.max_head_bytes = 256;
     limits.max_headers = 4;
     limits.max_body = 1000;
   }
-  const size_t step = 1 + (knobs >> 1); // 1..128 bytes per read
+  const size_t step = 1 + (knobs >> 1);  // 1..128 bytes per read
   std::vector<char> buf(data + 1,
-                        data + size); // exact size: over-reads trip ASan
+                        data + size);  // exact size: over-reads trip ASan
   const char *p = buf.data();
   const size_t len = buf.size();
 
-  std::vector<HeaderSlot> slots_a(limits.max_headers),
-      slots_b(limits.max_headers);
+  std::vector<HeaderSlot> slots_a(limits.max_headers), slots_b(limits.max_headers);
   RequestHead whole, trickled;
   whole.headers = slots_a.data();
   trickled.headers = slots_b.data();
@@ -134,20 +123,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     // seen first may depend on how the bytes arrived (a control byte past
     // the request-line limit: 400 at once, 414 when trickled). Otherwise
     // the answer must not depend on packetisation.
-    FUZZ_CHECK(a.status == b.status || size_limit(a.status) ||
-               size_limit(b.status));
+    FUZZ_CHECK(a.status == b.status || size_limit(a.status) || size_limit(b.status));
     return 0;
   }
-  if (a.result == RequestParser::Result::kIncomplete)
-    return 0;
+  if (a.result == RequestParser::Result::kIncomplete) return 0;
 
   FUZZ_CHECK(a.head_length <= len && a.head_length > 0);
   FUZZ_CHECK(a.head_length == b.head_length);
   check_head(whole, a.head_length, limits);
-  FUZZ_CHECK(whole.method == trickled.method &&
-             whole.chunked == trickled.chunked &&
-             whole.content_length == trickled.content_length &&
-             whole.keep_alive == trickled.keep_alive &&
+  FUZZ_CHECK(whole.method == trickled.method && whole.chunked == trickled.chunked &&
+             whole.content_length == trickled.content_length && whole.keep_alive == trickled.keep_alive &&
              whole.num_headers == trickled.num_headers);
 
   // The body: a chunked one is decoded both ways and must agree.
@@ -156,15 +141,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int status_a = 0, status_b = 0;
     const char *body = p + a.head_length;
     const size_t body_len = len - a.head_length;
-    auto ra = decode(body, body_len, body_len ? body_len : 1, limits.max_body,
-                     &body_a, &status_a);
+    auto ra = decode(body, body_len, body_len ? body_len : 1, limits.max_body, &body_a, &status_a);
     auto rb = decode(body, body_len, step, limits.max_body, &body_b, &status_b);
     FUZZ_CHECK(ra == rb);
     FUZZ_CHECK(status_a == status_b);
-    if (ra == ChunkedDecoder::Result::kError)
-      FUZZ_CHECK(listed_status(status_a));
-    if (ra == ChunkedDecoder::Result::kDone)
-      FUZZ_CHECK(body_a == body_b);
+    if (ra == ChunkedDecoder::Result::kError) FUZZ_CHECK(listed_status(status_a));
+    if (ra == ChunkedDecoder::Result::kDone) FUZZ_CHECK(body_a == body_b);
   }
   return 0;
 }

@@ -2,15 +2,14 @@
 // Every input is placed against a guard page, so any over-read crashes.
 #include "server/http/parser.h"
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <array>
+#include <cstring>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace hellepoll::http {
 namespace {
@@ -21,8 +20,8 @@ class Guarded {
   explicit Guarded(std::string_view s) {
     page_ = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     pages_ = (s.size() + page_ - 1) / page_ + 1;
-    base_ = static_cast<char*>(mmap(nullptr, pages_ * page_, PROT_READ | PROT_WRITE,
-                                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    base_ = static_cast<char*>(
+        mmap(nullptr, pages_ * page_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     mprotect(base_ + (pages_ - 1) * page_, page_, PROT_NONE);
     data_ = base_ + (pages_ - 1) * page_ - s.size();
     std::memcpy(data_, s.data(), s.size());
@@ -113,24 +112,43 @@ INSTANTIATE_TEST_SUITE_P(
     Table, Semantics,
     ::testing::Values(
         SemanticsCase{"http11_default_keepalive", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
-        SemanticsCase{"http11_close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false, false, 0, false},
-        SemanticsCase{"http11_close_in_list", "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n", false, false, 0, false},
+        SemanticsCase{"http11_close", "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", false, false,
+                      0, false},
+        SemanticsCase{"http11_close_in_list",
+                      "GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, CLOSE\r\n\r\n", false, false, 0,
+                      false},
         SemanticsCase{"http10_default_close", "GET / HTTP/1.0\r\n\r\n", false, false, 0, false},
-        SemanticsCase{"http10_keepalive_ab_k", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: a\r\n\r\n", true, false, 0, false},
-        SemanticsCase{"content_length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 42\r\n\r\n", true, false, 42, false},
-        SemanticsCase{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", true, true, 0, false},
-        SemanticsCase{"chunked_casing", "POST / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING:  ChUnKeD \r\n\r\n", true, true, 0, false},
-        SemanticsCase{"expect_continue", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nExpect: 100-Continue\r\n\r\n", true, false, 1, true},
+        SemanticsCase{"http10_keepalive_ab_k", "GET / HTTP/1.0\r\nConnection: Keep-Alive\r\nHost: a\r\n\r\n",
+                      true, false, 0, false},
+        SemanticsCase{"content_length", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 42\r\n\r\n", true,
+                      false, 42, false},
+        SemanticsCase{"chunked", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", true,
+                      true, 0, false},
+        SemanticsCase{"chunked_casing", "POST / HTTP/1.1\r\nHost: a\r\nTRANSFER-ENCODING:  ChUnKeD \r\n\r\n",
+                      true, true, 0, false},
+        SemanticsCase{"expect_continue",
+                      "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nExpect: 100-Continue\r\n\r\n", true,
+                      false, 1, true},
         SemanticsCase{"leading_crlf_ignored", "\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
         SemanticsCase{"absolute_form", "GET http://a/b?c HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
         SemanticsCase{"options_star", "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
-        SemanticsCase{"obs_text_value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", true, false, 0, false},
+        SemanticsCase{"obs_text_value", "GET / HTTP/1.1\r\nHost: a\r\nX: caf\xc3\xa9\r\n\r\n", true, false, 0,
+                      false},
         // Names and targets longer than one 16-byte load, and the tokens '|'
         // and '~' that token_span()'s SIMD stops at and the table passes.
-        SemanticsCase{"long_odd_token_name", "GET / HTTP/1.1\r\nHost: a\r\nX|Weird~Name-Longer-Than-16: v\r\nConnection: close\r\n\r\n", false, false, 0, false},
-        SemanticsCase{"long_obs_text_target", "GET /\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", true, false, 0, false},
-        SemanticsCase{"lookalike_names_ignored", "GET / HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\nConnectioN: Close\r\n\r\n", false, false, 0, false},
-        SemanticsCase{"keep_alive_value_http10", "GET / HTTP/1.0\r\nCONNECTION: KEEP-ALIVE\r\n\r\n", true, false, 0, false}),
+        SemanticsCase{
+            "long_odd_token_name",
+            "GET / HTTP/1.1\r\nHost: a\r\nX|Weird~Name-Longer-Than-16: v\r\nConnection: close\r\n\r\n", false,
+            false, 0, false},
+        SemanticsCase{"long_obs_text_target",
+                      "GET /\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9 "
+                      "HTTP/1.1\r\nHost: a\r\n\r\n",
+                      true, false, 0, false},
+        SemanticsCase{"lookalike_names_ignored",
+                      "GET / HTTP/1.1\r\nHost: a\r\nContent-Lengtx: 5\r\nConnectioN: Close\r\n\r\n", false,
+                      false, 0, false},
+        SemanticsCase{"keep_alive_value_http10", "GET / HTTP/1.0\r\nCONNECTION: KEEP-ALIVE\r\n\r\n", true,
+                      false, 0, false}),
     CaseName());
 
 // Whether the connection persists after a request, given its version and
@@ -157,23 +175,35 @@ INSTANTIATE_TEST_SUITE_P(
         PersistenceCase{"http10_none", "HTTP/1.0", "", false},
         PersistenceCase{"http10_keepalive", "HTTP/1.0", "Connection: keep-alive\r\n", true},
         PersistenceCase{"http10_keepalive_in_list", "HTTP/1.0", "Connection: Upgrade, Keep-Alive\r\n", true},
-        PersistenceCase{"http10_keepalive_second_line", "HTTP/1.0", "Connection: Upgrade\r\nConnection: keep-alive\r\n", true},
+        PersistenceCase{"http10_keepalive_second_line", "HTTP/1.0",
+                        "Connection: Upgrade\r\nConnection: keep-alive\r\n", true},
         PersistenceCase{"http10_close", "HTTP/1.0", "Connection: close\r\n", false},
-        PersistenceCase{"http10_close_then_keepalive", "HTTP/1.0", "Connection: close, keep-alive\r\n", false},
-        PersistenceCase{"http10_keepalive_then_close", "HTTP/1.0", "Connection: keep-alive, close\r\n", false},
-        PersistenceCase{"http10_close_then_keepalive_no_ows", "HTTP/1.0", "Connection: CLOSE,Keep-Alive\r\n", false},
-        PersistenceCase{"http10_close_then_keepalive_odd_ows", "HTTP/1.0", "Connection: close \t,\t keep-alive ,\r\n", false},
-        PersistenceCase{"http10_close_mid_list", "HTTP/1.0", "Connection: keep-alive, Close, upgrade\r\n", false},
-        PersistenceCase{"http10_close_line_then_keepalive_line", "HTTP/1.0", "Connection: close\r\nConnection: keep-alive\r\n", false},
-        PersistenceCase{"http10_keepalive_line_then_close_line", "HTTP/1.0", "Connection: keep-alive\r\nConnection: close\r\n", false},
-        PersistenceCase{"http10_close_in_list_line_then_keepalive_line", "HTTP/1.0", "Connection: upgrade, close\r\nConnection: Keep-Alive\r\n", false},
+        PersistenceCase{"http10_close_then_keepalive", "HTTP/1.0", "Connection: close, keep-alive\r\n",
+                        false},
+        PersistenceCase{"http10_keepalive_then_close", "HTTP/1.0", "Connection: keep-alive, close\r\n",
+                        false},
+        PersistenceCase{"http10_close_then_keepalive_no_ows", "HTTP/1.0", "Connection: CLOSE,Keep-Alive\r\n",
+                        false},
+        PersistenceCase{"http10_close_then_keepalive_odd_ows", "HTTP/1.0",
+                        "Connection: close \t,\t keep-alive ,\r\n", false},
+        PersistenceCase{"http10_close_mid_list", "HTTP/1.0", "Connection: keep-alive, Close, upgrade\r\n",
+                        false},
+        PersistenceCase{"http10_close_line_then_keepalive_line", "HTTP/1.0",
+                        "Connection: close\r\nConnection: keep-alive\r\n", false},
+        PersistenceCase{"http10_keepalive_line_then_close_line", "HTTP/1.0",
+                        "Connection: keep-alive\r\nConnection: close\r\n", false},
+        PersistenceCase{"http10_close_in_list_line_then_keepalive_line", "HTTP/1.0",
+                        "Connection: upgrade, close\r\nConnection: Keep-Alive\r\n", false},
         PersistenceCase{"http10_lookalikes", "HTTP/1.0", "Connection: closed, keep-alive-x\r\n", false},
         PersistenceCase{"http11_none", "HTTP/1.1", "", true},
         PersistenceCase{"http11_keepalive", "HTTP/1.1", "Connection: keep-alive\r\n", true},
         PersistenceCase{"http11_close", "HTTP/1.1", "Connection: close\r\n", false},
-        PersistenceCase{"http11_close_then_keepalive", "HTTP/1.1", "Connection: close, keep-alive\r\n", false},
-        PersistenceCase{"http11_close_line_then_keepalive_line", "HTTP/1.1", "Connection: Close\r\nConnection: keep-alive\r\n", false},
-        PersistenceCase{"http11_keepalive_line_then_close_line", "HTTP/1.1", "Connection: keep-alive\r\nConnection: close\r\n", false},
+        PersistenceCase{"http11_close_then_keepalive", "HTTP/1.1", "Connection: close, keep-alive\r\n",
+                        false},
+        PersistenceCase{"http11_close_line_then_keepalive_line", "HTTP/1.1",
+                        "Connection: Close\r\nConnection: keep-alive\r\n", false},
+        PersistenceCase{"http11_keepalive_line_then_close_line", "HTTP/1.1",
+                        "Connection: keep-alive\r\nConnection: close\r\n", false},
         PersistenceCase{"http11_lookalike", "HTTP/1.1", "Connection: closed, xclose\r\n", true}),
     CaseName());
 
@@ -194,9 +224,15 @@ TEST(HostValue, ARememberedValueVouchesOnlyForItself) {
     const char* host;
     bool valid;
   } sequence[] = {
-      {"good.example:80", true}, {"good.example:8a", false}, {"good.example:80", true},
-      {"good example:80", false}, {"good.example:80", true}, {"good.example:81", true},
-      {"a/b", false},  {"a.b", true},  {"a/b", false},
+      {"good.example:80", true},
+      {"good.example:8a", false},
+      {"good.example:80", true},
+      {"good example:80", false},
+      {"good.example:80", true},
+      {"good.example:81", true},
+      {"a/b", false},
+      {"a.b", true},
+      {"a/b", false},
   };
   Limits limits;
   RequestParser parser(limits);
@@ -230,62 +266,43 @@ TEST_P(HostValue, ValidOr400) {
 INSTANTIATE_TEST_SUITE_P(
     Table, HostValue,
     ::testing::Values(
-        HostCase{"name", "example.com", true},
-        HostCase{"name_port", "example.com:8080", true},
-        HostCase{"upper_case", "EXAMPLE.COM", true},
-        HostCase{"one_letter", "t", true},
+        HostCase{"name", "example.com", true}, HostCase{"name_port", "example.com:8080", true},
+        HostCase{"upper_case", "EXAMPLE.COM", true}, HostCase{"one_letter", "t", true},
         HostCase{"empty", "", true},  // RFC 9112 §3.2: a target without an authority
-        HostCase{"ows_trimmed", " \t a \t ", true},
-        HostCase{"ipv4_port", "127.0.0.1:80", true},
+        HostCase{"ows_trimmed", " \t a \t ", true}, HostCase{"ipv4_port", "127.0.0.1:80", true},
         HostCase{"punycode", "xn--bcher-kva.example", true},
         HostCase{"long_name", "a-very-long-subdomain.of-an-even-longer.example.org:443", true},
         HostCase{"unreserved_and_sub_delims", "a-._~!$&'()*+;=z", true},
-        HostCase{"pct_encoded", "%41%2e%2Fb", true},
-        HostCase{"empty_port", "a:", true},  // port = *DIGIT
-        HostCase{"ipv6_loopback", "[::1]", true},
-        HostCase{"ipv6_port", "[::1]:8080", true},
+        HostCase{"pct_encoded", "%41%2e%2Fb", true}, HostCase{"empty_port", "a:", true},  // port = *DIGIT
+        HostCase{"ipv6_loopback", "[::1]", true}, HostCase{"ipv6_port", "[::1]:8080", true},
         HostCase{"ipv6_unspecified", "[::]", true},
         HostCase{"ipv6_full", "[2001:DB8:0:0:8:800:200C:417a]", true},
         HostCase{"ipv6_elided_end", "[1:2:3:4:5:6:7::]", true},
         HostCase{"ipv6_ipv4_tail", "[::ffff:192.0.2.128]:80", true},
         HostCase{"ipv6_full_ipv4_tail", "[1:2:3:4:5:6:1.2.3.4]", true},
-        HostCase{"ipvfuture", "[v7.fe80::a+en1]", true},
-        HostCase{"space", "exa mple.com", false},
-        HostCase{"slash", "a/b", false},
-        HostCase{"list", "a, b", false},
+        HostCase{"ipvfuture", "[v7.fe80::a+en1]", true}, HostCase{"space", "exa mple.com", false},
+        HostCase{"slash", "a/b", false}, HostCase{"list", "a, b", false},
         HostCase{"comma", "a,b", false},  // indistinguishable from two joined Host lines
-        HostCase{"unclosed_ipv6", "[::1", false},
-        HostCase{"userinfo", "user@a", false},
-        HostCase{"letter_port", "a:b", false},
-        HostCase{"port_then_letter", "a:80x", false},
-        HostCase{"two_ports", "a:80:90", false},
-        HostCase{"port_without_host", ":80", false},
-        HostCase{"query", "a?b", false},
-        HostCase{"fragment", "a#b", false},
-        HostCase{"backslash", "a\\b", false},
-        HostCase{"quote", "a\"b", false},
-        HostCase{"obs_text", "caf\xc3\xa9", false},
-        HostCase{"pct_not_hex", "a%zz", false},
-        HostCase{"pct_truncated", "a%4", false},
-        HostCase{"brackets_inside_name", "a[::1]", false},
-        HostCase{"ipv6_empty", "[]", false},
-        HostCase{"ipv6_junk_after", "[::1]x", false},
-        HostCase{"ipv6_two_closes", "[::1]]", false},
-        HostCase{"ipv6_two_elisions", "[1::2::3]", false},
+        HostCase{"unclosed_ipv6", "[::1", false}, HostCase{"userinfo", "user@a", false},
+        HostCase{"letter_port", "a:b", false}, HostCase{"port_then_letter", "a:80x", false},
+        HostCase{"two_ports", "a:80:90", false}, HostCase{"port_without_host", ":80", false},
+        HostCase{"query", "a?b", false}, HostCase{"fragment", "a#b", false},
+        HostCase{"backslash", "a\\b", false}, HostCase{"quote", "a\"b", false},
+        HostCase{"obs_text", "caf\xc3\xa9", false}, HostCase{"pct_not_hex", "a%zz", false},
+        HostCase{"pct_truncated", "a%4", false}, HostCase{"brackets_inside_name", "a[::1]", false},
+        HostCase{"ipv6_empty", "[]", false}, HostCase{"ipv6_junk_after", "[::1]x", false},
+        HostCase{"ipv6_two_closes", "[::1]]", false}, HostCase{"ipv6_two_elisions", "[1::2::3]", false},
         HostCase{"ipv6_five_digits", "[12345::]", false},
         HostCase{"ipv6_nine_pieces", "[1:2:3:4:5:6:7:8:9]", false},
         HostCase{"ipv6_seven_pieces", "[1:2:3:4:5:6:7]", false},
-        HostCase{"ipv6_trailing_colon", "[1::2:]", false},
-        HostCase{"ipv6_leading_colon", "[:1::2]", false},
-        HostCase{"ipv6_not_hex", "[::g]", false},
-        HostCase{"ipv6_zone_id", "[fe80::1%25eth0]", false},
+        HostCase{"ipv6_trailing_colon", "[1::2:]", false}, HostCase{"ipv6_leading_colon", "[:1::2]", false},
+        HostCase{"ipv6_not_hex", "[::g]", false}, HostCase{"ipv6_zone_id", "[fe80::1%25eth0]", false},
         HostCase{"ipv6_ipv4_octet_too_big", "[::256.1.1.1]", false},
         HostCase{"ipv6_ipv4_leading_zero", "[::01.1.1.1]", false},
         HostCase{"ipv6_ipv4_three_octets", "[::1.2.3]", false},
         HostCase{"ipv6_ipv4_not_last", "[::1.2.3.4:1]", false},
         HostCase{"ipv6_ipv4_too_many_pieces", "[1:2:3:4:5:6:7:1.2.3.4]", false},
-        HostCase{"ipvfuture_no_version", "[v.a]", false},
-        HostCase{"ipvfuture_empty", "[v1.]", false},
+        HostCase{"ipvfuture_no_version", "[v.a]", false}, HostCase{"ipvfuture_empty", "[v1.]", false},
         HostCase{"ipv6_unbracketed", "::1", false}),
     CaseName());
 
@@ -318,9 +335,11 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"no_version", "GET /\r\n\r\n", 400},
         ErrorCase{"bad_method_char", "G(T / HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         ErrorCase{"tab_in_target", "GET /a\tb HTTP/1.1\r\nHost: a\r\n\r\n", 400},
-        ErrorCase{"bad_char_in_long_name", "GET / HTTP/1.1\r\nHost: a\r\nX-Very-Long-Header(Name: v\r\n\r\n", 400},
+        ErrorCase{"bad_char_in_long_name", "GET / HTTP/1.1\r\nHost: a\r\nX-Very-Long-Header(Name: v\r\n\r\n",
+                  400},
         ErrorCase{"brace_in_name", "GET / HTTP/1.1\r\nHost: a\r\nX{: v\r\n\r\n", 400},
-        ErrorCase{"expect_lookalike_value", "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continuE2\r\n\r\n", 417},
+        ErrorCase{"expect_lookalike_value", "GET / HTTP/1.1\r\nHost: a\r\nExpect: 100-continuE2\r\n\r\n",
+                  417},
         ErrorCase{"ctl_in_target", std::string("GET /\x01 HTTP/1.1\r\nHost: a\r\n\r\n"), 400},
         ErrorCase{"relative_target", "GET x HTTP/1.1\r\nHost: a\r\n\r\n", 400},
         ErrorCase{"http2_preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505},
@@ -340,22 +359,35 @@ INSTANTIATE_TEST_SUITE_P(
         ErrorCase{"cl_signed", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +5\r\n\r\n", 400},
         ErrorCase{"cl_negative", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n", 400},
         ErrorCase{"cl_list", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5, 5\r\n\r\n", 400},
-        ErrorCase{"cl_duplicate", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
+        ErrorCase{"cl_duplicate",
+                  "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 400},
         ErrorCase{"cl_empty", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n", 400},
-        ErrorCase{"cl_overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n", 413},
+        ErrorCase{"cl_overflow", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                  413},
         ErrorCase{"cl_too_large", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1001\r\n\r\n", 413},
-        ErrorCase{"cl_and_te", "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-        ErrorCase{"te_and_cl", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n", 400},
+        ErrorCase{"cl_and_te",
+                  "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+                  400},
+        ErrorCase{"te_and_cl",
+                  "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+                  400},
         ErrorCase{"te_gzip", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
         ErrorCase{"te_unknown", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: xchunked\r\n\r\n", 501},
-        ErrorCase{"te_twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", 400},
-        ErrorCase{"te_two_headers", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
+        ErrorCase{"te_twice", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n",
+                  400},
+        ErrorCase{
+            "te_two_headers",
+            "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            400},
         ErrorCase{"te_http10", "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", 400},
-        ErrorCase{"te_space_in_name", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n", 400},
+        ErrorCase{"te_space_in_name", "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding : chunked\r\n\r\n",
+                  400},
         ErrorCase{"expect_other", "GET / HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n", 417},
         ErrorCase{"uri_too_long", "GET /" + std::string(100, 'a') + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
-        ErrorCase{"too_many_headers", "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n", 431},
-        ErrorCase{"head_too_large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'x') + "\r\n\r\n", 431}),
+        ErrorCase{"too_many_headers", "GET / HTTP/1.1\r\nHost: a\r\nA: 1\r\nB: 2\r\nC: 3\r\nD: 4\r\n\r\n",
+                  431},
+        ErrorCase{"head_too_large", "GET / HTTP/1.1\r\nHost: a\r\nX: " + std::string(300, 'x') + "\r\n\r\n",
+                  431}),
     CaseName());
 
 // A request line that never ends is refused as soon as it exceeds the limit,
@@ -451,8 +483,7 @@ TEST_P(Chunked, Decode) {
   std::string body;
   size_t used = 0;
   Guarded g(c.input);
-  auto r = d.feed(g.data(), c.input.size(), &used, 1000,
-                  [&](const char* p, size_t n) { body.append(p, n); });
+  auto r = d.feed(g.data(), c.input.size(), &used, 1000, [&](const char* p, size_t n) { body.append(p, n); });
   ASSERT_EQ(c.result, r);
   if (r == ChunkedDecoder::Result::kDone) {
     EXPECT_EQ(c.body, body);
@@ -490,14 +521,14 @@ INSTANTIATE_TEST_SUITE_P(
         ChunkCase{"endless_zeros", std::string(10000, '0'), CR::kError, "", 413},
         // Sixteen significant digits are refused as soon as the sixteenth
         // arrives, before the line ends and whatever the leading zeros.
-        ChunkCase{"too_many_significant_digits", "0000" + std::string("1") + std::string(15, '0'), CR::kError, "",
-                  413},
+        ChunkCase{"too_many_significant_digits", "0000" + std::string("1") + std::string(15, '0'), CR::kError,
+                  "", 413},
         ChunkCase{"fifteen_significant_digits_over_max_body", "00fffffffffffffff\r\n", CR::kError, "", 413},
         ChunkCase{"extension_to_line_limit",
-                  "3;" + std::string(ChunkedDecoder::kMaxSizeLine - 2, 'x') + "\r\nabc\r\n0\r\n\r\n", CR::kDone,
-                  "abc", 0},
-        ChunkCase{"extension_past_line_limit", "3;" + std::string(ChunkedDecoder::kMaxSizeLine - 1, 'x') + "\r\n",
-                  CR::kError, "", 413},
+                  "3;" + std::string(ChunkedDecoder::kMaxSizeLine - 2, 'x') + "\r\nabc\r\n0\r\n\r\n",
+                  CR::kDone, "abc", 0},
+        ChunkCase{"extension_past_line_limit",
+                  "3;" + std::string(ChunkedDecoder::kMaxSizeLine - 1, 'x') + "\r\n", CR::kError, "", 413},
         ChunkCase{"endless_extension", "3;" + std::string(10000, 'x'), CR::kError, "", 413},
         ChunkCase{"over_max_body", "3e9\r\n", CR::kError, "", 413},
         ChunkCase{"bare_lf_after_size", "5\nhello\r\n0\r\n\r\n", CR::kError, "", 400},

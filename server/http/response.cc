@@ -10,29 +10,29 @@ namespace hellepoll::http {
 namespace {
 
 // The statuses the framework knows by name: code, reason phrase.
-#define HP_STATUS_CODES(X)                    \
-  X(100, "Continue")                          \
-  X(200, "OK")                                \
-  X(201, "Created")                           \
-  X(204, "No Content")                        \
-  X(206, "Partial Content")                   \
-  X(301, "Moved Permanently")                 \
-  X(302, "Found")                             \
-  X(304, "Not Modified")                      \
-  X(400, "Bad Request")                       \
-  X(403, "Forbidden")                         \
-  X(404, "Not Found")                         \
-  X(405, "Method Not Allowed")                \
-  X(408, "Request Timeout")                   \
-  X(411, "Length Required")                   \
-  X(413, "Content Too Large")                 \
-  X(414, "URI Too Long")                      \
-  X(417, "Expectation Failed")                \
-  X(431, "Request Header Fields Too Large")   \
-  X(500, "Internal Server Error")             \
-  X(501, "Not Implemented")                   \
-  X(503, "Service Unavailable")               \
-  X(504, "Gateway Timeout")                   \
+#define HP_STATUS_CODES(X)                  \
+  X(100, "Continue")                        \
+  X(200, "OK")                              \
+  X(201, "Created")                         \
+  X(204, "No Content")                      \
+  X(206, "Partial Content")                 \
+  X(301, "Moved Permanently")               \
+  X(302, "Found")                           \
+  X(304, "Not Modified")                    \
+  X(400, "Bad Request")                     \
+  X(403, "Forbidden")                       \
+  X(404, "Not Found")                       \
+  X(405, "Method Not Allowed")              \
+  X(408, "Request Timeout")                 \
+  X(411, "Length Required")                 \
+  X(413, "Content Too Large")               \
+  X(414, "URI Too Long")                    \
+  X(417, "Expectation Failed")              \
+  X(431, "Request Header Fields Too Large") \
+  X(500, "Internal Server Error")           \
+  X(501, "Not Implemented")                 \
+  X(503, "Service Unavailable")             \
+  X(504, "Gateway Timeout")                 \
   X(505, "HTTP Version Not Supported")
 
 constexpr std::string_view kServerLine = "Server: hellepoll\r\n";
@@ -280,8 +280,7 @@ void Response::fail(const Error& e) {
   }
 }
 
-void Response::write_simple(OutBuffer& out, DateCache& date, int status, bool close,
-                            std::string_view body) {
+void Response::write_simple(OutBuffer& out, DateCache& date, int status, bool close, std::string_view body) {
   ByteBuffer& b = out.bytes;
   if (status == 100) {
     b.append("HTTP/1.1 100 Continue\r\n\r\n");

@@ -41,8 +41,8 @@ class Response;
 // Implemented by the connection that owns a Response.
 class ResponseSink {
  public:
-  virtual void response_ended() = 0;    // a deferred response was completed
-  virtual void response_wrote() = 0;    // a streamed response queued bytes
+  virtual void response_ended() = 0;  // a deferred response was completed
+  virtual void response_wrote() = 0;  // a streamed response queued bytes
  protected:
   ~ResponseSink() = default;
 };
@@ -114,8 +114,7 @@ class Response {
   // so a stream cut short must end in a reset, never a FIN.
   bool close_delimited() const { return raw_stream_; }
   // Serializes a complete response with no handler involved (errors, 100).
-  static void write_simple(OutBuffer& out, DateCache& date, int status, bool close,
-                           std::string_view body);
+  static void write_simple(OutBuffer& out, DateCache& date, int status, bool close, std::string_view body);
 
  private:
   enum class State : uint8_t { kIdle, kBuilding, kStreaming, kEnded };
@@ -139,7 +138,7 @@ class Response {
   bool keep_alive_ = true;
   bool head_only_ = false;
   bool deferred_ = false;
-  bool raw_stream_ = false;  // streaming to an HTTP/1.0 peer: no chunk framing
+  bool raw_stream_ = false;        // streaming to an HTTP/1.0 peer: no chunk framing
   bool has_content_type_ = false;  // set_content_type() was called
 };
 
@@ -153,19 +152,28 @@ class Response::Handle {
   // Whether the request is still owed an answer through this handle.
   bool alive() const { return r_ && r_->generation_ == gen_; }
 
-  Result<void> set_status(int status) const { return call([&](Response& r) { return r.set_status(status); }); }
+  Result<void> set_status(int status) const {
+    return call([&](Response& r) { return r.set_status(status); });
+  }
   Result<void> add_header(std::string_view name, std::string_view value) const {
     return call([&](Response& r) { return r.add_header(name, value); });
   }
-  Result<void> write(std::string_view data) const { return call([&](Response& r) { return r.write(data); }); }
-  Result<void> end() const { return call([](Response& r) { return r.end(); }); }
+  Result<void> write(std::string_view data) const {
+    return call([&](Response& r) { return r.write(data); });
+  }
+  Result<void> end() const {
+    return call([](Response& r) { return r.end(); });
+  }
   Result<void> send(int status, std::string_view body, std::string_view content_type = "text/plain") const {
     return call([&](Response& r) { return r.send(status, body, content_type); });
   }
-  Result<void> send_static(int status, std::string_view body, std::string_view content_type = "text/plain") const {
+  Result<void> send_static(int status, std::string_view body,
+                           std::string_view content_type = "text/plain") const {
     return call([&](Response& r) { return r.send_static(status, body, content_type); });
   }
-  Result<void> start_chunked() const { return call([](Response& r) { return r.start_chunked(); }); }
+  Result<void> start_chunked() const {
+    return call([](Response& r) { return r.start_chunked(); });
+  }
 
  private:
   friend class Response;

@@ -8,10 +8,10 @@
 // a BodyRef for writev for a large one (the 4 KiB case).
 // Bytes/s counts the bytes that would go on the wire.
 // Run: bazel run --config=opt //server/http:response_benchmark
+#include <benchmark/benchmark.h>
+
 #include <string>
 #include <string_view>
-
-#include <benchmark/benchmark.h>
 
 #include "server/http/date.h"
 #include "server/http/out_buffer.h"

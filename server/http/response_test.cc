@@ -2,9 +2,9 @@
 // on an OutBuffer with no connection behind it.
 #include "server/http/response.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 #include "server/http/write_path.h"
 
@@ -74,7 +74,8 @@ TEST_F(ResponseTest, AddHeaderRefusesWhatCouldSplitOrReframeTheResponse) {
 }
 
 TEST_F(ResponseTest, SetStatusRefusesInterimAndUnknownRanges) {
-  for (int s : {100, 101, 199, 600, 0, -1}) EXPECT_EQ(ErrorKind::kInvalidArgument, res.set_status(s).error().kind) << s;
+  for (int s : {100, 101, 199, 600, 0, -1})
+    EXPECT_EQ(ErrorKind::kInvalidArgument, res.set_status(s).error().kind) << s;
   for (int s : {200, 204, 404, 599}) EXPECT_TRUE(res.set_status(s).ok()) << s;
 }
 

@@ -69,8 +69,9 @@ std::string regex_literal_prefix(std::string_view pattern) {
 
 void Router::regex(const std::string& pattern, MethodSet methods, Handler h) {
   const auto index = static_cast<uint32_t>(regexes_.size());
-  regexes_.push_back(
-      {std::regex(pattern, std::regex::ECMAScript | std::regex::optimize), regex_literal_prefix(pattern), {}});
+  regexes_.push_back({std::regex(pattern, std::regex::ECMAScript | std::regex::optimize),
+                      regex_literal_prefix(pattern),
+                      {}});
   regexes_.back().routes.push_back({methods, std::move(h)});
   const std::string& prefix = regexes_.back().prefix;
   RegexPrefixLength& bucket = bucket_for_length(regex_prefixes_, prefix.size(), std::less<>());

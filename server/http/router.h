@@ -111,8 +111,8 @@ class Router {
   bool route_regex(Method method, std::string_view path, Match* m) const;
 
   Table exact_;
-  std::vector<StemLength> stems_;  // by length, longest first
-  std::vector<RegexRoute> regexes_;  // registration order
+  std::vector<StemLength> stems_;                  // by length, longest first
+  std::vector<RegexRoute> regexes_;                // registration order
   std::vector<RegexPrefixLength> regex_prefixes_;  // by length, shortest first
   size_t count_ = 0;
 };

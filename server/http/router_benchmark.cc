@@ -4,13 +4,13 @@
 // on one warm entry; the miss case asks for a path no route takes (for regex
 // routes the worst case: every pattern is tried). Items/s = lookups/s.
 // Run: bazel run --config=opt //server/http:router_benchmark
+#include <benchmark/benchmark.h>
+
 #include <algorithm>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "server/http/router.h"
 

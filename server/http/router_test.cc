@@ -1,11 +1,11 @@
 #include "server/http/router.h"
 
+#include <gtest/gtest.h>
+
 #include <map>
 #include <regex>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace hellepoll::http {
 namespace {
@@ -15,13 +15,13 @@ namespace {
 class RouterTest : public ::testing::Test {
  protected:
   RouterTest() {
-    r_.get("/", [](Request&, Response&) {});                                      // 0
-    r_.exact("/items", MethodSet{Method::kPost}, [](Request&, Response&) {});    // 1
-    r_.exact("/items", kGetHead, [](Request&, Response&) {});                     // 2
-    r_.stem("/static/", kGetHead, [](Request&, Response&) {});                    // 3
-    r_.stem("/static/img/", kGetHead, [](Request&, Response&) {});                // 4
-    r_.regex("^/user/[0-9]+$", MethodSet::any(), [](Request&, Response&) {});     // 5
-    r_.stem("/user/", kGetHead, [](Request&, Response&) {});                      // 6
+    r_.get("/", [](Request&, Response&) {});                                   // 0
+    r_.exact("/items", MethodSet{Method::kPost}, [](Request&, Response&) {});  // 1
+    r_.exact("/items", kGetHead, [](Request&, Response&) {});                  // 2
+    r_.stem("/static/", kGetHead, [](Request&, Response&) {});                 // 3
+    r_.stem("/static/img/", kGetHead, [](Request&, Response&) {});             // 4
+    r_.regex("^/user/[0-9]+$", MethodSet::any(), [](Request&, Response&) {});  // 5
+    r_.stem("/user/", kGetHead, [](Request&, Response&) {});                   // 6
   }
   // Which registration (0-6) answers, or -status.
   int which(Method m, std::string_view path) {
@@ -36,9 +36,12 @@ class RouterTest : public ::testing::Test {
   }
   Router r_;
   std::vector<std::pair<std::pair<Method, std::string>, int>> probes_ = {
-      {{Method::kGet, "/"}, 0},           {{Method::kPost, "/items"}, 1},
-      {{Method::kGet, "/items"}, 2},      {{Method::kGet, "/static/a.css"}, 3},
-      {{Method::kGet, "/static/img/x"}, 4}, {{Method::kDelete, "/user/1"}, 5},
+      {{Method::kGet, "/"}, 0},
+      {{Method::kPost, "/items"}, 1},
+      {{Method::kGet, "/items"}, 2},
+      {{Method::kGet, "/static/a.css"}, 3},
+      {{Method::kGet, "/static/img/x"}, 4},
+      {{Method::kDelete, "/user/1"}, 5},
       {{Method::kGet, "/user/abc"}, 6},
   };
 };
@@ -58,11 +61,11 @@ TEST_F(RouterTest, Table) {
       {Method::kGet, "/items/", -404},
       {Method::kGet, "/static/", 3},
       {Method::kGet, "/static/css/a.css", 3},
-      {Method::kGet, "/static/img/logo.png", 4},   // longest stem wins
-      {Method::kGet, "/static", -404},             // shorter than every stem
-      {Method::kGet, "/user/42", 5},               // regex before stem
+      {Method::kGet, "/static/img/logo.png", 4},  // longest stem wins
+      {Method::kGet, "/static", -404},            // shorter than every stem
+      {Method::kGet, "/user/42", 5},              // regex before stem
       {Method::kPatch, "/user/42", 5},
-      {Method::kGet, "/user/42x", 6},              // regex must match the whole path
+      {Method::kGet, "/user/42x", 6},  // regex must match the whole path
       {Method::kPost, "/user/x", -405},
       {Method::kGet, "/nothing", -404},
   };
@@ -131,20 +134,20 @@ TEST(RegexLiteralPrefix, Table) {
     const char* prefix;
   } cases[] = {
       {"^/user/[0-9]+$", "/user/"},
-      {"/user/[0-9]+", "/user/"},       // matched whole: ^ is implied
-      {"^/a\\.b*$", "/a."},             // escaped punctuation is literal; b* may be absent
+      {"/user/[0-9]+", "/user/"},  // matched whole: ^ is implied
+      {"^/a\\.b*$", "/a."},        // escaped punctuation is literal; b* may be absent
       {"^/ab?c", "/a"},
       {"^/ab{2}", "/a"},
-      {"^/ab+c", "/ab"},                // at least one b, then anything
-      {"^/files/\\d+", "/files/"},      // \d is a class
+      {"^/ab+c", "/ab"},            // at least one b, then anything
+      {"^/files/\\d+", "/files/"},  // \d is a class
       {"^/x\\/y", "/x/y"},
-      {"^/(a|b)/", ""},                 // alternation anywhere: no prefix
+      {"^/(a|b)/", ""},  // alternation anywhere: no prefix
       {"^/a|/b", ""},
       {"^.*\\.php$", ""},
       {"^(?:/api)/v1", ""},
       {"[/]x", ""},
       {"^/a$", "/a"},
-      {"^/b\\\\c", "/b\\c"},            // an escaped backslash
+      {"^/b\\\\c", "/b\\c"},  // an escaped backslash
       {"", ""},
   };
   for (const Case& c : cases) EXPECT_EQ(c.prefix, regex_literal_prefix(c.pattern)) << c.pattern;
@@ -156,9 +159,10 @@ TEST(RegexLiteralPrefix, Table) {
 // shared by more routes than the index gathers at once.
 TEST(Router, RegexIndexAgreesWithTryingEveryPatternInOrder) {
   std::vector<std::string> patterns = {
-      "^/api/v1/users/[0-9]+$", "^/api/v1/.*$",  "^/api/v1/users/me$", "^/api/.+/items$",
-      "^/ap+/x$",               "^.*\\.php$",    "^/api/v1/users/[a-z]+$", "^/(a|b)pi/v2$",
-      "^/static/.*\\.css$",     "^/api/v\\d/status$",
+      "^/api/v1/users/[0-9]+$", "^/api/v1/.*$",  "^/api/v1/users/me$",
+      "^/api/.+/items$",        "^/ap+/x$",      "^.*\\.php$",
+      "^/api/v1/users/[a-z]+$", "^/(a|b)pi/v2$", "^/static/.*\\.css$",
+      "^/api/v\\d/status$",
   };
   // 80 patterns under "/many/": more candidates than the index gathers.
   for (int i = 0; i < 80; ++i) patterns.push_back("^/many/[0-9]*/" + std::to_string(i) + "$");
@@ -167,16 +171,32 @@ TEST(Router, RegexIndexAgreesWithTryingEveryPatternInOrder) {
   int answered = -1;
   Router r;
   for (size_t i = 0; i < patterns.size(); ++i) {
-    r.regex(patterns[i], MethodSet::any(), [&answered, i](Request&, Response&) { answered = static_cast<int>(i); });
+    r.regex(patterns[i], MethodSet::any(),
+            [&answered, i](Request&, Response&) { answered = static_cast<int>(i); });
   }
   std::vector<std::regex> reference;
   for (const std::string& p : patterns) reference.emplace_back(p, std::regex::ECMAScript);
 
-  const char* paths[] = {"/api/v1/users/42", "/api/v1/users/me", "/api/v1/users/bob", "/api/v1/",
-                         "/api/v2/items",    "/apppp/x",         "/ap/x",              "/index.php",
-                         "/api/v1/x.php",    "/bpi/v2",          "/static/a/b.css",    "/api/v7/status",
-                         "/many/3/10",       "/many/312/10",     "/many/5/75",         "/many/3/x",
-                         "/many/",           "/",                "",                   "/nothing"};
+  const char* paths[] = {"/api/v1/users/42",
+                         "/api/v1/users/me",
+                         "/api/v1/users/bob",
+                         "/api/v1/",
+                         "/api/v2/items",
+                         "/apppp/x",
+                         "/ap/x",
+                         "/index.php",
+                         "/api/v1/x.php",
+                         "/bpi/v2",
+                         "/static/a/b.css",
+                         "/api/v7/status",
+                         "/many/3/10",
+                         "/many/312/10",
+                         "/many/5/75",
+                         "/many/3/x",
+                         "/many/",
+                         "/",
+                         "",
+                         "/nothing"};
   RequestHead head;
   Request req(nullptr, head, {});
   Response resp(nullptr, nullptr, nullptr);

@@ -81,9 +81,7 @@ extern template class HttpServer<EtWritev>;
 
 template <class Io>
 HttpServer<Io>::HttpServer(Scheduler& sched, const Router& router, ServerConfig config)
-    : ctx_(sched, router, config),
-      sweep_timer_(sched, [this] { sweep(); }),
-      drain_timer_(sched, [this] {
+    : ctx_(sched, router, config), sweep_timer_(sched, [this] { sweep(); }), drain_timer_(sched, [this] {
         // Drain deadline: cut what is left.
         for_each_connection([this](Conn* c) {
           ++ctx_.stats.drain_cut;
@@ -114,8 +112,8 @@ template <class Io>
 void HttpServer<Io>::listen(UniqueFd sock, bool shared) {
   Listener::Options opts;
   opts.exclusive = shared;
-  listener_ = std::make_unique<Listener>(*ctx_.sched, std::move(sock),
-                                         [this](UniqueFd fd) { accept(std::move(fd)); }, opts);
+  listener_ = std::make_unique<Listener>(
+      *ctx_.sched, std::move(sock), [this](UniqueFd fd) { accept(std::move(fd)); }, opts);
 }
 
 template <class Io>

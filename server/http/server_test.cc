@@ -2,20 +2,19 @@
 // real sockets on 127.0.0.1 with the server's loop on its own thread.
 #include "server/http/server.h"
 
-#include <atomic>
-#include <cstring>
-#include <ctime>
-#include <regex>
-#include <future>
-#include <string>
-#include <thread>
-
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
-#include <gtest/gtest.h>
+#include <atomic>
+#include <cstring>
+#include <ctime>
+#include <future>
+#include <regex>
+#include <string>
+#include <thread>
 
 #include "server/testing/client.h"
 
@@ -86,11 +85,11 @@ class HttpServerTest : public ::testing::Test {
  protected:
   HttpServerTest() {
     router_.get("/", [](Request&, Response& res) { res.send_static(200, "Hello World", "text/plain"); });
-    router_.exact("/echo", MethodSet{Method::kPost, Method::kPut}, [](Request& req, Response& res) {
-      res.send(200, req.body(), "application/octet-stream");
-    });
+    router_.exact("/echo", MethodSet{Method::kPost, Method::kPut},
+                  [](Request& req, Response& res) { res.send(200, req.body(), "application/octet-stream"); });
     router_.stem("/path/", kGetHead, [](Request& req, Response& res) { res.send(200, req.path()); });
-    router_.regex("^/user/[0-9]+$", kGetHead, [](Request& req, Response& res) { res.send(200, req.target()); });
+    router_.regex("^/user/[0-9]+$", kGetHead,
+                  [](Request& req, Response& res) { res.send(200, req.target()); });
     router_.get("/big", [](Request&, Response& res) { res.send(200, std::string(64 * 1024, 'b')); });
     router_.get("/stream", [](Request&, Response& res) {
       res.start_chunked();
@@ -193,13 +192,14 @@ class HttpServerTest : public ::testing::Test {
   void start(ServerConfig config = {}) { server_ = std::make_unique<ServerThread<Io>>(router_, config); }
   uint16_t port() { return server_->port(); }
   // Requests the server has read so far.
-  uint64_t requests() { return server_->on_loop([](auto& s) { return s.stats().requests; }); }
+  uint64_t requests() {
+    return server_->on_loop([](auto& s) { return s.stats().requests; });
+  }
 
   Router router_;
   std::unique_ptr<ServerThread<Io>> server_;
   std::atomic<int> deferred_error_{-1};
 };
-
 
 using Policies = ::testing::Types<LtWrite, LtWritev, EtWrite, EtWritev>;
 class PolicyNames {
@@ -218,7 +218,8 @@ TYPED_TEST_SUITE(HttpServerTest, Policies, PolicyNames);
 // side first.
 ::testing::AssertionResult ClosedCleanly(Client& c, bool half_closed = false) {
   std::string rest = c.read_until_close();
-  if (!rest.empty()) return ::testing::AssertionFailure() << rest.size() << " stray bytes: " << rest.substr(0, 80);
+  if (!rest.empty())
+    return ::testing::AssertionFailure() << rest.size() << " stray bytes: " << rest.substr(0, 80);
   if (c.end_reason() != "eof with 0 bytes unparsed") return ::testing::AssertionFailure() << c.end_reason();
   // A reset that arrives after the FIN is not reported by recv(): it sets
   // the socket's error and moves it from CLOSE_WAIT to CLOSE (where a
@@ -230,7 +231,8 @@ TYPED_TEST_SUITE(HttpServerTest, Policies, PolicyNames);
   tcp_info info{};
   len = sizeof info;
   getsockopt(c.fd(), IPPROTO_TCP, TCP_INFO, &info, &len);
-  if (!half_closed && info.tcpi_state == TCP_CLOSE) return ::testing::AssertionFailure() << "reset after the FIN";
+  if (!half_closed && info.tcpi_state == TCP_CLOSE)
+    return ::testing::AssertionFailure() << "reset after the FIN";
   return ::testing::AssertionSuccess();
 }
 
@@ -261,7 +263,8 @@ int tcp_state(const Client& c) {
 }
 
 std::string echo_request(const std::string& body) {
-  return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         body;
 }
 
 int unread_bytes(const Client& c) {
@@ -358,8 +361,9 @@ TYPED_TEST(HttpServerTest, PipelinedRequestsAnsweredInOrder) {
 TYPED_TEST(HttpServerTest, PipelinedBehindADeferredResponseWaitForIt) {
   this->start();
   Client c(this->port());
-  ASSERT_TRUE(c.send("GET /later?a HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
-                     "GET /later?b HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(
+      c.send("GET /later?a HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /later?b HTTP/1.1\r\nHost: t\r\n\r\n"));
   EXPECT_EQ("later a", c.read_reply().body);
   EXPECT_EQ("Hello World", c.read_reply().body);
   EXPECT_EQ("later b", c.read_reply().body);
@@ -407,8 +411,10 @@ TYPED_TEST(HttpServerTest, RequestBodies) {
     std::string request, body;
   } cases[] = {
       {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello", "hello"},
-      {"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big, big},
-      {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+      {"PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big,
+       big},
+      {"POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+       "world\r\n0\r\n\r\n",
        "hello world"},
       {"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", ""},
   };
@@ -424,7 +430,8 @@ TYPED_TEST(HttpServerTest, RequestBodies) {
 TYPED_TEST(HttpServerTest, BodyArrivingByteByByte) {
   this->start();
   Client c(this->port());
-  std::string req = "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+  std::string req =
+      "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
   for (char ch : req) ASSERT_TRUE(c.send(std::string_view(&ch, 1)));
   Reply r = c.read_reply();
   ASSERT_TRUE(r.ok);
@@ -498,8 +505,9 @@ TYPED_TEST(HttpServerTest, Routing) {
 TYPED_TEST(HttpServerTest, SendAfterWriteKeepsTheWrittenBytes) {
   this->start();
   Client c(this->port());
-  c.send("GET /write-then-send HTTP/1.1\r\nHost: t\r\n\r\nGET /write-then-static HTTP/1.1\r\nHost: t\r\n\r\n"
-         "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
+  c.send(
+      "GET /write-then-send HTTP/1.1\r\nHost: t\r\n\r\nGET /write-then-static HTTP/1.1\r\nHost: t\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: t\r\n\r\n");
   Reply a = c.read_reply(), b = c.read_reply(), hello = c.read_reply();
   EXPECT_EQ("written,sent", a.body);
   EXPECT_EQ("12", a.header("content-length"));
@@ -576,9 +584,8 @@ TYPED_TEST(HttpServerTest, IdleConnectionsOwnNoBuffers) {
     ASSERT_TRUE(clients.back()->send(kGet));
   }
   for (auto& c : clients) ASSERT_TRUE(c->read_reply().ok);
-  auto [active, buffers] = this->server_->on_loop([](auto& s) {
-    return std::make_pair(s.stats().active, s.buffers_allocated());
-  });
+  auto [active, buffers] =
+      this->server_->on_loop([](auto& s) { return std::make_pair(s.stats().active, s.buffers_allocated()); });
   EXPECT_EQ(200u, active);
   EXPECT_LE(buffers, 130u);  // two pools of at most 64 idle buffers; none held by a connection
 }
@@ -693,10 +700,11 @@ TYPED_TEST(HttpServerTest, StreamMakingProgressOutlivesTheWriteTimeout) {
 TYPED_TEST(HttpServerTest, NoBodyStatusesCarryNoBody) {
   this->start();
   Client c(this->port());
-  ASSERT_TRUE(c.send("GET /no-content-with-body HTTP/1.1\r\nHost: t\r\n\r\n"
-                     "GET /not-modified-stream HTTP/1.1\r\nHost: t\r\n\r\n"
-                     "GET /no-content-written HTTP/1.1\r\nHost: t\r\n\r\n" +
-                     std::string(kGet)));
+  ASSERT_TRUE(
+      c.send("GET /no-content-with-body HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /not-modified-stream HTTP/1.1\r\nHost: t\r\n\r\n"
+             "GET /no-content-written HTTP/1.1\r\nHost: t\r\n\r\n" +
+             std::string(kGet)));
   for (int status : {204, 304, 204}) {
     Reply r = c.read_reply();
     ASSERT_TRUE(r.ok) << status;
@@ -808,8 +816,8 @@ TYPED_TEST(HttpServerTest, StalledStreamIsCutNotEnded) {
 TYPED_TEST(HttpServerTest, HandlerThrowingAfterDeferGets500AndPipelinedOnesAnswered) {
   this->start();
   Client c(this->port());
-  ASSERT_TRUE(c.send("GET /defer-then-throw HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGet) +
-                     std::string(kGet)));
+  ASSERT_TRUE(
+      c.send("GET /defer-then-throw HTTP/1.1\r\nHost: t\r\n\r\n" + std::string(kGet) + std::string(kGet)));
   Reply r = c.read_reply();
   ASSERT_TRUE(r.ok) << c.end_reason();
   EXPECT_EQ(500, r.status);

@@ -14,7 +14,8 @@ namespace hellepoll::testing {
 
 Client::Client(uint16_t port, std::chrono::milliseconds timeout) {
   UniqueFd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
+  timeval tv{static_cast<time_t>(timeout.count() / 1000),
+             static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
   setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int one = 1;
@@ -138,7 +139,7 @@ bool Client::wait_closed() {
 
 std::string Client::end_reason() const {
   if (!eof_) return "";
-  std::string why = end_errno_ == 0                                       ? "eof"
+  std::string why = end_errno_ == 0                                     ? "eof"
                     : end_errno_ == EAGAIN || end_errno_ == EWOULDBLOCK ? "timeout"
                     : end_errno_ == ECONNRESET                          ? "ECONNRESET"
                                                                         : std::strerror(end_errno_);

@@ -4,6 +4,7 @@
 // delivered, so a reset is never a clean close.
 #include "server/testing/client.h"
 
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -11,8 +12,6 @@
 
 #include <functional>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace hellepoll::testing {
 namespace {

@@ -18,14 +18,13 @@ int replay(const std::filesystem::path &file) {
   // Named first, so the log of a crashing replay ends with its input.
   std::fprintf(stderr, "%s\n", file.c_str());
   std::ifstream in(file, std::ios::binary);
-  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
-                          std::istreambuf_iterator<char>());
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   // An exact-size heap copy, so a sanitizer sees any read past the input.
   std::vector<uint8_t> exact(bytes.begin(), bytes.end());
   return LLVMFuzzerTestOneInput(exact.data(), exact.size());
 }
 
-} // namespace
+}  // namespace
 
 int main(int argc, char **argv) {
   if (argc < 2) {
@@ -41,8 +40,7 @@ int main(int argc, char **argv) {
     std::error_code ec;
     if (std::filesystem::is_directory(arg, ec)) {
       for (const auto &e : std::filesystem::recursive_directory_iterator(arg)) {
-        if (!e.is_regular_file())
-          continue;
+        if (!e.is_regular_file()) continue;
         replay(e.path());
         ++inputs;
       }

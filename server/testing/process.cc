@@ -136,7 +136,8 @@ std::vector<pid_t> ServerProcess::children() const {
   return out;
 }
 
-int run_command(const std::vector<std::string>& argv, std::string* output, std::chrono::milliseconds timeout) {
+int run_command(const std::vector<std::string>& argv, std::string* output,
+                std::chrono::milliseconds timeout) {
   UniqueFd out;
   pid_t pid = spawn(argv, &out);
   if (pid < 0) return -1;

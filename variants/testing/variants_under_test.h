@@ -43,7 +43,9 @@ inline std::vector<VariantRun> variant_runs(const char* list = "HELLEPOLL_VARIAN
 }
 
 // The test-name suffix gtest shows for a run: "helloworld_workers2".
-inline std::string run_name(const VariantRun& r) { return r.variant + "_workers" + std::to_string(r.workers); }
+inline std::string run_name(const VariantRun& r) {
+  return r.variant + "_workers" + std::to_string(r.workers);
+}
 
 // How gtest names a failed run's parameter (else: its bytes in hex).
 inline void PrintTo(const VariantRun& r, std::ostream* os) { *os << run_name(r); }

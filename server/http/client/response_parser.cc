@@ -211,8 +211,7 @@ ResponseParser::Result ResponseParser::parse_body(const char* data, size_t len, 
   }
 }
 
-ResponseParser::Result ResponseParser::parse_chunked(const char* data, size_t len,
-                                                     size_t consumed) {
+ResponseParser::Result ResponseParser::parse_chunked(const char* data, size_t len, size_t consumed) {
   size_t i = 0;
   while (i < len) {
     const char c = data[i];

@@ -21,8 +21,8 @@ class GuardedBuffer {
     const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
     data_pages_ = (max_len + page - 1) / page * page + page;
     size_ = data_pages_ + page;
-    base_ = static_cast<char*>(
-        mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    base_ =
+        static_cast<char*>(mmap(nullptr, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
     mprotect(base_ + data_pages_, page, PROT_NONE);
   }
   ~GuardedBuffer() { munmap(base_, size_); }
@@ -51,8 +51,7 @@ struct Outcome {
 // Feeds `input` cut into pieces at `cuts`, as a connection would: bytes the
 // parser did not consume are kept and passed again with the next piece. At
 // the end of input, `eof` calls finish().
-Outcome drive(std::string_view input, const std::vector<size_t>& cuts, bool head_request,
-              bool eof) {
+Outcome drive(std::string_view input, const std::vector<size_t>& cuts, bool head_request, bool eof) {
   GuardedBuffer guard(input.size() + 1);
   ResponseParser p;
   p.reset(head_request);
@@ -102,25 +101,21 @@ const std::vector<Case> kCases = {
     {"content_length", kCL5, Status::kDone, 200, Framing::kLength, true, kAll},
     {"content_length_zero", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Status::kDone, 200,
      Framing::kLength, true, kAll},
-    {"no_reason_phrase", "HTTP/1.1 404\r\nContent-Length: 2\r\n\r\nno", Status::kDone, 404,
-     Framing::kLength, true, kAll},
+    {"no_reason_phrase", "HTTP/1.1 404\r\nContent-Length: 2\r\n\r\nno", Status::kDone, 404, Framing::kLength,
+     true, kAll},
     {"header_names_any_case", "HTTP/1.1 200 OK\r\ncOnTeNt-LeNgTh: 3\r\n\r\nabc", Status::kDone, 200,
      Framing::kLength, true, kAll},
-    {"bare_lf_lines", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", Status::kDone, 200,
-     Framing::kLength, true, kAll},
-    {"http10_closes", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", Status::kDone, 200,
-     Framing::kLength, false, kAll},
-    {"http10_keep_alive",
-     "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok", Status::kDone, 200,
-     Framing::kLength, true, kAll},
-    {"http11_connection_close",
-     "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", Status::kDone, 200,
-     Framing::kLength, false, kAll},
-    {"connection_token_list",
-     "HTTP/1.1 200 OK\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n", Status::kDone, 200,
-     Framing::kLength, false, kAll},
-    {"pipelined_stops_at_first", kCL5 + kCL5, Status::kDone, 200, Framing::kLength, true,
-     kCL5.size()},
+    {"bare_lf_lines", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", Status::kDone, 200, Framing::kLength, true,
+     kAll},
+    {"http10_closes", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", Status::kDone, 200, Framing::kLength,
+     false, kAll},
+    {"http10_keep_alive", "HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok",
+     Status::kDone, 200, Framing::kLength, true, kAll},
+    {"http11_connection_close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+     Status::kDone, 200, Framing::kLength, false, kAll},
+    {"connection_token_list", "HTTP/1.1 200 OK\r\nConnection: foo, close\r\nContent-Length: 0\r\n\r\n",
+     Status::kDone, 200, Framing::kLength, false, kAll},
+    {"pipelined_stops_at_first", kCL5 + kCL5, Status::kDone, 200, Framing::kLength, true, kCL5.size()},
     {"chunked",
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;ext=1\r\n "
      "world\r\n0\r\n\r\n",
@@ -129,37 +124,35 @@ const std::vector<Case> kCases = {
      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nA\r\n0123456789\r\n0\r\nX-Sum: "
      "1\r\n\r\n",
      Status::kDone, 200, Framing::kChunked, true, kAll},
-    {"chunked_bare_lf", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\n0\n\n",
-     Status::kDone, 200, Framing::kChunked, true, kAll},
+    {"chunked_bare_lf", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\nok\n0\n\n", Status::kDone,
+     200, Framing::kChunked, true, kAll},
     {"chunked_wins_over_length",
      "HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
      Status::kDone, 200, Framing::kChunked, true, kAll},
-    {"chunked_then_pipelined",
-     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + kCL5, Status::kDone, 200,
-     Framing::kChunked, true, 52},
-    {"until_close", "HTTP/1.1 200 OK\r\n\r\nbody until the end", Status::kDone, 200,
-     Framing::kUntilClose, false, kAll, false, true},
-    {"non_chunked_coding_until_close", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx",
-     Status::kDone, 200, Framing::kUntilClose, false, kAll, false, true},
-    {"no_content_has_no_body", "HTTP/1.1 204 No Content\r\n\r\n", Status::kDone, 204,
-     Framing::kNoBody, true, kAll},
-    {"not_modified_ignores_length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
-     Status::kDone, 304, Framing::kNoBody, true, kAll},
-    {"head_request_ignores_length", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", Status::kDone,
-     200, Framing::kNoBody, true, kAll, true},
-    {"interim_100_first", "HTTP/1.1 100 Continue\r\n\r\n" + kCL5, Status::kDone, 100,
-     Framing::kNoBody, true, 25},
-    {"server_error_is_a_response", "HTTP/1.1 500 Oops\r\nContent-Length: 1\r\n\r\nx", Status::kDone,
-     500, Framing::kLength, true, kAll},
+    {"chunked_then_pipelined", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + kCL5,
+     Status::kDone, 200, Framing::kChunked, true, 52},
+    {"until_close", "HTTP/1.1 200 OK\r\n\r\nbody until the end", Status::kDone, 200, Framing::kUntilClose,
+     false, kAll, false, true},
+    {"non_chunked_coding_until_close", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nxx", Status::kDone,
+     200, Framing::kUntilClose, false, kAll, false, true},
+    {"no_content_has_no_body", "HTTP/1.1 204 No Content\r\n\r\n", Status::kDone, 204, Framing::kNoBody, true,
+     kAll},
+    {"not_modified_ignores_length", "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n", Status::kDone,
+     304, Framing::kNoBody, true, kAll},
+    {"head_request_ignores_length", "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n", Status::kDone, 200,
+     Framing::kNoBody, true, kAll, true},
+    {"interim_100_first", "HTTP/1.1 100 Continue\r\n\r\n" + kCL5, Status::kDone, 100, Framing::kNoBody, true,
+     25},
+    {"server_error_is_a_response", "HTTP/1.1 500 Oops\r\nContent-Length: 1\r\n\r\nx", Status::kDone, 500,
+     Framing::kLength, true, kAll},
     // Incomplete input.
-    {"head_incomplete", "HTTP/1.1 200 OK\r\nContent-Len", Status::kNeedMore, 0, Framing::kNoBody,
-     true, 0},
+    {"head_incomplete", "HTTP/1.1 200 OK\r\nContent-Len", Status::kNeedMore, 0, Framing::kNoBody, true, 0},
     {"body_incomplete", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", Status::kNeedMore, 0,
      Framing::kNoBody, true, kAll},
-    {"truncated_body_at_eof", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", Status::kError,
-     200, Framing::kLength, true, kAll, false, true},
-    {"truncated_chunk_at_eof", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe",
-     Status::kError, 200, Framing::kChunked, true, kAll, false, true},
+    {"truncated_body_at_eof", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort", Status::kError, 200,
+     Framing::kLength, true, kAll, false, true},
+    {"truncated_chunk_at_eof", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhe", Status::kError,
+     200, Framing::kChunked, true, kAll, false, true},
     // Malformed.
     {"not_http", "SSH-2.0-OpenSSH\r\n\r\n", Status::kError, 0, Framing::kNoBody, true, 0},
     {"http2_status_line", "HTTP/2 200 OK\r\n\r\n", Status::kError, 0, Framing::kNoBody, true, 0},
@@ -168,14 +161,14 @@ const std::vector<Case> kCases = {
      Framing::kNoBody, true, 0},
     {"conflicting_lengths", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
      Status::kError, 200, Framing::kNoBody, true, 0},
-    {"header_without_colon", "HTTP/1.1 200 OK\r\nNoColonHere\r\n\r\n", Status::kError, 200,
-     Framing::kNoBody, true, 0},
+    {"header_without_colon", "HTTP/1.1 200 OK\r\nNoColonHere\r\n\r\n", Status::kError, 200, Framing::kNoBody,
+     true, 0},
     {"space_in_header_name", "HTTP/1.1 200 OK\r\nContent Length: 1\r\n\r\n", Status::kError, 200,
      Framing::kNoBody, true, 0},
-    {"bad_chunk_size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-     Status::kError, 200, Framing::kChunked, true, 0},
-    {"chunk_without_crlf", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX",
-     Status::kError, 200, Framing::kChunked, true, 0},
+    {"bad_chunk_size", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", Status::kError, 200,
+     Framing::kChunked, true, 0},
+    {"chunk_without_crlf", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokX", Status::kError,
+     200, Framing::kChunked, true, 0},
 };
 
 // Expected outcome of a case: consumed is in bytes of the first response.
@@ -229,8 +222,7 @@ TEST(ResponseParser, ContentLengthIsReported) {
 
 TEST(ResponseParser, HeadLargerThanLimitIsAnError) {
   std::string big = "HTTP/1.1 200 OK\r\n";
-  while (big.size() <= ResponseParser::kMaxHeadBytes)
-    big += "X-Filler: " + std::string(100, 'x') + "\r\n";
+  while (big.size() <= ResponseParser::kMaxHeadBytes) big += "X-Filler: " + std::string(100, 'x') + "\r\n";
   const Outcome o = drive(big, {}, false, false);
   EXPECT_EQ(o.status, Status::kError);
 }
