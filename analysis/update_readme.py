@@ -15,6 +15,7 @@ Nothing is typed by hand: rerun after committing a new reference run.
 """
 import argparse
 import csv
+import json
 import os
 import re
 import sys
@@ -43,6 +44,20 @@ def replace_between(text: str, marker: str, body: str) -> str:
     if not pattern.search(text):
         sys.exit(f"update_readme: README.md lacks the {marker} markers")
     return pattern.sub(lambda m: m.group(1) + body + m.group(2), text)
+
+
+def readme_caption(machine: dict, table_caption: str) -> str:
+    """The machine in a newcomer's terms (no revision, no kernel build), then how
+    the figures were taken (the table's own second caption line). The run's
+    table.md and machine.json keep the exact revision and kernel."""
+    cpu = machine.get("cpu", {})
+    kernel = re.match(r"\d+\.\d+", machine.get("kernel", "")) or None
+    pin = machine.get("pinning", {})
+    first = "%s, %s with %s cores, Linux %s; server on CPU %s, client on CPU %s." % (
+        machine.get("date", "?"), cpu.get("model", "?"), cpu.get("cores_usable", "?"),
+        kernel.group(0) if kernel else "?", pin.get("server_cpus", "?"), pin.get("client_cpus", "?"))
+    how = table_caption.split("\n")[1:]
+    return "\n".join([first] + how)
 
 
 def variants_table(rows, result_dir: str, declared: variants.Declared = variants.DECLARED) -> str:
@@ -104,7 +119,9 @@ def main(argv):
         table = f.read()
     with open(os.path.join(result_dir, "summary.csv")) as f:
         rows = list(csv.DictReader(f))
-    caption = table.split("\n\n")[1].strip()
+    with open(os.path.join(result_dir, "machine.json")) as f:
+        machine = json.load(f)
+    caption = readme_caption(machine, table.split("\n\n")[1].strip())
     rel = os.path.relpath(result_dir)
     speed = "\n\n".join([
         caption,

@@ -68,6 +68,14 @@ class UpdateReadmeTest(unittest.TestCase):
         self.assertIn("| minimal (`GET /`, Host) | 20.0 ns | 80.0 ns | 70.0 ns | **4.00×** | 3.50× |", text)
         self.assertIn("Typed text stays.", text)
 
+    def test_the_speed_caption_names_no_revision_and_no_kernel_build(self):
+        update_readme.main(["update_readme.py", self.run_dir, "--readme", self.readme])
+        text = self.read()
+        self.assertIn("2026-11-22, ", text)
+        self.assertIn("Linux 6.1;", text)
+        self.assertNotIn("0123456789", text)
+        self.assertNotIn("6.1.0-fixture", text)
+
     def test_variants_are_listed_in_variants_bzl_order_with_their_axis_titles(self):
         self.assertEqual(0, update_readme.main(["update_readme.py", self.run_dir, "--readme", self.readme]))
         text = self.read()
