@@ -17,6 +17,7 @@ any test ran: a build or analysis error) counts one failed case. Exits 1 when
 anything failed.
 """
 
+import glob
 import os
 import re
 import sys
@@ -46,15 +47,19 @@ def unittest_counts(log):
     return total - failed - skipped, failed, skipped
 
 
-def case_counts(xml_path):
-    """(passed, failed, skipped) of one target's test.xml, or None when it is unreadable."""
+def case_counts(xml_path, target=None):
+    """(passed, failed, skipped) of one test.xml, or None when it is unreadable.
+
+    target is "pkg/name": Bazel's own wrapper (for a test that writes no XML)
+    is one testsuite of that name holding the log."""
     try:
         root = ET.parse(xml_path).getroot()
     except (OSError, ET.ParseError):
         return None
     cases = root.findall(".//testcase")
-    # Bazel's own wrapper: one testcase named after the target, the log inside.
-    if len(cases) == 1 and "/" in cases[0].get("name", ""):
+    suites = root.findall(".//testsuite")
+    wrapped = len(cases) == 1 and len(suites) == 1 and suites[0].get("name") == target
+    if wrapped:
         out = "".join(root.itertext())
         counted = unittest_counts(out)
         if counted:
@@ -72,6 +77,20 @@ def case_counts(xml_path):
     return passed, failed, skipped
 
 
+def target_xmls(testlogs, package, name, cached, since):
+    """The test.xml files of one target's latest run. With --runs_per_test or
+    sharding Bazel writes run_K_of_N/ and shard_K_of_N/ files and leaves the
+    top-level one from an older run: a run's own files are the ones written
+    after this invocation began (a cached result's are older, and are its own)."""
+    top = os.path.join(testlogs, package, name)
+    parts = sorted(glob.glob(os.path.join(top, "run_*", "**", "test.xml"), recursive=True) +
+                   glob.glob(os.path.join(top, "shard_*", "test.xml")))
+    fresh = [p for p in parts if os.path.getmtime(p) >= since]
+    if fresh and not cached:
+        return fresh
+    return [os.path.join(top, "test.xml")]
+
+
 def main(argv):
     bazel_status = 0
     if len(argv) == 5 and argv[1] == "--bazel-status":
@@ -83,6 +102,7 @@ def main(argv):
     log_path, testlogs = argv[1], argv[2]
     targets_passed = targets_failed = 0
     passed = failed = skipped = 0
+    since = os.path.getmtime(log_path) - 1  # the log is created before bazel starts
     with open(log_path, errors="replace") as log:
         for line in log:
             m = STATUS.match(line)
@@ -93,10 +113,18 @@ def main(argv):
             targets_passed += ok
             targets_failed += not ok
             package, _, name = label[2:].partition(":")
-            counted = case_counts(os.path.join(testlogs, package, name, "test.xml"))
-            p, f, s = counted if counted else ((1, 0, 0) if ok else (0, 1, 0))
+            p = f = s = 0
+            # A target that did not build or never reported has no XML of
+            # this run: whatever test.xml lies there is an older run's.
+            if status in ("PASSED", "FAILED", "FLAKY", "TIMEOUT"):
+                for xml in target_xmls(testlogs, package, name, "(cached)" in line, since):
+                    counted = case_counts(xml, f"{package}/{name}")
+                    if counted:
+                        p, f, s = p + counted[0], f + counted[1], s + counted[2]
+            if (p, f, s) == (0, 0, 0):
+                p, f = (1, 0) if ok else (0, 1)
             if not ok and f == 0:
-                f = 1
+                f = 1  # FLAKY counts as failed, though bazel exits 0 for it
             passed, failed, skipped = passed + p, failed + f, skipped + s
     if bazel_status != 0 and failed == 0:
         print("bazel test failed before any test failed (a build or analysis error): one failure")

@@ -22,12 +22,6 @@ import sys
 
 from analysis.hellepoll_bench import variants
 
-WHAT = {  # by trigger value: what a variant's cost shows
-    "lt": "one read per readiness event; epoll_ctl only when interest changes",
-    "et": "registered once for both directions; reads until EAGAIN",
-}
-# floor.cc's fixed policies, as axis values, and what it is for.
-FLOOR_AXES = "lt_write_procs"
 FLOOR_WHAT = "the floor: no HTTP parsing, pre-rendered reply"
 
 
@@ -73,18 +67,20 @@ def variants_table(rows, result_dir: str, declared: variants.Declared = variants
         if r is None:
             continue
         if name == "floor":
-            values, what = FLOOR_AXES.split("_"), FLOOR_WHAT
+            values, what = declared.floor_axes.split("_"), FLOOR_WHAT
         else:
             values = declared.axis_values(name)
-            what = WHAT.get(values[0], "")
+            what = declared.what_it_shows(values)
             if name == "helloworld":
                 what = "the default: `%s`, built as `helloworld`" % declared.helloworld
         cols = [declared.title(axis, v) for axis, v in zip(axes, values)] + [what]
         out.append("| `%s` | %s | %.2f | %.2f |" % (name, " | ".join(cols), float(r["server_cpu_us_per_req"]),
                                                    float(r["syscalls_per_req"])))
     rel = os.path.relpath(result_dir)
+    runs = sorted({r["valid_runs"] for r in ka.values()})
     out.append("")
-    out.append(f"keepalive-c25, one worker pinned to core 0, loadgen on core 1; median of 3 runs; from `{rel}`.")
+    out.append(f"keepalive-c25, one worker pinned to core 0, loadgen on core 1; median of {'/'.join(runs)} runs; "
+               f"from `{rel}`.")
     return "\n".join(out)
 
 

@@ -27,6 +27,7 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
     rule is the only list of them.
     """
     corpus_dir = native.package_name() + "/" + corpus
+    tags = kwargs.pop("tags", [])
     native.cc_binary(
         name = name,
         srcs = srcs,
@@ -39,7 +40,7 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
             "//conditions:default": ["//server/testing:fuzz_replay_main"],
         }),
         testonly = True,
-        tags = ["fuzz", "fuzz_corpus=" + corpus_dir],
+        tags = tags + ["fuzz", "fuzz_corpus=" + corpus_dir],
         **kwargs
     )
     native.cc_test(
@@ -49,5 +50,6 @@ def fuzz_target(name, srcs, corpus, deps = [], **kwargs):
         args = [corpus_dir],
         data = native.glob([corpus + "/**"]),
         deps = deps + ["//server/testing:fuzz_check", "//server/testing:fuzz_replay_main"],
+        tags = tags,
         **kwargs
     )

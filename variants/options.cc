@@ -40,7 +40,7 @@ void usage(FILE* f, const Identity& id) {
                "exiting.\n"
                "\n"
                "Examples:\n"
-               "  bazel run -c opt //variants:%.*s -- --port 8080 --workers 1\n"
+               "  bazel run --config=opt //variants:%.*s -- --port 8080 --workers 1\n"
                "  taskset -c 0 bazel-bin/variants/%.*s --workers 1 --pin\n",
                static_cast<int>(id.name.size()), id.name.data(), static_cast<int>(id.name.size()),
                id.name.data(), static_cast<int>(id.trigger.size()), id.trigger.data(),

@@ -26,7 +26,27 @@ TITLES = {
     "workers": {"threads": "threads", "procs": "processes"},
 }
 
+# What a variant's cost shows, by the value of the axis that moves it most
+# (analysis/update_readme.py's "what it shows" column).
+SHOWS = {
+    "trigger": {
+        "lt": "one read per readiness event; epoll_ctl only when interest changes",
+        "et": "registered once for both directions; reads until EAGAIN",
+    },
+}
+
+# variants/floor.cc is not built from AXES; its fixed policies, as axis values,
+# for tables that show it beside the variants.
+FLOOR_AXES = "lt_write_procs"
+
 _DEFINES = ["HELLEPOLL_TRIGGER", "HELLEPOLL_WRITE", "HELLEPOLL_WORKERS"]
+
+def _check_axes():
+    # A variant's name is its values joined by "_", and tools split it back.
+    for axis, values in AXES:
+        for v in values.keys():
+            if "_" in v:
+                fail("variants.bzl: axis value %r of %s contains '_'" % (v, axis))
 
 def _combinations(axes):
     combos = [[]]
@@ -35,6 +55,7 @@ def _combinations(axes):
     return combos
 
 def variant_names():
+    _check_axes()
     return ["_".join(c) for c in _combinations(AXES)]
 
 def _variant(name, values, **kwargs):
@@ -68,8 +89,9 @@ def variant_suite_test(name, srcs, deps, extra_data = [], size = "medium"):
     test shares the cores meanwhile.
     """
     binaries = variant_names() + ["helloworld"]
-    procs = [c for c in variant_names() if c.endswith("_procs")]
-    if HELLOWORLD.endswith("_procs"):
+    workers = [i for i, (axis, _) in enumerate(AXES) if axis == "workers"][0]
+    procs = [n for n in variant_names() if n.split("_")[workers] == "procs"]
+    if HELLOWORLD.split("_")[workers] == "procs":
         procs.append("helloworld")
     native.cc_test(
         name = name,

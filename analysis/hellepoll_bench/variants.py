@@ -22,6 +22,8 @@ class Declared(NamedTuple):
     axes: List[Tuple[str, List[str]]]  # (axis, its values in order)
     helloworld: str  # e.g. "lt_writev_procs"
     titles: Dict[str, Dict[str, str]]  # axis -> value -> title
+    shows: Dict[str, Dict[str, str]] = {}  # axis -> value -> what a variant's cost shows
+    floor_axes: str = "lt_write_procs"  # floor.cc's fixed policies as axis values
 
     def combinations(self) -> List[str]:
         return ["_".join(c) for c in itertools.product(*(values for _, values in self.axes))]
@@ -37,6 +39,14 @@ class Declared(NamedTuple):
     def title(self, axis: str, value: str) -> str:
         return self.titles.get(axis, {}).get(value, value)
 
+    def what_it_shows(self, values: List[str]) -> str:
+        """SHOWS' text for the first axis value that has one, else ""."""
+        for (axis, _), value in zip(self.axes, values):
+            text = self.shows.get(axis, {}).get(value)
+            if text:
+                return text
+        return ""
+
 
 def read(path: Optional[str] = None) -> Declared:
     """Parses the literal assignments of variants.bzl; ValueError when one is missing."""
@@ -47,13 +57,19 @@ def read(path: Optional[str] = None) -> Declared:
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id in ("AXES", "HELLOWORLD", "TITLES")):
+                and node.targets[0].id in ("AXES", "HELLOWORLD", "TITLES", "SHOWS", "FLOOR_AXES")):
             found[node.targets[0].id] = ast.literal_eval(node.value)
     missing = [k for k in ("AXES", "HELLOWORLD") if k not in found]
     if missing:
         raise ValueError("%s assigns no %s" % (path, " or ".join(missing)))
     axes = [(axis, list(policies)) for axis, policies in found["AXES"]]
-    declared = Declared(axes, found["HELLOWORLD"], found.get("TITLES", {}))
+    for axis, values in axes:
+        for value in values:
+            if "_" in value:
+                raise ValueError("%s: axis value %r of %s contains '_' (names are values joined by '_')"
+                                 % (path, value, axis))
+    declared = Declared(axes, found["HELLOWORLD"], found.get("TITLES", {}), found.get("SHOWS", {}),
+                        found.get("FLOOR_AXES", "lt_write_procs"))
     if declared.helloworld not in declared.combinations():
         raise ValueError("%s: HELLOWORLD %r is no combination of AXES" % (path, declared.helloworld))
     return declared

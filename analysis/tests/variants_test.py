@@ -53,6 +53,16 @@ class VariantsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             self.read(BZL.replace('"lt_writev_procs"', '"lt_writev_fibers"') % "")
 
+    def test_a_value_with_an_underscore_is_an_error(self):
+        # Names are values joined by "_": "io_uring" could not be split back.
+        with self.assertRaises(ValueError):
+            self.read(BZL.replace('"et": "kEdge"', '"io_uring": "kUring"') % "")
+
+    def test_what_a_variant_shows_comes_from_shows(self):
+        declared = self.read(BZL % "" + 'SHOWS = {"trigger": {"et": "reads until EAGAIN"}}\n')
+        self.assertEqual("reads until EAGAIN", declared.what_it_shows(["et", "write", "procs"]))
+        self.assertEqual("", declared.what_it_shows(["lt", "write", "procs"]))
+
     def test_a_file_without_axes_is_an_error(self):
         with self.assertRaises(ValueError):
             self.read('HELLOWORLD = "lt"\n')
