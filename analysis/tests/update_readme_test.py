@@ -91,9 +91,10 @@ class UpdateReadmeTest(unittest.TestCase):
         declared = variants.Declared([("trigger", ["lt"]), ("write", ["writev"]), ("workers", ["fibers"])],
                                      "lt_writev_fibers", {"trigger": {"lt": "level-triggered"}})
         row = {"scenario": "keepalive-c25", "valid": "true", "server": "lt_writev_fibers",
-               "server_cpu_us_per_req": "5.0", "syscalls_per_req": "2.0"}
+               "server_cpu_us_per_req": "5.0", "syscalls_per_req": "2.0", "valid_runs": "3"}
         table = update_readme.variants_table([row], self.run_dir, declared)
         self.assertIn("| `lt_writev_fibers` | level-triggered | writev | fibers |", table)
+        self.assertIn("median of 3 runs", table)
 
     def test_without_options_the_optional_sections_are_left_alone(self):
         self.assertEqual(0, update_readme.main(["update_readme.py", self.run_dir, "--readme", self.readme]))
