@@ -550,11 +550,11 @@ def _render_ratio_changes(items: List[Dict]) -> List[str]:
         return ["", "No paired ratios in both (they need raw/ in each)."]
     lines = ["", "Paired ratios (geometric mean over rounds, 95%% interval) in A and in B; "
              "B/A within ±%g%% reproduces A:" % (paired.WITHIN * 100), ""]
-    lines.append("%-18s %-8s %-28s %-24s %-24s %6s" % ("scenario", "point", "ratio", "A", "B",
+    lines.append("%-18s %-8s %-28s %-31s %-31s %6s" % ("scenario", "point", "ratio", "A", "B",
                                                      "B/A"))
     for i in items:
         name = "%s × %s %s" % (i["subject"], i["reference"], dict(paired.METRICS)[i["metric"]])
-        lines.append("%-18s %-8s %-28s %-24s %-24s %6.3f" % (
+        lines.append("%-18s %-8s %-28s %-31s %-31s %6.3f" % (
             i["scenario"], i["point"], name,
             "%.3f (%.3f–%.3f) %s" % (i["a"], i["a_interval"][0], i["a_interval"][1],
                                       i["a_verdict"]),
