@@ -3,14 +3,18 @@
 Runs every server (our variants and the peers: nginx, h2o, node, deft,
 Tornado) through the named scenarios of docs/benchmarking.md, pinned
 (server on one half of the cores, client on the other), with a warm-up and
-alternated repeats, and writes to a new, git-ignored runs/<date>-<host>-reproduce/
+alternated rounds, repeated until every paired ratio against the floor and
+nginx is known within ±5% (95% interval) or the time budget is spent, and
+writes to a new, git-ignored runs/<date>-<host>-reproduce/
 (or --out DIR; a maintainer refreshing the reference run passes --out results/<name>):
   raw/<scenario>/<point>/<server>-r<N>.json   one file per run
   summary.csv   table.md   machine.json   graphs/*.png *.svg   logs/<server>.log
 
 examples:
-  ./hellepoll reproduce                       # the defaults: 4 scenarios, ~10 min on 2 cores
-  ./hellepoll reproduce --quick               # the same, shorter runs: ~2 min
+  ./hellepoll reproduce                       # the defaults: 4 scenarios, at most 10 min on 2 cores
+  ./hellepoll reproduce --quick               # the same, shorter runs: about 2 min
+  ./hellepoll reproduce --budget 20           # more rounds where 10 minutes leave ratios wide
+  ./hellepoll reproduce --repeats 15          # exactly 15 rounds, no stopping rule
   ./hellepoll reproduce --out results/<name>  # refresh a reference run
   ./hellepoll reproduce --full                # + concurrency-sweep and fixed-rate latency
   ./hellepoll reproduce --servers et_writev_procs,node --scenarios ab-k-c25
@@ -31,6 +35,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 from analysis.hellepoll_bench import clients, machine as machine_mod, report, rundir, scenarios as scen, targets
 from analysis.hellepoll_bench.peers import PEERS
@@ -70,7 +75,12 @@ def parse_args(argv):
     parser.add_argument("--servers", metavar="A,B", help="servers to run (default: all)")
     parser.add_argument("--scenarios", metavar="X,Y",
                         help="scenarios to run (default: %s)" % ",".join(scen.DEFAULT_NAMES))
-    parser.add_argument("--repeats", type=int, metavar="N", help="measured runs per row (>= 3)")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="exactly N rounds per scenario point, instead of rounds until "
+                             "every paired ratio is within ±5%% or the budget is spent")
+    parser.add_argument("--budget", type=float, metavar="MIN",
+                        help="minutes the whole run may take (default: 2 with --quick, 9.5, "
+                             "30 with --full); more rounds where ratios are still wide")
     parser.add_argument("--duration", type=float, metavar="S",
                         help="seconds per measured run, for every scenario")
     parser.add_argument("--warmup", type=float, metavar="S", help="seconds of the warm-up run")
@@ -98,6 +108,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    if args.repeats is not None and args.budget is not None:
+        parser.error("--repeats fixes the rounds; --budget sizes them: give one")
     return args
 
 
@@ -134,6 +146,7 @@ def raise_fd_limit() -> None:
 
 
 def do_run(args) -> int:
+    begun = time.monotonic()  # the time budget counts from here
     root = repo_root()
     profile = scen.PROFILES["quick" if args.quick else "full" if args.full else "default"]
     scenario_list = scen.select(args.scenarios, args.full)
@@ -151,7 +164,9 @@ def do_run(args) -> int:
                         server_cpus=machine_mod.cpu_list(server_cpus),
                         client_cpus=machine_mod.cpu_list(client_cpus),
                         use_perf=not args.no_perf,
-                        duration_given=args.duration is not None)
+                        duration_given=args.duration is not None,
+                        budget_s=None if args.repeats else (
+                            args.budget * 60 if args.budget is not None else profile.budget_s))
     if not settings.taskset:
         pin_note = (pin_note + "; " if pin_note else "") + "taskset missing: nothing pinned"
     tools = clients.Tools(args.client)
@@ -176,6 +191,7 @@ def do_run(args) -> int:
         settings.server_cpus, settings.client_cpus, "  (" + pin_note + ")" if pin_note else ""),
         flush=True)
     runner = Runner(specs, scenario_list, settings, tools, out_dir, machine)
+    runner.begun = begun
     if runner.perf and runner.perf.note:
         print("note  " + runner.perf.note, flush=True)
         machine["syscalls_note"] = runner.perf.note

@@ -3,7 +3,9 @@
 Input: <dir>/machine.json and <dir>/raw/**/*.json (one file per run, written
 by runner.py). Rows are (scenario, point, server). A row is valid only when
 every measured run of it is; an invalid row shows why, never a throughput
-(docs/benchmarking.md). Figures are medians over runs with min–max beside.
+(docs/benchmarking.md). Figures are medians over runs with min–max beside;
+servers are compared by paired ratios (paired.py), taken inside each round,
+with the absolute figures beside them.
 """
 
 import csv
@@ -14,7 +16,7 @@ import os
 import statistics
 from typing import Dict, List, Optional, Tuple
 
-from . import scenarios as scen
+from . import paired, scenarios as scen
 from .formatting import caption, server_order
 from .runner import CLIENT_BOUND_BUSY, si
 
@@ -201,9 +203,14 @@ def _servers_in(rows: List[Dict], machine: Dict) -> List[str]:
     return sorted(names, key=server_order)
 
 
-def render_table(rows: List[Dict], machine: Dict) -> str:
+def _runs_per_row(rows: List[Dict]) -> str:
+    counts = sorted({r["runs"] for r in rows if r.get("rate_fraction") is None}) or [0]
+    return str(counts[0]) if len(counts) == 1 else "%d–%d" % (counts[0], counts[-1])
+
+
+def render_table(rows: List[Dict], machine: Dict, runs: Optional[List[Dict]] = None) -> str:
+    """table.md; with the measured runs, the paired ratios too."""
     index = {(r["scenario"], r["point"], r["server"]): r for r in rows}
-    settings = machine.get("settings", {})
     out = []
     out.append("# Hellepoll benchmark results")
     out.append("")
@@ -211,8 +218,7 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
     out.append("Median of %s measured runs after one warm-up, min–max in parentheses; "
                "† = client-bound (the client core was ≥ %d%% busy: the figure measures the "
                "load generator as much as the server). Scenarios as named in "
-               "docs/benchmarking.md." % (settings.get("repeats", "?"),
-                                            round(CLIENT_BOUND_BUSY * 100)))
+               "docs/benchmarking.md." % (_runs_per_row(rows), round(CLIENT_BOUND_BUSY * 100)))
     out.append("")
 
     out.append("## The original README table, reproduced")
@@ -234,7 +240,12 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
                       if any(r["scenario"] == s for r in rows)]
     cost_scenarios = [s for s in ("keepalive-c25", "pipeline16-c25", "ab-k-c25", "ab-c25")
                       if s in main_scenarios][:2]
+    if runs:
+        out.extend(render_ratios(runs, rows, machine))
     out.append("## Every server")
+    out.append("")
+    out.append("Medians of absolute figures. Compare servers by their paired ratios (the "
+               "run's table.md, \"Paired ratios\"), which the machine's drift does not move.")
     out.append("")
     header = ["server"] + ["%s (req/s)" % s for s in main_scenarios]
     for s in cost_scenarios:
@@ -289,6 +300,97 @@ def render_table(rows: List[Dict], machine: Dict) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+def _blocks(runs: List[Dict]) -> List[Tuple[str, str]]:
+    """(scenario, point) pairs that have paired ratios: all but fixed-rate, whose servers
+    run at different rates."""
+    points = {}
+    for r in runs:
+        if r["point"].get("rate_fraction") is None:
+            points[(r["scenario"], r["point_label"])] = r["point"].get("connections") or 0
+    return sorted(points, key=lambda k: (_scenario_order(k[0]), points[k]))
+
+
+def _two(value: float) -> str:
+    """Two decimals, or three where two would read 1.00 for a bound that is not 1."""
+    text = "%.2f" % value
+    return "%.3f" % value if text == "1.00" and value != 1.0 else text
+
+
+def _ratio_cell(comp: Optional[paired.Comparison]) -> str:
+    if comp is None:
+        return "—"
+    iv = comp.interval
+    if iv.rounds == 1:
+        return "%.2f× (one round, no interval)" % iv.ratio
+    return "%.2f× (%s–%s) %s" % (iv.ratio, _two(iv.low), _two(iv.high),
+                               paired.verdict(iv, comp.metric))
+
+
+def _no_reference(ref: str, scenario: str, label: str, index: Dict, machine: Dict) -> str:
+    """Why there is no ratio against `ref` in this scenario point."""
+    entry = machine.get("servers", {}).get(ref)
+    row = index.get((scenario, label, ref))
+    if row is not None and not row["valid"]:
+        why = "its row is invalid here"
+    elif entry is None and row is None:
+        why = "it was not in this run"
+    elif entry is not None and scenario in entry.get("not_applicable", {}):
+        why = "it is n/a in %s (%s)" % (scenario, entry["not_applicable"][scenario])
+    elif entry is not None and entry.get("status") not in (None, "ran"):
+        why = entry.get("status")
+    else:
+        why = "no other server has a valid row here"
+    return "- No ratio against **%s**: %s." % (ref, why)
+
+
+def render_ratios(runs: List[Dict], rows: List[Dict], machine: Dict) -> List[str]:
+    """One table per scenario point: every server's CPU µs/request and req/s with its
+    paired ratios against the references, and why the rounds stopped."""
+    index = {(r["scenario"], r["point"], r["server"]): r for r in rows}
+    out = ["## Paired ratios against %s" % " and ".join(paired.REFERENCES), "",
+           "Each ratio is taken between runs of the same round, seconds apart (the servers "
+           "alternate), so the machine's drift cancels; shown is the geometric mean over "
+           "rounds with its 95%% interval (a t-interval of the per-round log-ratios). Below "
+           "1× costs less CPU per request or serves fewer req/s; **tie**: the interval "
+           "includes 1, so neither is ahead. Rounds continue until every interval is within "
+           "±%g%% or the scenario's time cap. Medians of the absolute figures beside." % (
+               paired.WITHIN * 100), ""]
+    recorded = machine.get("rounds", {})
+    for scenario, label in _blocks(runs):
+        block = [r for r in runs if r["scenario"] == scenario and r["point_label"] == label]
+        comps = paired.comparisons(block)
+        rec = recorded.get("%s %s" % (scenario, label), {})
+        stop = paired.summarize(comps, len({r.get("repeat", 0) for r in block}),
+                                rec.get("outcome", "rounds"), rec.get("within", paired.WITHIN))
+        out.append("### %s%s: %s" % (scenario, "" if label == "c25" else " " + label,
+                                     stop.describe()))
+        out.append("")
+        by_key = {(c.subject, c.reference, c.metric): c for c in comps}
+        refs = [ref for ref in paired.REFERENCES if any(c.reference == ref for c in comps)]
+        missing = [_no_reference(ref, scenario, label, index, machine)
+                   for ref in paired.REFERENCES if ref not in refs]
+        if missing:
+            out.extend(missing + [""])
+        header = (["server", "CPU µs/req"] + ["CPU × %s" % ref for ref in refs]
+                  + ["req/s"] + ["req/s × %s" % ref for ref in refs])
+        out.append("| " + " | ".join(header) + " |")
+        out.append("|---" * len(header) + "|")
+        for server in sorted({r["server"] for r in block}, key=server_order):
+            row = index[(scenario, label, server)]
+            if not row["valid"]:
+                cells = ["**invalid**"] + ["—"] * (len(header) - 2)
+            else:
+                cells = [_num(row["server_cpu_us_per_req"], "%.2f")]
+                cells += ["reference" if ref == server else _ratio_cell(by_key.get(
+                    (server, ref, "cpu"))) for ref in refs]
+                cells.append(si(row["req_per_s_median"]) + (" †" if row["client_bound"] else ""))
+                cells += ["reference" if ref == server else _ratio_cell(by_key.get(
+                    (server, ref, "rps"))) for ref in refs]
+            out.append("| " + " | ".join([server] + cells) + " |")
+        out.append("")
+    return out
+
+
 def _notes(rows: List[Dict], machine: Dict) -> List[str]:
     notes = []
     for name, entry in sorted(machine.get("servers", {}).items(), key=lambda kv:
@@ -302,6 +404,8 @@ def _notes(rows: List[Dict], machine: Dict) -> List[str]:
             notes.append("- **%s**: %s" % (name, entry["response_note"]))
         for scenario, why in sorted(entry.get("not_applicable", {}).items()):
             notes.append("- **%s** is n/a in %s: %s." % (name, scenario, why))
+        for scenario, why in sorted(entry.get("known_limitations", {}).items()):
+            notes.append("- **%s** in %s, a known limitation: %s." % (name, scenario, why))
     for r in rows:
         if not r["valid"]:
             notes.append("- **%s** in %s %s is invalid: %s" % (r["server"], r["scenario"],
@@ -337,6 +441,32 @@ def rows_of(result_dir: str) -> List[Dict]:
     if os.path.exists(path):
         return read_csv(path)
     raise FileNotFoundError("%s has neither raw/ nor summary.csv" % result_dir)
+
+
+def paired_of(result_dir: str) -> Dict[Tuple, paired.Comparison]:
+    """(scenario, point, subject, reference, metric) -> paired ratio; empty without raw/."""
+    runs = load_runs(result_dir)
+    out = {}
+    for scenario, label in _blocks(runs):
+        for c in paired.comparisons([r for r in runs if r["scenario"] == scenario
+                                     and r["point_label"] == label]):
+            out[(scenario, label, c.subject, c.reference, c.metric)] = c
+    return out
+
+
+def compare_ratios(dir_a: str, dir_b: str) -> List[Dict]:
+    """The paired ratios both runs have, side by side: does B reproduce A's ordering?"""
+    a, b = paired_of(dir_a), paired_of(dir_b)
+    items = []
+    for key in sorted(set(a) & set(b), key=lambda k: (_scenario_order(k[0]), k[1],
+                                                      server_order(k[2]), k[3], k[4])):
+        ia, ib = a[key].interval, b[key].interval
+        items.append({"scenario": key[0], "point": key[1], "subject": key[2],
+                      "reference": key[3], "metric": key[4], "a": ia.ratio, "b": ib.ratio,
+                      "a_interval": [ia.low, ia.high], "b_interval": [ib.low, ib.high],
+                      "a_verdict": paired.verdict(ia, key[4]),
+                      "b_verdict": paired.verdict(ib, key[4]), "b_over_a": ib.ratio / ia.ratio})
+    return items
 
 
 def _ratio(a, b) -> Optional[float]:
@@ -378,7 +508,8 @@ def compare(dir_a: str, dir_b: str) -> Dict:
     if machine_a.get("cpu", {}).get("model") != machine_b.get("cpu", {}).get("model"):
         differences["cpu"] = [machine_a.get("cpu", {}).get("model"),
                               machine_b.get("cpu", {}).get("model")]
-    return {"a": dir_a, "b": dir_b, "machine_differences": differences, "rows": changes}
+    return {"a": dir_a, "b": dir_b, "machine_differences": differences, "rows": changes,
+            "ratios": compare_ratios(dir_a, dir_b)}
 
 
 def render_compare(result: Dict) -> str:
@@ -410,7 +541,33 @@ def render_compare(result: Dict) -> str:
     lines.append("")
     lines.append("%d of %d rows moved beyond their min–max range." % (
         len(moved), sum(1 for i in result["rows"] if "note" not in i)))
+    lines.extend(_render_ratio_changes(result.get("ratios", [])))
     return "\n".join(lines) + "\n"
+
+
+def _render_ratio_changes(items: List[Dict]) -> List[str]:
+    if not items:
+        return ["", "No paired ratios in both (they need raw/ in each)."]
+    lines = ["", "Paired ratios (geometric mean over rounds, 95%% interval) in A and in B; "
+             "B/A within ±%g%% reproduces A:" % (paired.WITHIN * 100), ""]
+    lines.append("%-18s %-8s %-28s %-31s %-31s %6s" % ("scenario", "point", "ratio", "A", "B",
+                                                     "B/A"))
+    for i in items:
+        name = "%s × %s %s" % (i["subject"], i["reference"], dict(paired.METRICS)[i["metric"]])
+        lines.append("%-18s %-8s %-28s %-31s %-31s %6.3f" % (
+            i["scenario"], i["point"], name,
+            "%.3f (%.3f–%.3f) %s" % (i["a"], i["a_interval"][0], i["a_interval"][1],
+                                      i["a_verdict"]),
+            "%.3f (%.3f–%.3f) %s" % (i["b"], i["b_interval"][0], i["b_interval"][1],
+                                      i["b_verdict"]), i["b_over_a"]))
+    agree = [i for i in items if abs(i["b_over_a"] - 1) <= paired.WITHIN]
+    far = max(items, key=lambda i: abs(math.log(i["b_over_a"])))
+    lines.append("")
+    lines.append("%d of %d paired ratios agree within ±%g%%; the farthest apart: %s %s %s × %s "
+                 "%s, B/A %.3f." % (len(agree), len(items), paired.WITHIN * 100, far["scenario"],
+                                    far["point"], far["subject"], far["reference"],
+                                    dict(paired.METRICS)[far["metric"]], far["b_over_a"]))
+    return lines
 
 
 # ---------------------------------------------------------------------------
@@ -419,14 +576,15 @@ def render_compare(result: Dict) -> str:
 def write_reports(result_dir: str, plots: bool = True) -> Dict[str, List[str]]:
     """summary.csv, table.md and the graphs for result_dir; the paths written."""
     machine = load_machine(result_dir)
-    rows = load_rows(result_dir)
+    runs = load_runs(result_dir)
+    rows = aggregate(runs)
     written = []
     csv_path = os.path.join(result_dir, "summary.csv")
     write_csv(rows, csv_path)
     written.append(csv_path)
     table_path = os.path.join(result_dir, "table.md")
     with open(table_path, "w") as f:
-        f.write(render_table(rows, machine))
+        f.write(render_table(rows, machine, runs))
     written.append(table_path)
     notes = []
     if plots:

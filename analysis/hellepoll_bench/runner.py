@@ -1,9 +1,13 @@
 """The run: start every server pinned, then warm up and measure, alternating servers.
 
 Order (docs/benchmarking.md): for each scenario and point, one unmeasured
-warm-up run per server, then repeats 1..R, each repeat visiting every server
-in turn (A B C A B C ...), so drift on a shared machine spreads over all of
-them instead of landing on one.
+warm-up run per server, then rounds 1, 2, ..., each round visiting every
+server in turn (A B C A B C ...), so drift on a shared machine spreads over
+all of them instead of landing on one, and a ratio taken inside a round
+(paired.py) cancels it. After the fewest rounds (--repeats, or the
+profile's) another round follows until every paired ratio's 95% interval is
+within ±5%, or the point's share of the time budget is spent
+(share_budget); --repeats N alone runs exactly N.
 
 Each measured run records, besides the client's own numbers:
   - server CPU: utime+stime of the server's whole process tree, /proc/PID/stat,
@@ -29,12 +33,13 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from . import clients, scenarios as scen
+from . import clients, paired, scenarios as scen
 from .servers import RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
 
 CLIENT_BOUND_BUSY = 0.95
 MANY_CONNECTIONS_MIN_S = 1.5
 RUN_OVERHEAD_S = 0.15  # perf start, process spawns: a first guess the ETA then corrects
+REPORT_ALLOWANCE_S = 10.0  # the budget keeps this for summary.csv, table.md and the graphs
 SCHEMA = "hellepoll-run/1"
 
 
@@ -182,8 +187,12 @@ def si(value: Optional[float]) -> str:
 class Settings:
     def __init__(self, profile: scen.Profile, repeats: int, warmup_s: float, duration_s: float,
                  server_cpus: str, client_cpus: str, use_perf: bool = True,
-                 taskset: Optional[str] = "taskset", duration_given: bool = False):
+                 taskset: Optional[str] = "taskset", duration_given: bool = False,
+                 budget_s: Optional[float] = None):
         self.profile = profile
+        # None: exactly `repeats` rounds; else `repeats` at least, more while the whole run,
+        # from the servers' start to the tables, fits budget_s seconds.
+        self.budget_s = budget_s
         self.duration_given = duration_given
         self.repeats = repeats
         self.warmup_s = warmup_s
@@ -202,10 +211,14 @@ class Settings:
             return max(self.duration_s, self.profile.sweep_duration_s)
         return self.duration_s
 
-    def seconds_for(self, scenario: scen.Scenario, point: Dict, warmup: bool) -> float:
+    def seconds_for(self, scenario: scen.Scenario, point: Dict, warmup: bool,
+                    server_warmup_s: Optional[float] = None) -> float:
         """How long one run lasts. Thousands of connections take a good part of a
-        second just to open, so those runs last at least MANY_CONNECTIONS_MIN_S."""
+        second just to open, so those runs last at least MANY_CONNECTIONS_MIN_S.
+        server_warmup_s: a server's own, longer warm-up (Runner.server_warmup_s)."""
         seconds = self.warmup_s if warmup else self.duration_for(scenario)
+        if warmup and server_warmup_s:
+            seconds = max(seconds, server_warmup_s)
         if point.get("connections", 0) >= 1000:
             seconds = max(seconds, MANY_CONNECTIONS_MIN_S)
         return seconds
@@ -215,7 +228,35 @@ class Settings:
                 "duration_s": self.duration_s, "sweep_duration_s": self.profile.sweep_duration_s,
                 "fixed_rate_duration_s": self.profile.fixed_rate_duration_s,
                 "server_cpus": self.server_cpus, "client_cpus": self.client_cpus,
-                "perf": self.use_perf}
+                "perf": self.use_perf, "budget_s": self.budget_s,
+                "within": paired.WITHIN if self.budget_s is not None else None}
+
+
+def share_budget(blocks: List[Dict], budget_s: Optional[float], min_rounds: int,
+                 most_rounds: int = paired.MOST_ROUNDS) -> float:
+    """Sets each block's max_rounds and cap_s (seconds of rounds); returns the worst case,
+    in planned seconds.
+
+    blocks: dicts with warmup_s and round_s (planned seconds of its warm-ups and of one
+    round) and rounds (a fixed count, or None where the stopping rule decides). What
+    budget_s leaves after every warm-up and fixed block goes to the other blocks in equal
+    shares of time, so a point with fewer or faster servers gets more rounds from its
+    share. A share too small for min_rounds still gets them: the worst case then exceeds
+    the budget, which the plan line shows. budget_s None: every block runs its rounds.
+    """
+    fixed = sum(b["warmup_s"] + b["round_s"] * (b["rounds"] or 0) for b in blocks)
+    adaptive = [b for b in blocks if b["rounds"] is None]
+    share = (budget_s - fixed) / len(adaptive) if adaptive and budget_s is not None else 0.0
+    worst = fixed
+    for b in blocks:
+        if b["rounds"] is not None:
+            b["max_rounds"], b["cap_s"] = b["rounds"], None
+            continue
+        fit = int(share // b["round_s"]) if b["round_s"] > 0 else most_rounds
+        b["max_rounds"] = max(min_rounds, min(most_rounds, fit))
+        b["cap_s"] = max(share, min_rounds * b["round_s"])
+        worst += b["max_rounds"] * b["round_s"]
+    return worst
 
 
 class Runner:
@@ -237,6 +278,8 @@ class Runner:
         self.dead_warmup: Dict[tuple, str] = {}  # (server, scenario, point) -> why
         self.peak: Dict[str, float] = {}
         self.done_units = 0
+        self.begun: Optional[float] = None  # monotonic time the run (and its budget) began
+        self.worst_case_s = 0.0
         self.planned_total_s = 0.0
         self.planned_done_s = 0.0
         self.started = 0.0
@@ -298,9 +341,27 @@ class Runner:
             del self.servers[name]
 
     # -- plan ----------------------------------------------------------------
-    def plan(self) -> List[Dict]:
-        """Every run in order: dicts with scenario, point, phase, repeat, server, tool."""
-        units = []
+    def server_warmup_s(self, name: str) -> Optional[float]:
+        """A server's own warm-up length, where its ServerSpec names one (`warmup_s`: a JVM's
+        JIT needs far longer than a native server to reach its steady state). Read here only,
+        so the plan, the time budget and the run agree; --quick keeps every warm-up short
+        and its figures for such a server are cold."""
+        if self.settings.profile.name == "quick":
+            return None
+        return getattr(self.servers[name].spec, "warmup_s", None)
+
+    def known_limitation(self, name: str, scenario: scen.Scenario) -> str:
+        """What a server is known not to do in a scenario, where its ServerSpec says
+        (`known_limitations`: scenario name -> note). The server still runs there, so the
+        row is invalid with the client's own reason; the note goes to machine.json and
+        the table's notes beside it."""
+        return (getattr(self.servers[name].spec, "known_limitations", None) or {}).get(
+            scenario.name, "")
+
+    def plan_blocks(self) -> List[Dict]:
+        """One block per scenario point: its warm-up units, one unit per server for a round,
+        and how many rounds it may run (share_budget)."""
+        blocks = []
         for scenario in self.scenarios:
             tool, why = self.tools.for_scenario(scenario)
             if not tool:
@@ -314,24 +375,51 @@ class Runner:
                         self.servers[n].spec.keepalive_only
                     self.say("skip  %-18s in %s: %s" % (n, scenario.name,
                                                        self.servers[n].spec.keepalive_only))
+                elif self.known_limitation(n, scenario):
+                    self.machine["servers"][n].setdefault("known_limitations", {})[
+                        scenario.name] = self.known_limitation(n, scenario)
             for i, point in enumerate(scenario.points()):
+                unit = dict(scenario=scenario, point=point, tool=tool)
                 # fixed-rate: one closed-loop warm-up finds the peak the rates are fractions of.
-                if not scenario.fixed_rate or i == 0:
-                    for name in names:
-                        units.append(dict(scenario=scenario, point=point, phase="warmup",
-                                          repeat=0, server=name, tool=tool))
-                for r in range(1, self.settings.repeats + 1):
-                    for name in names:
-                        units.append(dict(scenario=scenario, point=point, phase="measure",
-                                          repeat=r, server=name, tool=tool))
+                warmups = [dict(unit, phase="warmup", repeat=0, server=name) for name in names
+                           if not scenario.fixed_rate or i == 0]
+                one_round = [dict(unit, phase="measure", repeat=1, server=name) for name in names]
+                blocks.append(dict(scenario=scenario, point=point, warmups=warmups,
+                                   one_round=one_round))
         sized = set()  # servers whose rate is known by the time the unit runs
-        for u in units:
-            seconds = self.settings.seconds_for(u["scenario"], u["point"], u["phase"] == "warmup")
-            if u["tool"] == "ab" and u["server"] not in sized:
-                seconds = max(seconds, 1.0)  # ab's first warm-up runs on its 1 s cap
-            sized.add(u["server"])
-            u["planned_s"] = max(seconds, self.tools.min_duration_s(u["tool"])) + RUN_OVERHEAD_S
-        return units
+        for block in blocks:
+            for u in block["warmups"] + block["one_round"]:
+                seconds = self.settings.seconds_for(u["scenario"], u["point"],
+                                                    u["phase"] == "warmup",
+                                                    self.server_warmup_s(u["server"]))
+                if u["tool"] == "ab" and u["server"] not in sized:
+                    seconds = max(seconds, 1.0)  # ab's first warm-up runs on its 1 s cap
+                sized.add(u["server"])
+                u["planned_s"] = max(seconds, self.tools.min_duration_s(u["tool"])) + RUN_OVERHEAD_S
+            block["warmup_s"] = sum(u["planned_s"] for u in block["warmups"])
+            block["round_s"] = sum(u["planned_s"] for u in block["one_round"])
+            adaptive = self.settings.budget_s is not None and not block["scenario"].fixed_rate
+            block["rounds"] = None if adaptive else self.settings.repeats
+        budget = None
+        if self.settings.budget_s is not None:
+            budget = self.settings.budget_s - REPORT_ALLOWANCE_S - self.elapsed_s()
+        self.worst_case_s = share_budget(blocks, budget, self.settings.repeats)
+        for block in blocks:
+            block["rule"] = paired.StopRule(
+                self.settings.repeats, block["max_rounds"],
+                None if block["rounds"] else paired.WITHIN, block["cap_s"])
+            block["round_units"] = [[dict(u, repeat=r, rounds_of=block["max_rounds"])
+                                     for u in block["one_round"]]
+                                    for r in range(1, block["max_rounds"] + 1)]
+        return blocks
+
+    def plan(self) -> List[Dict]:
+        """Every run of the worst case, in order: dicts with scenario, point, phase, repeat,
+        server, tool, planned_s."""
+        return [u for b in self.plan_blocks() for u in b["warmups"] + sum(b["round_units"], [])]
+
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.begun if self.begun is not None else 0.0
 
     # -- one run -------------------------------------------------------------
     def client_command(self, unit: Dict, server: RunningServer, json_path: str):
@@ -538,7 +626,9 @@ class Runner:
         if unit["phase"] == "warmup":
             run = "warm-up"
         else:
-            run = "run %d/%d" % (unit["repeat"], self.settings.repeats)
+            # With a time budget the rounds may stop before the most planned: "≤".
+            run = "run %d/%s%d" % (unit["repeat"], "" if self.settings.budget_s is None else "≤",
+                                   unit.get("rounds_of", self.settings.repeats))
         if result["valid"]:
             what = "%7s req/s" % si(result["req_per_s"])
             side = record.get("server_side") or {}
@@ -554,32 +644,80 @@ class Runner:
             len(str(self.units_total)), index, self.units_total, unit["server"],
             unit["scenario"].name, record["point_label"], run, what, _fmt_eta(left)))
 
+    def _run_one(self, unit: Dict, records: List[Dict]) -> Dict:
+        record = self.run_unit(unit)
+        self._after(unit, record)
+        self.write_record(record)
+        if record["phase"] == "measure":
+            records.append(record)
+        self.done_units += 1
+        self.progress(unit, record, self.done_units)
+        return record
+
+    def _drop(self, units: List[Dict]) -> None:
+        """Units of the worst case that will not run: out of the counts and the ETA."""
+        self.units_total -= len(units)
+        self.planned_total_s -= sum(u["planned_s"] for u in units)
+
+    def run_block(self, block: Dict, records: List[Dict]) -> paired.Stop:
+        """A scenario point: its warm-ups, then rounds until its stopping rule says stop."""
+        scenario, label = block["scenario"], scen.point_label(block["point"])
+        if scenario.fixed_rate and block["warmups"]:
+            self._peaks_from_keepalive(records)
+        for unit in block["warmups"]:
+            self._run_one(unit, records)
+        measured: List[Dict] = []
+
+        def measure_round(n: int) -> List[paired.Comparison]:
+            # Past the fewest rounds a server whose row is already invalid is not run
+            # again: another run cannot make the row valid, and it may stall to a timeout.
+            invalid = paired.invalid_servers(measured) if n > block["rule"].min_rounds else set()
+            for unit in block["round_units"][n - 1]:
+                if unit["server"] in invalid:
+                    self._drop([unit])
+                else:
+                    measured.append(self._run_one(unit, records))
+            # Fixed-rate rows are held at different rates, so no ratio compares them.
+            return [] if scenario.fixed_rate else paired.comparisons(measured)
+
+        stop = paired.repeat_rounds(measure_round, block["rule"])
+        self._drop(sum(block["round_units"][stop.rounds:], []))
+        self.machine.setdefault("rounds", {})["%s %s" % (scenario.name, label)] = stop.as_dict()
+        if not scenario.fixed_rate:
+            self.say("done  %-18s %-8s %s" % (scenario.name, label, stop.describe()))
+        return stop
+
     def run(self) -> List[Dict]:
-        """Start servers, run every unit, stop servers; the measured records."""
-        records = []
+        """Start servers, run every block, stop servers; the measured records."""
+        records: List[Dict] = []
+        if self.begun is None:
+            self.begun = time.monotonic()
         try:
             self.start_servers()
             if not self.servers:
                 self.say("no server could run; nothing measured")
                 return records
-            units = self.plan()
+            blocks = self.plan_blocks()
+            units = [u for b in blocks for u in b["warmups"] + sum(b["round_units"], [])]
             self.units_total = len(units)
             self.planned_total_s = sum(u["planned_s"] for u in units)
-            self.say("plan  %d servers, %d scenarios, %d runs (warm-ups included), about %s" % (
-                len(self.servers), len({u["scenario"].name for u in units}), len(units),
-                _fmt_eta(self.planned_total_s)))
+            self.say(self.plan_line(blocks, units))
             self.started = time.monotonic()
-            current_scenario = None
-            for index, unit in enumerate(units, 1):
-                if unit["scenario"].fixed_rate and current_scenario != unit["scenario"].name:
-                    self._peaks_from_keepalive(records)
-                current_scenario = unit["scenario"].name
-                record = self.run_unit(unit)
-                self._after(unit, record)
-                self.write_record(record)
-                if record["phase"] == "measure":
-                    records.append(record)
-                self.progress(unit, record, index)
+            for block in blocks:
+                self.run_block(block, records)
         finally:
             self.stop_servers()
         return records
+
+    def plan_line(self, blocks: List[Dict], units: List[Dict]) -> str:
+        servers = "plan  %d servers, %d scenarios" % (
+            len(self.servers), len({b["scenario"].name for b in blocks}))
+        if self.settings.budget_s is None:
+            return "%s, %d rounds each, %d runs (warm-ups included), about %s" % (
+                servers, self.settings.repeats, len(units), _fmt_eta(self.planned_total_s))
+        rounds = [b["max_rounds"] for b in blocks if b["rounds"] is None]
+        worst = self.elapsed_s() + self.worst_case_s + REPORT_ALLOWANCE_S
+        return ("%s: %d to %d rounds per point, until every paired ratio's 95%% interval is "
+                "within ±%g%% or the point's time cap; worst case %s in all (budget %s)" % (
+                    servers, self.settings.repeats, max(rounds, default=self.settings.repeats),
+                    paired.WITHIN * 100, _fmt_eta(worst), _fmt_eta(self.settings.budget_s)))

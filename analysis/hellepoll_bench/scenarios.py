@@ -77,7 +77,13 @@ def point_label(point: dict) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Profile:
-    """How long and how often: --quick, the default, --full."""
+    """How long and how often: --quick, the default, --full.
+
+    `repeats` is the fewest rounds a scenario point gets; more follow until
+    every paired ratio's 95% interval is within ±5% (paired.py), as long as
+    the whole run fits `budget_s`, from the start of the servers to the
+    tables (runner.share_budget gives each point its cap).
+    """
 
     name: str
     warmup_s: float
@@ -85,17 +91,22 @@ class Profile:
     repeats: int
     sweep_duration_s: float
     fixed_rate_duration_s: float
+    budget_s: float
 
 
 PROFILES = {
-    # Sized so that ~14 servers x 4 scenarios fit a sitting on
-    # 2 cores: quick <= 2 minutes, default <= 10 minutes.
+    # 1 s runs: a round of 15 servers takes about 17 s, so the default's
+    # 4 scenarios get 6 or 7 rounds each within 10 minutes on 2 cores; server
+    # CPU is read in 10 ms clock ticks, so a shorter run would add its own
+    # 2% of rounding to every ratio. The default's budget keeps half a
+    # minute of its 10 for what the plan cannot foresee (a slow start, the
+    # graphs).
     "quick": Profile("quick", warmup_s=0.2, duration_s=0.3, repeats=3,
-                     sweep_duration_s=0.5, fixed_rate_duration_s=1.0),
-    "default": Profile("default", warmup_s=1.0, duration_s=2.0, repeats=3,
-                       sweep_duration_s=2.0, fixed_rate_duration_s=5.0),
-    "full": Profile("full", warmup_s=1.0, duration_s=2.0, repeats=3,
-                    sweep_duration_s=2.0, fixed_rate_duration_s=5.0),
+                     sweep_duration_s=0.5, fixed_rate_duration_s=1.0, budget_s=120.0),
+    "default": Profile("default", warmup_s=0.5, duration_s=1.0, repeats=3,
+                       sweep_duration_s=1.0, fixed_rate_duration_s=5.0, budget_s=570.0),
+    "full": Profile("full", warmup_s=0.5, duration_s=1.0, repeats=3,
+                    sweep_duration_s=1.0, fixed_rate_duration_s=5.0, budget_s=1800.0),
 }
 
 

@@ -9,8 +9,9 @@ runs are missing or invalid is "not measured", never met.
 """
 
 import statistics
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
+from .paired import by_round, paired_ratios
 from .report import load_runs
 
 # (id, scenario, metric, subject, reference(s), bound, text). `metric` is
@@ -34,37 +35,10 @@ TARGETS = (
 )
 
 
-def _value(run: Dict, metric: str) -> Optional[float]:
-    if not run["result"].get("valid"):
-        return None
-    if metric == "rps":
-        return run["result"].get("req_per_s") or None
-    return (run.get("server_side") or {}).get("us_per_request") or None
-
-
 def rounds(runs: List[Dict], scenario: str, metric: str) -> Dict[int, Dict[str, float]]:
     """repeat -> server -> value, for the c25 point of `scenario`."""
-    out: Dict[int, Dict[str, float]] = {}
-    for r in runs:
-        if r["scenario"] != scenario or r.get("point_label") != "c25":
-            continue
-        v = _value(r, metric)
-        if v is not None:
-            out.setdefault(r.get("repeat", 0), {})[r["server"]] = v
-    return out
-
-
-def paired_ratios(by_round: Dict[int, Dict[str, float]], subject: str, refs: Tuple[str, ...],
-                  metric: str) -> List[float]:
-    """subject/reference in every round where all of them have a valid run."""
-    ratios = []
-    for _, values in sorted(by_round.items()):
-        if subject not in values or any(ref not in values for ref in refs):
-            continue
-        ref_values = [values[ref] for ref in refs]
-        ref = min(ref_values) if metric == "cpu" else max(ref_values)
-        ratios.append(values[subject] / ref)
-    return ratios
+    return by_round([r for r in runs if r["scenario"] == scenario
+                     and r.get("point_label") == "c25"], metric)
 
 
 def evaluate(result_dir: str, subject: Optional[str] = None) -> List[Dict]:

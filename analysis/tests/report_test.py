@@ -1,6 +1,7 @@
 """table.md, summary.csv and --compare from the stored fixtures in fixtures/result-*."""
 
 import csv
+import json
 import os
 import shutil
 import tempfile
@@ -12,6 +13,7 @@ from analysis.hellepoll_bench import report
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 RESULT_A = os.path.join(FIXTURES, "result-a")
 RESULT_B = os.path.join(FIXTURES, "result-b")
+RESULT_DRIFT = os.path.join(FIXTURES, "result-drift")
 
 
 def copy_of(result_dir):
@@ -136,6 +138,86 @@ class TableTest(unittest.TestCase):
         self.assertIn("2026-11-22 on fixture-host: Fixture CPU @ 2.0GHz, 2 cores", self.text)
 
 
+def section_of(text, title):
+    start = text.index(title)
+    end = text.find("\n#", start + 1)
+    return text[start:end if end > 0 else None]
+
+
+def cells_of(section, server):
+    line = next(l for l in section.splitlines() if l.startswith("| %s |" % server))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def table_of(result_dir, leave_out=()):
+    runs = [r for r in report.load_runs(result_dir) if r["server"] not in leave_out]
+    machine = report.load_machine(result_dir)
+    for name in leave_out:
+        machine["servers"].pop(name, None)
+    return report.render_table(report.aggregate(runs), machine, runs)
+
+
+class PairedRatioTableTest(unittest.TestCase):
+    """result-drift: the machine drifts by 30% between rounds; the ratios inside rounds do not."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.text = table_of(RESULT_DRIFT)
+        cls.keepalive = section_of(cls.text, "### keepalive-c25")
+        cls.ab = section_of(cls.text, "### ab-c25")
+
+    def test_ratios_come_before_the_absolute_figures(self):
+        self.assertLess(self.text.index("## Paired ratios against floor and nginx"),
+                        self.text.index("## Every server"))
+
+    def test_each_ratio_has_its_interval_and_the_absolute_figures_beside_it(self):
+        self.assertIn("| server | CPU µs/req | CPU × floor | CPU × nginx | req/s | req/s × floor "
+                      "| req/s × nginx |", self.keepalive)
+        self.assertEqual(["helloworld", "6.60", "1.00× (0.97–1.03) tie",
+                          "0.80× (0.79–0.81) cheaper", "153K", "1.00× (0.97–1.03) tie",
+                          "1.25× (1.23–1.27) faster"], cells_of(self.keepalive, "helloworld"))
+        self.assertEqual("reference", cells_of(self.keepalive, "nginx")[3])
+
+    def test_why_the_rounds_stopped_is_said_per_scenario(self):
+        self.assertTrue(self.keepalive.startswith(
+            "### keepalive-c25: converged after 4 rounds: every interval within ±5%, widest "
+            "interval ±3.1% (helloworld × floor"), self.keepalive)
+        self.assertTrue(self.ab.startswith(
+            "### ab-c25: time cap after 4 rounds: widest interval ±14.3% (helloworld × nginx"),
+            self.ab)
+        self.assertEqual(["helloworld", "6.82", "0.82× (0.72–0.94) cheaper"],
+                         cells_of(self.ab, "helloworld")[:3])
+
+    def test_a_reference_that_cannot_serve_a_scenario_is_named_with_why(self):
+        self.assertIn("- No ratio against **floor**: it is n/a in ab-c25 (it never closes "
+                      "first).", self.ab)
+        self.assertNotIn("× floor", self.ab)
+
+    def test_a_reference_not_in_the_run_is_named(self):
+        section = section_of(table_of(RESULT_DRIFT, leave_out=("nginx",)), "### keepalive-c25")
+        self.assertIn("- No ratio against **nginx**: it was not in this run.", section)
+        self.assertIn("| helloworld | 6.60 | 1.00× (0.97–1.03) tie | 153K |", section)
+
+    def test_an_older_run_gets_ratios_from_its_rounds(self):
+        text = table_of(RESULT_A)
+        section = section_of(text, "### keepalive-c25")
+        self.assertTrue(section.startswith("### keepalive-c25: 3 rounds: widest interval ±"),
+                        section)
+        self.assertIn("- No ratio against **floor**: failed to start.", section)
+        self.assertEqual(["lt_write_threads", "**invalid**", "—", "—", "—"],
+                         cells_of(section, "lt_write_threads"))
+        self.assertNotIn("### fixed-rate", text)
+
+    def test_write_reports_includes_the_ratios(self):
+        tmp, result = copy_of(RESULT_DRIFT)
+        try:
+            report.write_reports(result, plots=False)
+            with open(os.path.join(result, "table.md")) as f:
+                self.assertIn("0.80× (0.79–0.81) cheaper", f.read())
+        finally:
+            shutil.rmtree(tmp)
+
+
 class CsvTest(unittest.TestCase):
     def test_csv_has_a_row_per_scenario_point_server(self):
         rows = report.load_rows(RESULT_A)
@@ -189,6 +271,32 @@ class CompareTest(unittest.TestCase):
         text = report.render_compare(report.compare(RESULT_A, RESULT_B))
         self.assertIn("1.50x", text)
         self.assertIn("moved", text)
+        self.assertIn("No paired ratios in both", text)  # result-b has no raw/
+
+    def test_paired_ratios_of_two_runs_side_by_side(self):
+        tmp, other = copy_of(RESULT_DRIFT)
+        try:
+            # B: helloworld 10% costlier than in A in every round of keepalive-c25.
+            for name in os.listdir(os.path.join(other, "raw", "keepalive-c25", "c25")):
+                if name.startswith("helloworld-"):
+                    path = os.path.join(other, "raw", "keepalive-c25", "c25", name)
+                    with open(path) as f:
+                        rec = json.load(f)
+                    rec["server_side"]["us_per_request"] *= 1.1
+                    with open(path, "w") as f:
+                        json.dump(rec, f)
+            result = report.compare(RESULT_DRIFT, other)
+        finally:
+            shutil.rmtree(tmp)
+        items = {(i["scenario"], i["subject"], i["reference"], i["metric"]): i
+                 for i in result["ratios"]}
+        moved = items[("keepalive-c25", "helloworld", "nginx", "cpu")]
+        self.assertAlmostEqual(1.1, moved["b_over_a"])
+        self.assertEqual(("cheaper", "cheaper"), (moved["a_verdict"], moved["b_verdict"]))
+        self.assertAlmostEqual(1.0, items[("ab-c25", "helloworld", "nginx", "cpu")]["b_over_a"])
+        text = report.render_compare(result)
+        self.assertIn("of %d paired ratios agree within ±5%%" % len(items), text)
+        self.assertIn("the farthest apart: keepalive-c25 c25 helloworld × ", text)
 
 
 class WriteReportsTest(unittest.TestCase):

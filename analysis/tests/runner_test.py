@@ -13,8 +13,8 @@ import sys
 import tempfile
 import unittest
 
-from analysis.hellepoll_bench import clients, machine, peers, report, scenarios
-from analysis.hellepoll_bench.runner import Runner, Settings
+from analysis.hellepoll_bench import clients, machine, paired, peers, report, scenarios
+from analysis.hellepoll_bench.runner import REPORT_ALLOWANCE_S, RUN_OVERHEAD_S, Runner, Settings, share_budget
 from analysis.hellepoll_bench.servers import ServerSpec, Variant, probe
 
 
@@ -189,14 +189,24 @@ class ProbeTest(unittest.TestCase):
         self.assertEqual((answer["status"], answer["body"]), (200, b"Hello World"))
 
 
+class Started:  # what plan() and run() use of a RunningServer
+    def __init__(self, spec):
+        self.spec = spec if isinstance(spec, ServerSpec) else Variant(spec)
+
+    def stop(self):
+        pass
+
+
+def fake_tools():
+    tools = clients.Tools()
+    tools.ab, tools.loadgen = "/usr/bin/ab", "/bin/true"
+    return tools
+
+
 class PlanTest(unittest.TestCase):
     """The plan leaves a keep-alive-only server out of scenarios that close each connection."""
 
     def test_floor_is_left_out_of_ab_c25_and_recorded_na(self):
-        class Started:  # what plan() reads of a RunningServer
-            def __init__(self, name):
-                self.spec = Variant(name)
-
         tools = clients.Tools()
         tools.ab, tools.loadgen = "/usr/bin/ab", "/bin/true"
         settings = Settings(scenarios.PROFILES["quick"], repeats=2, warmup_s=0.1, duration_s=0.1,
@@ -210,6 +220,136 @@ class PlanTest(unittest.TestCase):
                                  ("keepalive-c25", "floor")})
         self.assertIn("ab-c25", machine_info["servers"]["floor"]["not_applicable"])
         self.assertNotIn("not_applicable", machine_info["servers"]["helloworld"])
+
+
+class BudgetTest(unittest.TestCase):
+    """share_budget: what the budget leaves after warm-ups goes to the rounds, in equal shares."""
+
+    @staticmethod
+    def blocks(*specs):
+        return [dict(warmup_s=w, round_s=r, rounds=n) for w, r, n in specs]
+
+    def test_equal_shares_of_what_the_warmups_leave(self):
+        blocks = self.blocks((10, 17, None), (10, 17, None), (20, 5, None))
+        worst = share_budget(blocks, 400, min_rounds=3)
+        # (400 - 40) / 3 = 120 s each: 7 rounds of 17 s, 24 of 5 s.
+        self.assertEqual([7, 7, 24], [b["max_rounds"] for b in blocks])
+        self.assertEqual([120, 120, 120], [b["cap_s"] for b in blocks])
+        self.assertEqual(40 + 2 * 7 * 17 + 24 * 5, worst)
+        self.assertLessEqual(worst, 400)
+
+    def test_fixed_blocks_are_paid_first(self):
+        blocks = self.blocks((10, 50, 3), (10, 10, None))
+        share_budget(blocks, 300, min_rounds=3)
+        self.assertEqual((3, None), (blocks[0]["max_rounds"], blocks[0]["cap_s"]))
+        self.assertEqual(13, blocks[1]["max_rounds"])  # 300 - 170 = 130 s
+
+    def test_the_fewest_rounds_even_past_the_budget(self):
+        blocks = self.blocks((10, 50, None))
+        worst = share_budget(blocks, 60, min_rounds=3)
+        self.assertEqual(3, blocks[0]["max_rounds"])
+        self.assertEqual(160, worst)  # more than the budget: the plan line says so
+
+    def test_rounds_stop_at_the_most_allowed(self):
+        blocks = self.blocks((0, 1, None))
+        share_budget(blocks, 1000, min_rounds=3)
+        self.assertEqual(paired.MOST_ROUNDS, blocks[0]["max_rounds"])
+
+    def test_no_budget_runs_the_fixed_count(self):
+        blocks = self.blocks((1, 2, 5))
+        self.assertEqual(11, share_budget(blocks, None, min_rounds=5))
+        self.assertEqual(5, blocks[0]["max_rounds"])
+
+    def test_the_default_run_of_every_server_fits_ten_minutes(self):
+        class SlowToWarm(Variant):  # a JVM, say: its ServerSpec asks for a long warm-up
+            warmup_s = 10.0
+
+        servers = ["helloworld", "lt_write_threads", "lt_write_procs", "lt_writev_threads",
+                   "lt_writev_procs", "et_write_threads", "et_write_procs", "et_writev_threads",
+                   "et_writev_procs", "floor", "nginx", "h2o", "node", "deft", "tornado"]
+        profile = scenarios.PROFILES["default"]
+        settings = Settings(profile, repeats=profile.repeats, warmup_s=profile.warmup_s,
+                            duration_s=profile.duration_s, server_cpus="0", client_cpus="1",
+                            use_perf=False, budget_s=profile.budget_s)
+        runner = Runner([], scenarios.select(None, False), settings, fake_tools(),
+                        tempfile.gettempdir(), {"servers": {n: {} for n in servers}},
+                        log=io.StringIO())
+        runner.servers = {n: Started(SlowToWarm(n) if n == "deft" else n) for n in servers}
+        blocks = runner.plan_blocks()
+        self.assertEqual(4, len(blocks))
+        deft = [u for u in blocks[0]["warmups"] if u["server"] == "deft"]
+        self.assertEqual(10.0 + RUN_OVERHEAD_S, deft[0]["planned_s"])
+        self.assertLessEqual(runner.worst_case_s + REPORT_ALLOWANCE_S, 600)
+        self.assertAlmostEqual(runner.worst_case_s, sum(u["planned_s"] for u in runner.plan()))
+        for block in blocks:
+            self.assertGreaterEqual(block["max_rounds"], 6, block["scenario"].name)
+        self.assertIn("worst case", runner.plan_line(blocks, runner.plan()))
+
+
+class FakeRunner(Runner):
+    """A runner whose runs are made up: each server's CPU µs/request is its base times the
+    machine's drift in that round times its own noise, noise(server, round)."""
+
+    BASE = {"helloworld": 6.0, "floor": 6.0, "nginx": 7.5}
+
+    def __init__(self, settings, noise, out):
+        super().__init__([], [scenarios.BY_NAME["keepalive-c25"]], settings, fake_tools(), out,
+                         {"servers": {n: {} for n in self.BASE}}, log=io.StringIO())
+        self.noise = noise
+
+    def start_servers(self):
+        self.servers = {n: Started(n) for n in self.BASE}
+
+    def run_unit(self, unit):
+        r, server = unit["repeat"], unit["server"]
+        cpu = self.BASE[server] * (1 + 0.3 * (r % 3)) * (self.noise(server, r) if r else 1)
+        return {"server": server, "scenario": unit["scenario"].name, "point": unit["point"],
+                "point_label": "c25", "phase": unit["phase"], "repeat": r,
+                "server_side": {"us_per_request": cpu},
+                "result": {"valid": True, "req_per_s": 1e6 / cpu, "responses": 1000,
+                           "invalid_reason": ""}}
+
+
+class AdaptiveRoundsTest(unittest.TestCase):
+    def setUp(self):
+        self.out = tempfile.mkdtemp(prefix="hellepoll-rounds-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.out, ignore_errors=True)
+
+    def settings(self, budget_s):
+        return Settings(scenarios.PROFILES["quick"], repeats=3, warmup_s=0.1, duration_s=0.1,
+                        server_cpus="0", client_cpus="1", use_perf=False, budget_s=budget_s)
+
+    def test_rounds_stop_once_every_ratio_is_within_five_percent(self):
+        # helloworld is 5% off its usual ratio in rounds 1 and 2, then steady: the interval
+        # is ±7.3% after 3 rounds, ±4.6% after 4.
+        def noise(server, r):
+            return 1.05 if server == "helloworld" and r <= 2 else 1.0
+
+        runner = FakeRunner(self.settings(600), noise, self.out)
+        records = runner.run()
+        stop = runner.machine["rounds"]["keepalive-c25 c25"]
+        self.assertEqual("converged", stop["outcome"])
+        self.assertEqual(4, stop["rounds"])
+        self.assertEqual(3 * 4, len(records))
+        self.assertIn("done  keepalive-c25", runner.log.getvalue())
+        self.assertTrue(os.path.exists(os.path.join(self.out, "raw", "keepalive-c25", "c25",
+                                                    "nginx-r4.json")))
+
+    def test_rounds_that_never_converge_stop_at_the_time_cap(self):
+        def noise(server, r):
+            return 1.3 if server == "helloworld" and r % 2 else 1.0
+
+        runner = FakeRunner(self.settings(REPORT_ALLOWANCE_S + 10), noise, self.out)
+        runner.run()
+        stop = runner.machine["rounds"]["keepalive-c25 c25"]
+        self.assertEqual("time cap", stop["outcome"])
+        # 10 s less 3 warm-ups of 0.25 s: 9.25 s, rounds of 3 x 0.25 s: 12 of them.
+        self.assertEqual(12, stop["rounds"])
+        self.assertGreater(stop["halfwidth"], paired.WITHIN)
+        lines = [l for l in runner.log.getvalue().splitlines() if l.startswith("[")]
+        self.assertEqual(3 + 3 * 12, len(lines))
 
 
 if __name__ == "__main__":
