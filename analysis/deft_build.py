@@ -136,10 +136,10 @@ def dependency_jars(java_dir: str = JAVA_DIR) -> List[str]:
     return [os.path.join(java_dir, jar) for _, jar in DEBIAN_JARS]
 
 
-def is_current(cache: str, identity: str) -> bool:
+def is_current(cache: str, identity: Optional[str]) -> bool:
     """Whether cache holds a complete build of this source whose jars are all still there."""
     stamp = peers.cached_deft_build(cache)
-    if stamp.get("identity") != identity or stamp.get("recipe") != RECIPE:
+    if not identity or stamp.get("identity") != identity or stamp.get("recipe") != RECIPE:
         return False
     classpath = peers.cached_deft_classpath(cache)
     entries = peers.classpath_entries(classpath)
@@ -234,19 +234,19 @@ def _replace(path: str, text: str) -> None:
 
 
 def build(source: Source, cache: str, jars: Sequence[str]) -> Dict:
-    """Builds source into cache; returns build.json's contents. The classpath file, written
-    last, is removed first, so an interrupted build never reads as a complete one."""
-    os.makedirs(cache, exist_ok=True)
-    classpath_file = os.path.join(cache, peers.DEFT_CLASSPATH_FILE)
-    if os.path.exists(classpath_file):
-        os.remove(classpath_file)
+    """Builds source into cache; returns build.json's contents. A failed build leaves the
+    cache as it was; the classpath file, written last, marks a complete build."""
     started = time.monotonic()
     work = tempfile.mkdtemp(prefix="hellepoll-deft-")
     try:
         src = fetch(source, os.path.join(work, "src"))
-        jar_tmp = os.path.join(cache, peers.DEFT_JAR + ".tmp")
-        compile_jar(src, jars, os.path.join(work, "build"), jar_tmp)
-        os.replace(jar_tmp, os.path.join(cache, peers.DEFT_JAR))
+        jar = os.path.join(work, peers.DEFT_JAR)
+        compile_jar(src, jars, os.path.join(work, "build"), jar)
+        os.makedirs(cache, exist_ok=True)
+        classpath_file = os.path.join(cache, peers.DEFT_CLASSPATH_FILE)
+        if os.path.exists(classpath_file):
+            os.remove(classpath_file)
+        shutil.move(jar, os.path.join(cache, peers.DEFT_JAR))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stamp = {"identity": source.identity, "recipe": RECIPE, "kind": source.kind,
@@ -261,12 +261,18 @@ def build(source: Source, cache: str, jars: Sequence[str]) -> Dict:
 def ensure(env: Mapping[str, str], root: str, cache: str, force: bool = False,
            java_dir: str = JAVA_DIR) -> Dict:
     """Builds deft into cache unless it already holds a build of the same source.
-    Returns what happened: status ("built", "current" or "override"), cache, classpath."""
+    Returns what happened: status ("built", "current" or "override"), cache, classpath.
+
+    Cloning is the last resort: with neither DEFT_SRC nor the shared tarball, any
+    complete build in the cache will do, so a machine that built once needs no network."""
     if env.get("DEFT_CLASSPATH"):
         return {"status": "override", "classpath": env["DEFT_CLASSPATH"], "cache": cache}
     source = find_source(env, root)
     result = {"cache": cache, "source": describe(source), "identity": source.identity}
-    if not force and is_current(cache, source.identity):
+    cached = peers.cached_deft_build(cache)
+    if not force and source.kind == "clone" and is_current(cache, cached.get("identity")):
+        result.update(status="current", source=cached.get("source"), identity=cached["identity"])
+    elif not force and is_current(cache, source.identity):
         result["status"] = "current"
     else:
         jars = dependency_jars(java_dir)

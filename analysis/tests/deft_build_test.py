@@ -203,15 +203,35 @@ class BuildTest(TempDirTest):
         with zipfile.ZipFile(os.path.join(self.cache, peers.DEFT_JAR)) as z:
             self.assertIn("org/deftserver/web/Extra.class", z.namelist())
 
-    def test_a_compile_error_is_one_line_and_leaves_no_usable_build(self):
-        self.ensure()
+    def test_a_compile_error_is_one_line_and_leaves_the_cache_as_it_was(self):
+        classpath = self.ensure()["classpath"]
+        jar = os.path.join(self.cache, peers.DEFT_JAR)
+        built_at = os.stat(jar).st_mtime_ns
         write_tarball(self.tarball, dict(FAKE_DEFT, **{
             "src/main/java/org/deftserver/web/HttpServer.java": "class {"}))
         with self.assertRaises(deft_build.BuildError) as caught:
             self.ensure()
         self.assertIn("javac", str(caught.exception))
         self.assertNotIn("\n", str(caught.exception))
-        self.assertEqual(peers.cached_deft_classpath(self.cache), "")
+        self.assertEqual(peers.cached_deft_classpath(self.cache), classpath)
+        self.assertEqual(os.stat(jar).st_mtime_ns, built_at)
+        self.assertEqual(sorted(os.listdir(self.cache)),
+                         sorted([peers.DEFT_JAR, peers.DEFT_STAMP, peers.DEFT_CLASSPATH_FILE]))
+
+    def test_with_nothing_to_build_from_any_cached_build_will_do(self):
+        self.ensure()
+        with mock.patch.object(deft_build, "clone") as clone:
+            result = self.ensure(env={})
+        clone.assert_not_called()
+        self.assertEqual((result["status"], result["source"]), ("current", self.tarball))
+
+    def test_with_nothing_cached_and_no_source_it_clones(self):
+        with mock.patch.object(deft_build, "clone",
+                               side_effect=deft_build.BuildError("no network")) as clone:
+            with self.assertRaisesRegex(deft_build.BuildError, "no network"):
+                self.ensure(env={})
+        clone.assert_called_once()
+        self.assertFalse(os.path.exists(os.path.join(self.cache, peers.DEFT_CLASSPATH_FILE)))
 
     def test_deft_classpath_overrides_and_nothing_is_built(self):
         result = self.ensure({"DEFT_CLASSPATH": "/x/deft.jar", "DEFT_SRC": self.tarball})
