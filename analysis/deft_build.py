@@ -217,7 +217,8 @@ def compile_jar(src: str, jars: Sequence[str], work: str, jar_path: str) -> None
     # -proc:none: no annotation processors from the classpath's jars.
     _run(["javac", "-nowarn", "-proc:none", "-encoding", "UTF-8", "-d", classes,
           "-cp", os.pathsep.join(jars), "@" + argfile], "javac (deft's src/main/java)", timeout=600)
-    with zipfile.ZipFile(jar_path, "w", zipfile.ZIP_DEFLATED) as jar:
+    # strict_timestamps=False: a source tree dated before 1980 (mtime 0 in a tarball) still packs.
+    with zipfile.ZipFile(jar_path, "w", zipfile.ZIP_DEFLATED, strict_timestamps=False) as jar:
         jar.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\r\n\r\n")
         for top in (classes, os.path.join(src, "src", "main", "resources")):
             for d, dirs, files in os.walk(top):
@@ -276,7 +277,7 @@ def ensure(env: Mapping[str, str], root: str, cache: str, force: bool = False,
         result["status"] = "current"
     else:
         jars = dependency_jars(java_dir)
-        say("building deft from %s into %s (javac, tens of seconds)" % (describe(source), cache))
+        say("building deft from %s into %s (javac, a few seconds)" % (describe(source), cache))
         result.update(status="built", seconds=build(source, cache, jars)["seconds"])
     result["classpath"] = peers.cached_deft_classpath(cache)
     return result
