@@ -11,6 +11,7 @@ The source, first found:
   $DEFT_SRC                               a deft checkout, or a tarball of one
   ../shared/peers/deft-f29869d.tar.gz     beside the repository
   git clone https://github.com/rschildmeijer/deft at f29869d
+(with neither of the first two, a build already cached is used without cloning).
 
 $DEFT_CLASSPATH, when set, replaces the cached build: nothing is built.
 
