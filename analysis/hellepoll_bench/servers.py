@@ -30,6 +30,16 @@ class ServerSpec:
     # Why it cannot serve a scenario that closes each connection (ab without -k),
     # or "" when it can. Such pairs are left out of the plan and shown as "n/a".
     keepalive_only = ""
+    # Seconds of load the server needs before its figures settle (a JIT compiling
+    # its request path), or 0 when the run's own warm-up is enough: the runner
+    # warms it up for the longer of the two. --quick keeps its short warm-up and
+    # prints cold_note beside the server's figures instead.
+    min_warmup_s = 0.0
+    # Why a --quick run's figures for this server are not its settled ones, or "".
+    cold_note = ""
+    # A known reason why a pipelined run against it is invalid, printed beside
+    # that row (which shows "invalid", never a throughput), or "".
+    pipeline_note = ""
 
     def available(self) -> Tuple[bool, str]:
         """(True, "") when it can run here, else (False, what is missing and how to get it)."""

@@ -8,7 +8,7 @@ import unittest
 import zipfile
 from unittest import mock
 
-from analysis.hellepoll_bench import peers
+from analysis.hellepoll_bench import peers, scenarios
 
 
 class NginxConfigTest(unittest.TestCase):
@@ -85,13 +85,54 @@ class DeftTest(unittest.TestCase):
                 z.writestr(c.replace(".", "/") + ".class", b"\xca\xfe\xba\xbe")
         return path
 
-    def test_without_classpath_it_is_not_installed_and_says_how(self):
-        with mock.patch.dict(os.environ, {}, clear=False):
+    def cached_build(self, *entries):
+        """A cache under self.tmp (XDG_CACHE_HOME) whose classpath file lists entries."""
+        cache = os.path.join(self.tmp, "hellepoll", "deft")
+        os.makedirs(cache)
+        with open(os.path.join(cache, peers.DEFT_CLASSPATH_FILE), "w") as f:
+            f.write(os.pathsep.join(entries) + "\n")
+
+    def test_without_a_build_it_is_not_installed_and_says_how(self):
+        with mock.patch.dict(os.environ, {"XDG_CACHE_HOME": self.tmp}):
             os.environ.pop("DEFT_CLASSPATH", None)
             ok, why = peers.Deft().available()
         self.assertFalse(ok)
         self.assertTrue(why.startswith("not installed"))
+        self.assertIn("./hellepoll setup reproduce", why)
+        self.assertIn(os.path.join(self.tmp, "hellepoll", "deft"), why)
         self.assertIn("DEFT_CLASSPATH", why)
+        self.assertNotIn("mvn", why)
+
+    def test_the_cached_build_is_used_unless_deft_classpath_is_set(self):
+        jar = self.jar("org.deftserver.web.HttpServer")
+        self.cached_build(jar, "/usr/share/java/guava.jar")
+        with mock.patch.dict(os.environ, {"XDG_CACHE_HOME": self.tmp}):
+            os.environ.pop("DEFT_CLASSPATH", None)
+            self.assertEqual(peers.Deft().classpath(), jar + os.pathsep + "/usr/share/java/guava.jar")
+            os.environ["DEFT_CLASSPATH"] = "/elsewhere/deft.jar"
+            self.assertEqual(peers.Deft().classpath(), "/elsewhere/deft.jar")
+
+    def test_a_cached_build_whose_jar_is_gone_says_to_rerun_setup(self):
+        jar = self.jar("org.deftserver.web.HttpServer", "org.deftserver.web.http.HttpRequest")
+        gone = os.path.join(self.tmp, "gone", "logback-core.jar")
+        self.cached_build(jar, gone)
+        with mock.patch.dict(os.environ, {"XDG_CACHE_HOME": self.tmp}), \
+                mock.patch("shutil.which", return_value="/usr/bin/java"):
+            os.environ.pop("DEFT_CLASSPATH", None)
+            ok, why = peers.Deft().available()
+        self.assertFalse(ok)
+        self.assertIn(gone, why)
+        self.assertIn("./hellepoll setup reproduce", why)
+
+    def test_declares_its_jit_warm_up_and_its_pipelining_limit(self):
+        deft = peers.Deft()
+        self.assertGreater(deft.min_warmup_s, scenarios.PROFILES["default"].warmup_s)
+        self.assertIn("cold", deft.cold_note)
+        self.assertEqual(deft.pipeline_note, "answers only the first request of a pipelined batch")
+        for peer in peers.PEERS:
+            if peer.name != "deft":
+                self.assertEqual((peer.min_warmup_s, peer.cold_note, peer.pipeline_note),
+                                 (0.0, "", ""), peer.name)
 
     def test_classpath_without_deft_is_not_installed(self):
         with mock.patch.dict(os.environ, {"DEFT_CLASSPATH": self.jar("org.example.Foo")}):

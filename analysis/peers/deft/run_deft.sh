@@ -1,8 +1,14 @@
 #!/bin/sh
-# Compile and run the deft peer by hand, as the runner does:
+# Compile and run the deft peer by hand, as the runner does, against the build
+# `./hellepoll setup reproduce` cached, or DEFT_CLASSPATH when set:
+#   analysis/peers/deft/run_deft.sh 8080
 #   DEFT_CLASSPATH=/path/to/deft.jar:/path/to/deps/* analysis/peers/deft/run_deft.sh 8080
 set -eu
-: "${DEFT_CLASSPATH:?set DEFT_CLASSPATH to a deft build and its dependencies}"
+cached="${XDG_CACHE_HOME:-$HOME/.cache}/hellepoll/deft/classpath"
+if [ -z "${DEFT_CLASSPATH:-}" ] && [ -f "$cached" ]; then
+  DEFT_CLASSPATH=$(cat "$cached")
+fi
+: "${DEFT_CLASSPATH:?no deft build: run ./hellepoll setup reproduce, or set DEFT_CLASSPATH}"
 port="${1:-8080}"
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
