@@ -402,14 +402,20 @@ def _notes(rows: List[Dict], machine: Dict) -> List[str]:
             notes.append("- **%s**: %s" % (name, reason))
         elif entry.get("response_note"):
             notes.append("- **%s**: %s" % (name, entry["response_note"]))
+        if entry.get("cold_note"):
+            notes.append("- **%s**: %s." % (name, entry["cold_note"]))
         for scenario, why in sorted(entry.get("not_applicable", {}).items()):
             notes.append("- **%s** is n/a in %s: %s." % (name, scenario, why))
         for scenario, why in sorted(entry.get("known_limitations", {}).items()):
             notes.append("- **%s** in %s, a known limitation: %s." % (name, scenario, why))
     for r in rows:
         if not r["valid"]:
+            known = machine.get("servers", {}).get(r["server"], {}).get("known_limitations", {})
+            why = r["invalid_reason"]
+            if known.get(r["scenario"]):
+                why = "%s: %s" % (known[r["scenario"]], why)
             notes.append("- **%s** in %s %s is invalid: %s" % (r["server"], r["scenario"],
-                                                              r["point"], r["invalid_reason"]))
+                                                              r["point"], why))
     for r in rows:
         if (r["valid"] and r.get("rate") and r.get("req_per_s_median")
                 and r["req_per_s_median"] < RATE_HELD * r["rate"]):

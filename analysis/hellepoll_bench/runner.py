@@ -342,21 +342,22 @@ class Runner:
 
     # -- plan ----------------------------------------------------------------
     def server_warmup_s(self, name: str) -> Optional[float]:
-        """A server's own warm-up length, where its ServerSpec names one (`warmup_s`: a JVM's
-        JIT needs far longer than a native server to reach its steady state). Read here only,
-        so the plan, the time budget and the run agree; --quick keeps every warm-up short
-        and its figures for such a server are cold."""
+        """A server's own warm-up length, where its ServerSpec names one (`min_warmup_s`: a
+        JVM's JIT needs far longer than a native server to reach its steady state). Read here
+        only, so the plan, the time budget and the run agree; --quick keeps every warm-up
+        short, and the table says that such a server's figures are cold (`cold_note`)."""
         if self.settings.profile.name == "quick":
             return None
-        return getattr(self.servers[name].spec, "warmup_s", None)
+        return getattr(self.servers[name].spec, "min_warmup_s", 0.0) or None
 
     def known_limitation(self, name: str, scenario: scen.Scenario) -> str:
         """What a server is known not to do in a scenario, where its ServerSpec says
-        (`known_limitations`: scenario name -> note). The server still runs there, so the
-        row is invalid with the client's own reason; the note goes to machine.json and
-        the table's notes beside it."""
-        return (getattr(self.servers[name].spec, "known_limitations", None) or {}).get(
-            scenario.name, "")
+        (`pipeline_note`, for pipelined scenarios). The server still runs there, so the
+        row is invalid by the client's own count; the note goes to machine.json and the
+        table's notes beside it."""
+        if scenario.pipeline > 1:
+            return getattr(self.servers[name].spec, "pipeline_note", "")
+        return ""
 
     def plan_blocks(self) -> List[Dict]:
         """One block per scenario point: its warm-up units, one unit per server for a round,
@@ -378,6 +379,10 @@ class Runner:
                 elif self.known_limitation(n, scenario):
                     self.machine["servers"][n].setdefault("known_limitations", {})[
                         scenario.name] = self.known_limitation(n, scenario)
+            for n in names:
+                cold = getattr(self.servers[n].spec, "cold_note", "")
+                if cold and self.settings.profile.name == "quick":
+                    self.machine["servers"][n]["cold_note"] = cold
             for i, point in enumerate(scenario.points()):
                 unit = dict(scenario=scenario, point=point, tool=tool)
                 # fixed-rate: one closed-loop warm-up finds the peak the rates are fractions of.

@@ -262,7 +262,7 @@ class BudgetTest(unittest.TestCase):
 
     def test_the_default_run_of_every_server_fits_ten_minutes(self):
         class SlowToWarm(Variant):  # a JVM, say: its ServerSpec asks for a long warm-up
-            warmup_s = 10.0
+            min_warmup_s = 10.0
 
         servers = ["helloworld", "lt_write_threads", "lt_write_procs", "lt_writev_threads",
                    "lt_writev_procs", "et_write_threads", "et_write_procs", "et_writev_threads",
@@ -284,6 +284,21 @@ class BudgetTest(unittest.TestCase):
         for block in blocks:
             self.assertGreaterEqual(block["max_rounds"], 6, block["scenario"].name)
         self.assertIn("worst case", runner.plan_line(blocks, runner.plan()))
+
+    def test_a_pipelining_limit_is_noted_for_pipelined_scenarios_only(self):
+        class FirstOfBatch(Variant):
+            pipeline_note = "answers only the first request of a pipelined batch"
+
+        profile = scenarios.PROFILES["default"]
+        settings = Settings(profile, repeats=profile.repeats, warmup_s=profile.warmup_s,
+                            duration_s=profile.duration_s, server_cpus="0", client_cpus="1",
+                            use_perf=False, budget_s=profile.budget_s)
+        runner = Runner([], scenarios.select(None, False), settings, fake_tools(),
+                        tempfile.gettempdir(), {"servers": {"deft": {}}}, log=io.StringIO())
+        runner.servers = {"deft": Started(FirstOfBatch("deft"))}
+        self.assertEqual(FirstOfBatch.pipeline_note,
+                         runner.known_limitation("deft", scenarios.BY_NAME["pipeline16-c25"]))
+        self.assertEqual("", runner.known_limitation("deft", scenarios.BY_NAME["keepalive-c25"]))
 
 
 class FakeRunner(Runner):
