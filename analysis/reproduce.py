@@ -23,9 +23,10 @@ examples:
   ./hellepoll reproduce --report results/A    # redraw table, CSV and graphs from raw JSON
   ./hellepoll reproduce --targets results/A   # the performance targets, from per-round ratios
 
-deft is in no package archive: build it and point DEFT_CLASSPATH at the jar
-and its dependencies (see analysis/peers/deft/HelloDeft.java.in); without it
-the deft column reads "not installed".
+deft is in no package archive: `./hellepoll setup reproduce` (and reproduce
+itself) builds it from source into ~/.cache/hellepoll/deft (analysis/deft_build.py);
+DEFT_CLASSPATH overrides that build. Without either the deft column reads
+"not installed".
 """
 
 import argparse
