@@ -287,8 +287,9 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
       --expect-status N  count a response whose status is not N as an error
       --expect-body B    count a response whose body is not B as an error
                          (@FILE: the bytes of FILE)
-      --allow-unanswered N  leave the run valid with up to N requests
-                         unanswered at the end or never sent (default 0)
+      --allow-unanswered N
+                         leave the run valid with up to N requests unanswered
+                         at the end or never sent (default 0)
       --warmup D         load for D first and discard it from the figures
       --latency          print the latency distribution (always in --json)
       --json FILE        write every figure as JSON to FILE (- for stdout)
