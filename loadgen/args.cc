@@ -71,7 +71,8 @@ constexpr Option kOptions[] = {
     {nullptr, "--http1.0", false}, {"-H", "--header", true},       {"-m", "--method", true},
     {nullptr, "--body", true},     {nullptr, "--body-file", true}, {nullptr, "--timeout", true},
     {nullptr, "--warmup", true},   {nullptr, "--json", true},      {"-h", "--help", false},
-    {"-V", "--version", false},
+    {"-V", "--version", false},    {nullptr, "--expect-status", true},
+    {nullptr, "--expect-body", true}, {nullptr, "--allow-unanswered", true},
 };
 
 // Finds the option `arg` names; sets *inline_value for "-c25" and "--x=25".
@@ -93,6 +94,15 @@ const Option* find_option(std::string_view arg, std::optional<std::string_view>*
     }
   }
   return nullptr;
+}
+
+bool read_file(std::string_view path, std::string* out) {
+  std::ifstream in{std::string(path), std::ios::binary};
+  if (!in) return false;
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
 }
 
 bool valid_method(std::string_view m) {
@@ -184,11 +194,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
     } else if (name == "--body") {
       c.body = std::string(v);
     } else if (name == "--body-file") {
-      std::ifstream in{std::string(v), std::ios::binary};
-      if (!in) return error("cannot read --body-file " + std::string(v));
-      std::ostringstream ss;
-      ss << in.rdbuf();
-      c.body = ss.str();
+      if (!read_file(v, &c.body)) return error("cannot read --body-file " + std::string(v));
     } else if (name == "--timeout") {
       auto d = hellepoll::parse_duration(v);
       if (!d || *d < hellepoll::Duration::zero()) return bad("a duration such as 2s; 0 = none");
@@ -200,6 +206,23 @@ ParseResult parse_args(int argc, const char* const* argv) {
     } else if (name == "--json") {
       if (v.empty()) return bad("a file name, or - for stdout");
       c.json_path = std::string(v);
+    } else if (name == "--expect-status") {
+      auto n = parse_count(v);
+      if (!n || *n < 100 || *n > 999) return bad("a status code such as 200");
+      c.expect_status = static_cast<int>(*n);
+    } else if (name == "--expect-body") {
+      c.expect_body_given = true;
+      if (!v.empty() && v.front() == '@') {
+        if (!read_file(v.substr(1), &c.expect_body)) {
+          return error("cannot read --expect-body file " + std::string(v.substr(1)));
+        }
+      } else {
+        c.expect_body = std::string(v);
+      }
+    } else if (name == "--allow-unanswered") {
+      auto n = parse_count(v);
+      if (!n) return bad("a count such as 0 or 10");
+      c.allow_unanswered = *n;
     } else if (name == "--help") {
       r.action = ParseResult::Action::kHelp;
       return r;
@@ -232,6 +255,9 @@ ParseResult parse_args(int argc, const char* const* argv) {
     return error("-c " + std::to_string(c.connections) + " is more than -n " + std::to_string(c.requests) +
                  ": lower -c or raise -n");
   }
+  if (c.expect_body_given && c.method == "HEAD") {
+    return error("--expect-body with HEAD: a response to HEAD has no body");
+  }
   if (pipeline_given && c.pipeline > 1 && !c.keepalive) {
     return error("--pipeline needs keep-alive (add -k, or drop --no-keepalive)");
   }
@@ -256,7 +282,14 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -m, --method M         request method (default GET)
       --body S           request body (Content-Length is added)
       --body-file F      request body from file F
-      --timeout D        fail a request with no response after D (default 2s, 0 = none)
+      --timeout D        fail a request with no response after D (default 2s,
+                         0 = none); at the end, wait up to D for answers
+      --expect-status N  count a response whose status is not N as an error
+      --expect-body B    count a response whose body is not B as an error
+                         (@FILE: the bytes of FILE)
+      --allow-unanswered N
+                         leave the run valid with up to N requests unanswered
+                         at the end or never sent (default 0)
       --warmup D         load for D first and discard it from the figures
       --latency          print the latency distribution (always in --json)
       --json FILE        write every figure as JSON to FILE (- for stdout)
@@ -265,7 +298,12 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
 
 Numbers take SI suffixes (100k, 1.5M).
 )" + std::string(hellepoll::kDurationHelp) +
-         R"(Exit status: 0 if every request got a 2xx response, 1 if any failed, 2 on bad usage.
+         R"(At the end (-d), loadgen stops issuing and waits up to --timeout for what is
+in flight. Requests still unanswered then ("unanswered at end"), and, with
+--rate, requests that fell due but were never sent ("not sent"), make the
+run invalid; with --rate they enter the latency figures at their age.
+Exit status: 0 if every request got a 2xx (or the expected) response, 1 if
+any failed or went unanswered, 2 on bad usage.
 
 Examples:
   loadgen -n 100k -c 25 -k http://127.0.0.1:42042/          ab -k -c25 habit
@@ -273,6 +311,7 @@ Examples:
   loadgen -d 10s -t 1 -c 25 --latency http://127.0.0.1:42042/
   loadgen -d 10s -c 25 --pipeline 16 http://127.0.0.1:42042/
   loadgen -d 30s -c 25 --rate 50k --warmup 5s --json out.json http://127.0.0.1:42042/
+  loadgen -d 10s -c 25 --expect-status 200 --expect-body 'Hello World' http://127.0.0.1:42042/
 )";
 }
 

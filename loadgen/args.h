@@ -48,6 +48,13 @@ struct Config {
   hellepoll::Duration timeout = std::chrono::seconds(2);
   hellepoll::Duration warmup{};
   std::string json_path;  // "" = none, "-" = stdout
+  // What every response must be; a response that differs is an error.
+  int expect_status = 0;  // 0: any 2xx
+  bool expect_body_given = false;
+  std::string expect_body;
+  // Requests unanswered at the end or never sent that still leave the run
+  // valid; 0 unless the user says otherwise.
+  uint64_t allow_unanswered = 0;
 
   bool count_mode() const { return requests > 0; }
 };

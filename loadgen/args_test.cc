@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <vector>
@@ -125,6 +127,27 @@ const std::vector<GoodCase> kGood = {
        EXPECT_EQ(c.url.host, "::1");
        EXPECT_EQ(c.url.port, "9000");
      }},
+    {"expectations_default_to_none",
+     {kUrl},
+     [](const Config& c) {
+       EXPECT_EQ(c.expect_status, 0);
+       EXPECT_FALSE(c.expect_body_given);
+       EXPECT_EQ(c.allow_unanswered, 0u);
+     }},
+    {"expectations",
+     {"--expect-status", "200", "--expect-body", "Hello World", "--allow-unanswered", "3", kUrl},
+     [](const Config& c) {
+       EXPECT_EQ(c.expect_status, 200);
+       EXPECT_TRUE(c.expect_body_given);
+       EXPECT_EQ(c.expect_body, "Hello World");
+       EXPECT_EQ(c.allow_unanswered, 3u);
+     }},
+    {"expect_empty_body",
+     {"--expect-body=", kUrl},
+     [](const Config& c) {
+       EXPECT_TRUE(c.expect_body_given);
+       EXPECT_EQ(c.expect_body, "");
+     }},
     {"command_is_recorded",
      {"-c", "2", kUrl},
      [](const Config& c) {
@@ -166,6 +189,11 @@ const std::vector<BadCase> kBad = {
     {{"-m", "GE T", kUrl}, "--method"},
     {{"--rate", "-5", kUrl}, "--rate"},
     {{"--body-file", "/nonexistent/file", kUrl}, "cannot read"},
+    {{"--expect-status", "20", kUrl}, "--expect-status"},
+    {{"--expect-status", "2xx", kUrl}, "--expect-status"},
+    {{"--expect-body", "@/nonexistent/file", kUrl}, "cannot read --expect-body file"},
+    {{"-m", "HEAD", "--expect-body", "x", kUrl}, "HEAD"},
+    {{"--allow-unanswered", "some", kUrl}, "--allow-unanswered"},
 };
 
 TEST(Args, BadCommandLinesSayWhatIsWrong) {
@@ -174,6 +202,15 @@ TEST(Args, BadCommandLinesSayWhatIsWrong) {
     EXPECT_EQ(r.action, ParseResult::Action::kError) << c.error;
     EXPECT_NE(r.error.find(c.error), std::string::npos) << "got: " << r.error;
   }
+}
+
+TEST(Args, ExpectBodyFromAFile) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string path = std::string(tmp ? tmp : "/tmp") + "/expect-body";
+  std::ofstream(path, std::ios::binary) << std::string("Hello\0World", 11);
+  const ParseResult r = parse({"--expect-body", "@" + path, kUrl});
+  ASSERT_EQ(r.action, ParseResult::Action::kRun) << r.error;
+  EXPECT_EQ(r.config.expect_body, std::string("Hello\0World", 11));
 }
 
 TEST(Args, HelpAndVersion) {

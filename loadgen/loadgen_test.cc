@@ -6,12 +6,15 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -37,13 +40,22 @@ enum class Behaviour {
   kError500,   // 500 with a body
   kStall,      // reads requests, never answers
   kTruncated,  // promises 100 bytes, sends 10, closes
+  kFirstOfBatch,  // answers the first request of each read, drops the rest (a broken pipeline)
+  kStallOnce,     // kGood, but the 100th request is answered kStall later
+  kEarly413,      // 413 after the head, before reading the body; waits for the client to close
+  kEarly413Close, // 413 after the head, then closes (which resets the unread body)
+  kSlowReader,    // reads nothing for kStall on its first connection, then reads bodies and answers
 };
 
+constexpr auto kStall = std::chrono::milliseconds(200);
+constexpr int kStallAt = 100;
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
 bool contains_ci(const std::string& hay, const std::string& needle) {
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
   return lower(hay).find(lower(needle)) != std::string::npos;
 }
 
@@ -64,6 +76,12 @@ class TestServer {
     listen_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     int one = 1;
     setsockopt(listen_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (b == Behaviour::kEarly413 || b == Behaviour::kEarly413Close) {
+      // A small receive window (inherited by accepted sockets), so that a
+      // large request body cannot be written before the early answer.
+      int small = 4096;
+      setsockopt(listen_.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -106,6 +124,9 @@ class TestServer {
 
   void serve(int fd_raw) {
     UniqueFd fd(fd_raw);
+    if (behaviour_ == Behaviour::kSlowReader && ++served_ == 1) {
+      std::this_thread::sleep_for(kStall);  // the stall measured, not a wait
+    }
     std::string buf;
     char tmp[4096];
     for (;;) {
@@ -121,7 +142,41 @@ class TestServer {
       const bool close =
           contains_ci(req, "Connection: close") || (http10 && !contains_ci(req, "Connection: keep-alive"));
       const std::string conn = close ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "";
+      const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world";
       switch (behaviour_) {
+        case Behaviour::kFirstOfBatch:
+          buf.clear();  // the rest of this read: never answered
+          if (!write_all(fd.get(), ok)) return forget(fd);
+          break;
+        case Behaviour::kStallOnce:
+          if (++served_ == kStallAt) std::this_thread::sleep_for(kStall);  // the stall measured, not a wait
+          if (!write_all(fd.get(), ok)) return forget(fd);
+          break;
+        case Behaviour::kEarly413:
+        case Behaviour::kEarly413Close: {
+          write_all(fd.get(),
+                    "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+          if (behaviour_ == Behaviour::kEarly413) {
+            pollfd p{fd.get(), POLLRDHUP, 0};  // until the client (or the destructor) closes
+            ::poll(&p, 1, -1);
+          }
+          return forget(fd);
+        }
+        case Behaviour::kSlowReader: {
+          const size_t at = lower(req).find("content-length:");
+          size_t left = at == std::string::npos ? 0 : std::strtoull(req.c_str() + at + 15, nullptr, 10);
+          const size_t have = std::min(left, buf.size());
+          buf.erase(0, have);
+          left -= have;
+          std::vector<char> sink(1 << 16);
+          while (left > 0) {
+            const ssize_t n = ::read(fd.get(), sink.data(), std::min(left, sink.size()));
+            if (n <= 0) return forget(fd);
+            left -= static_cast<size_t>(n);
+          }
+          if (!write_all(fd.get(), ok)) return forget(fd);
+          break;
+        }
         case Behaviour::kGood:
           if (!write_all(fd.get(), "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world"))
             return forget(fd);
@@ -163,6 +218,7 @@ class TestServer {
   uint16_t port_ = 0;
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};
+  std::atomic<int> served_{0};
   std::thread acceptor_;
   std::mutex mu_;
   std::vector<int> open_;
@@ -243,6 +299,25 @@ std::optional<double> json_number(const std::string& json, const std::string& pa
   if (json.compare(pos, 5, "false") == 0) return 0;
   return std::strtod(json.c_str() + pos, nullptr);
 }
+
+// A request body larger than the client's socket buffer can take, in a
+// file for --body-file; made once.
+std::string big_body_file() {
+  static const std::string path = [] {
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    const std::string p = std::string(tmp ? tmp : "/tmp") + "/loadgen-big-body";
+    size_t wmem_max = 4 << 20;
+    std::ifstream sysctl("/proc/sys/net/ipv4/tcp_wmem");
+    size_t lo, mid;
+    if (sysctl >> lo >> mid >> wmem_max) wmem_max = std::max<size_t>(wmem_max, 4 << 20);
+    std::ofstream out(p, std::ios::binary);
+    out << std::string(4 * wmem_max, 'x');
+    return p;
+  }();
+  return path;
+}
+
+constexpr const char* kBigBody = "<big body file>";
 
 struct Expect {
   const char* path;
@@ -327,6 +402,61 @@ const std::vector<Case> kCases = {
      {"-n", "10", "-c", "2", "-k"},
      1,
      {{"result.errors.short_read", 10}, {"result.errors.total", 10}}},
+    {"expected_status_and_body",
+     Behaviour::kGood,
+     {"-n", "50", "-c", "2", "-k", "--expect-status", "200", "--expect-body", "hello world"},
+     0,
+     {{"result.responses", 50}, {"result.errors.total", 0}, {"result.valid", 1}}},
+    {"expected_body_chunked_and_pipelined",
+     Behaviour::kChunked,
+     {"-n", "40", "-c", "2", "-k", "--pipeline", "4", "--expect-body", "hello world"},
+     0,
+     {{"result.responses", 40}, {"result.errors.total", 0}}},
+    {"unexpected_body_counted",
+     Behaviour::kGood,
+     {"-n", "50", "-c", "2", "-k", "--expect-body", "Hello World"},
+     1,
+     {{"result.responses", 50},
+      {"result.errors.unexpected_body", 50},
+      {"result.errors.total", 50},
+      {"result.valid", 0}},
+     "ERRORS: 50 failed requests"},
+    {"unexpected_chunked_body_counted",
+     Behaviour::kChunked,
+     {"-n", "20", "-c", "2", "-k", "--expect-body", "hello"},
+     1,
+     {{"result.errors.unexpected_body", 20}, {"result.errors.total", 20}}},
+    {"unexpected_status_counted_once",
+     Behaviour::kGood,
+     {"-n", "50", "-c", "2", "-k", "--expect-status", "201", "--expect-body", "other"},
+     1,
+     {{"result.errors.unexpected_status", 50},
+      {"result.errors.unexpected_body", 0},
+      {"result.errors.non2xx", 0},
+      {"result.errors.total", 50}}},
+    {"expected_5xx_is_no_error",
+     Behaviour::kError500,
+     {"-n", "30", "-c", "3", "-k", "--expect-status", "500", "--expect-body", "oops"},
+     0,
+     {{"result.status.5xx", 30}, {"result.errors.total", 0}}},
+    {"early_413_counts_as_413",
+     Behaviour::kEarly413,
+     {"-n", "3", "-c", "1", "-k", "-m", "POST", "--body-file", kBigBody},
+     1,
+     {{"result.responses", 3},
+      {"result.status.4xx", 3},
+      {"result.errors.non2xx", 3},
+      {"result.errors.parse", 0},
+      {"result.errors.total", 3}}},
+    {"early_413_then_close_counts_as_413",
+     Behaviour::kEarly413Close,
+     {"-n", "3", "-c", "1", "-k", "-m", "POST", "--body-file", kBigBody},
+     1,
+     {{"result.responses", 3},
+      {"result.status.4xx", 3},
+      {"result.errors.non2xx", 3},
+      {"result.errors.reset", 0},
+      {"result.errors.total", 3}}},
     {"refused_connect_reported",
      std::nullopt,
      {"-n", "10", "-c", "2"},
@@ -353,7 +483,11 @@ TEST(Loadgen, EveryErrorIsCountedAndReported) {
     SCOPED_TRACE(c.name);
     std::optional<TestServer> server;
     if (c.server) server.emplace(*c.server);
-    const RunResult r = run_loadgen(c.args, server ? server->url() : dead_url());
+    std::vector<std::string> args = c.args;
+    for (std::string& a : args) {
+      if (a == kBigBody) a = big_body_file();
+    }
+    const RunResult r = run_loadgen(args, server ? server->url() : dead_url());
     EXPECT_EQ(r.exit_code, c.exit_code) << r.output;
     ASSERT_FALSE(r.json.empty()) << r.output;
     for (const Expect& e : c.equal) {
@@ -368,12 +502,31 @@ TEST(Loadgen, EveryErrorIsCountedAndReported) {
   }
 }
 
+// requests == responses + lost + unanswered_at_end, and requests agrees with
+// the bytes written; loadgen checks the same of each connection.
+void expect_accounting_adds_up(const RunResult& r) {
+  const double requests = json_number(r.json, "result.requests").value_or(-1);
+  EXPECT_EQ(requests, json_number(r.json, "result.responses").value_or(0) +
+                          json_number(r.json, "result.lost").value_or(0) +
+                          json_number(r.json, "result.unanswered_at_end").value_or(0))
+      << r.json;
+  EXPECT_EQ(json_number(r.json, "result.bytes_written").value_or(-1),
+            requests * json_number(r.json, "setting.request_bytes").value_or(0))
+      << r.json;
+  EXPECT_EQ(json_number(r.json, "result.miscounted_connections"), 0) << r.json;
+}
+
 TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
   TestServer server(Behaviour::kGood);
   const RunResult r = run_loadgen({"-d", "1200ms", "-t", "2", "-c", "4", "--pipeline", "4"}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_GT(json_number(r.json, "result.responses").value_or(0), 100);
   EXPECT_EQ(json_number(r.json, "result.errors.total"), 0);
+  // What was in flight at the deadline was waited for and answered.
+  EXPECT_EQ(json_number(r.json, "result.unanswered_at_end"), 0);
+  EXPECT_EQ(json_number(r.json, "result.not_sent"), 0);
+  EXPECT_EQ(json_number(r.json, "result.requests"), json_number(r.json, "result.responses"));
+  expect_accounting_adds_up(r);
   EXPECT_EQ(json_number(r.json, "setting.threads"), 2);
   EXPECT_EQ(json_number(r.json, "setting.pipeline"), 4);
   EXPECT_NE(r.json.find("\"timeline\":[{\"t\":1,\"responses\":"), std::string::npos) << r.json;
@@ -381,18 +534,79 @@ TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
   EXPECT_NE(r.output.find("Requests/sec:"), std::string::npos);
 }
 
+// One connection at 400/s; the server holds one answer for 200 ms. The
+// ~80 requests that fell due meanwhile wait too: measured from their due
+// times they show the stall in the tail, measured from their sends only the
+// held request does.
 TEST(Loadgen, RateIsHeldAndLatencyCorrected) {
-  TestServer server(Behaviour::kGood);
-  const RunResult r = run_loadgen({"--rate", "400", "-d", "1s", "-c", "4", "--latency"}, server.url());
+  TestServer server(Behaviour::kStallOnce);
+  const RunResult r = run_loadgen({"--rate", "400", "-d", "1s", "-c", "1", "--latency"}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   const double responses = json_number(r.json, "result.responses").value_or(0);
   EXPECT_NEAR(responses, 400, 20) << r.output;  // 5%
   EXPECT_EQ(json_number(r.json, "latency_us.corrected"), 1);
   EXPECT_EQ(json_number(r.json, "uncorrected_latency_us.corrected"), 0);
-  // Corrected latency counts from the due time, never after the send.
-  EXPECT_GE(json_number(r.json, "latency_us.p50").value_or(0),
-            json_number(r.json, "uncorrected_latency_us.p50").value_or(1) * 0.99);
+  const double stall_us = std::chrono::duration<double, std::micro>(kStall).count();
+  EXPECT_GE(json_number(r.json, "latency_us.max").value_or(0), stall_us * 0.99) << r.output;
+  EXPECT_GE(json_number(r.json, "latency_us.p99").value_or(0), stall_us * 0.75) << r.output;
+  EXPECT_GE(json_number(r.json, "uncorrected_latency_us.max").value_or(0), stall_us * 0.99) << r.output;
+  EXPECT_LT(json_number(r.json, "uncorrected_latency_us.p99").value_or(1e9), stall_us * 0.25) << r.output;
   EXPECT_NE(r.output.find("Uncorrected Latency"), std::string::npos) << r.output;
+}
+
+// The first request's body cannot all be written until the server, after
+// kStall, starts reading; it answers as soon as it has read it. Measured from
+// the send that took its last byte the answer is quick; from the due time it
+// took the stall.
+TEST(Loadgen, UncorrectedLatencyStartsWhenTheRequestIsSent) {
+  TestServer server(Behaviour::kSlowReader);
+  const RunResult r = run_loadgen(
+      {"--rate", "2", "-d", "1s", "-c", "1", "-m", "POST", "--body-file", big_body_file()}, server.url());
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  const double stall_us = std::chrono::duration<double, std::micro>(kStall).count();
+  EXPECT_GE(json_number(r.json, "latency_us.max").value_or(0), stall_us * 0.99) << r.output;
+  EXPECT_LT(json_number(r.json, "uncorrected_latency_us.max").value_or(1e9), stall_us * 0.5) << r.output;
+}
+
+// A server that answers only the first request of a pipelined batch: the
+// rest stay in flight; at the deadline loadgen waits --timeout for them and
+// then counts them, so the run is invalid.
+TEST(Loadgen, UnansweredPipelinedRequestsMakeTheRunInvalid) {
+  TestServer server(Behaviour::kFirstOfBatch);
+  const std::vector<std::string> args = {"-d", "200ms", "-c", "2", "--pipeline", "8", "--timeout", "1s"};
+  const RunResult r = run_loadgen(args, server.url());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(json_number(r.json, "result.valid"), 0);
+  EXPECT_GT(json_number(r.json, "result.responses").value_or(0), 0) << r.output;
+  EXPECT_GT(json_number(r.json, "result.unanswered_at_end").value_or(0), 0) << r.output;
+  EXPECT_EQ(json_number(r.json, "result.errors.total"), 0) << r.output;  // nothing timed out in the window
+  expect_accounting_adds_up(r);
+  EXPECT_EQ(r.output.rfind("ERRORS: 0 failed requests, ", 0), 0u) << r.output;
+  EXPECT_NE(r.output.find("unanswered at end"), std::string::npos) << r.output;
+
+  // An explicit allowance makes the same run valid, and says so.
+  std::vector<std::string> allowed = args;
+  allowed.insert(allowed.end(), {"--allow-unanswered", "1000"});
+  const RunResult a = run_loadgen(allowed, server.url());
+  EXPECT_EQ(a.exit_code, 0) << a.output;
+  EXPECT_GT(json_number(a.json, "result.unanswered_at_end").value_or(0), 0) << a.output;
+  EXPECT_NE(a.output.find("within --allow-unanswered 1000"), std::string::npos) << a.output;
+}
+
+// At a fixed rate, requests that fall due while the only connection waits
+// on unanswered ones are never sent: counted, and in the latency at their age.
+TEST(Loadgen, RequestsNeverSentAtAFixedRateAreCounted) {
+  TestServer server(Behaviour::kStall);
+  const RunResult r =
+      run_loadgen({"--rate", "100", "-d", "300ms", "-c", "1", "--timeout", "1s"}, server.url());
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_EQ(json_number(r.json, "result.unanswered_at_end"), 1) << r.output;
+  EXPECT_GE(json_number(r.json, "result.not_sent").value_or(0), 25) << r.output;
+  // The first request, unanswered, entered the corrected latency at its age
+  // at the end: the 300 ms window and the 1 s wait.
+  EXPECT_GE(json_number(r.json, "latency_us.max").value_or(0), 1.25e6) << r.output;
+  expect_accounting_adds_up(r);
+  EXPECT_NE(r.output.find("not sent"), std::string::npos) << r.output;
 }
 
 TEST(Loadgen, HelpAndBadUsage) {

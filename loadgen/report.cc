@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "loadgen/request.h"
 #include "loadgen/units.h"
 
 namespace loadgen {
@@ -29,8 +30,25 @@ const char* failure_help(Failure f) {
       return "the response was not valid HTTP/1.x";
     case Failure::kNon2xx:
       return "complete responses with a status other than 2xx";
+    case Failure::kUnexpectedStatus:
+      return "complete responses with a status other than --expect-status";
+    case Failure::kUnexpectedBody:
+      return "complete responses with a body other than --expect-body";
   }
   return "";
+}
+
+// "3 failed requests, 375 unanswered at end": what makes the run invalid.
+std::string invalid_summary(const Report& r) {
+  const Stats& s = r.stats;
+  const uint64_t errors = s.error_total();
+  std::string t = std::to_string(errors) + (errors == 1 ? " failed request" : " failed requests");
+  if (s.unanswered_at_end > 0) t += ", " + std::to_string(s.unanswered_at_end) + " unanswered at end";
+  if (s.not_sent > 0) t += ", " + std::to_string(s.not_sent) + " not sent";
+  if (r.unfinished() > 0 && r.unfinished() <= r.config.allow_unanswered) {
+    t += " (within --allow-unanswered " + std::to_string(r.config.allow_unanswered) + ")";
+  }
+  return t;
 }
 
 std::string setting_line(const Config& c, uint32_t connections) {
@@ -183,18 +201,28 @@ void latency_json(Json& j, const Histogram& h, bool corrected) {
 void print_human(std::FILE* out, const Report& r) {
   const Config& c = r.config;
   const Stats& s = r.stats;
-  const uint64_t errors = s.error_total();
+  auto row = [out](const char* name, uint64_t n, const char* help) {
+    std::fprintf(out, "  %-17s %10llu   %s\n", name, static_cast<unsigned long long>(n), help);
+  };
   if (!r.valid()) {
-    std::fprintf(out, "ERRORS: %llu failed request%s; this run is INVALID, do not quote its figures\n",
-                 static_cast<unsigned long long>(errors), errors == 1 ? "" : "s");
+    std::fprintf(out, "ERRORS: %s; this run is INVALID, do not quote its figures\n",
+                 invalid_summary(r).c_str());
     if (!r.fatal.empty()) std::fprintf(out, "  stopped early: %s\n", r.fatal.c_str());
     for (size_t i = 0; i < kFailureKinds; ++i) {
       if (s.errors[i] == 0) continue;
       const auto f = static_cast<Failure>(i);
-      std::fprintf(out, "  %-11s %10llu   %s\n", std::string(failure_name(f)).c_str(),
-                   static_cast<unsigned long long>(s.errors[i]), failure_help(f));
+      row(std::string(failure_name(f)).c_str(), s.errors[i], failure_help(f));
+    }
+    if (s.unanswered_at_end > 0) {
+      row("unanswered at end", s.unanswered_at_end, "sent, no answer within --timeout after the end");
+    }
+    if (s.not_sent > 0) row("not sent", s.not_sent, "due or queued, never fully written");
+    if (s.miscounted_connections > 0) {
+      row("miscounted", s.miscounted_connections, "connections whose counts do not add up (a loadgen bug)");
     }
     std::fprintf(out, "\n");
+  } else if (r.unfinished() > 0) {
+    std::fprintf(out, "note: %s\n", invalid_summary(r).c_str());
   }
   for (const std::string& n : r.notes) std::fprintf(out, "note: %s\n", n.c_str());
   if (r.interrupted) std::fprintf(out, "note: interrupted; the figures cover the run so far\n");
@@ -239,6 +267,10 @@ void print_human(std::FILE* out, const Report& r) {
   }
   std::fprintf(out, "  %llu requests in %.2fs, %s read\n", static_cast<unsigned long long>(s.responses),
                s.duration_s, format_bytes(static_cast<double>(s.bytes_read)).c_str());
+  std::fprintf(out, "  %llu sent: %llu answered, %llu lost, %llu unanswered at end; %llu not sent\n",
+               static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.responses),
+               static_cast<unsigned long long>(s.lost), static_cast<unsigned long long>(s.unanswered_at_end),
+               static_cast<unsigned long long>(s.not_sent));
   const double dur = s.duration_s > 0 ? s.duration_s : 1;
   std::fprintf(out, "Requests/sec: %10.2f\n", static_cast<double>(s.responses) / dur);
   std::fprintf(out, "Transfer/sec: %10s\n", format_bytes(static_cast<double>(s.bytes_read) / dur).c_str());
@@ -247,9 +279,7 @@ void print_human(std::FILE* out, const Report& r) {
     std::fprintf(out, "Client CPU:   %10s/request (user %.2fs, sys %.2fs)\n",
                  format_us(cpu * 1e6 / static_cast<double>(s.responses)).c_str(), s.user_s, s.sys_s);
   }
-  if (!r.valid()) {
-    std::fprintf(out, "INVALID: %llu errors (see above)\n", static_cast<unsigned long long>(errors));
-  }
+  if (!r.valid()) std::fprintf(out, "INVALID: %s (see above)\n", invalid_summary(r).c_str());
 }
 
 std::string to_json(const Report& r) {
@@ -275,14 +305,24 @@ std::string to_json(const Report& r) {
   j.key("keepalive").boolean(c.keepalive);
   j.key("warmup_s").num(to_seconds(c.warmup));
   j.key("method").string(c.method);
+  j.key("request_bytes").num(uint64_t{render_request(c).size()});
+  j.key("expect_status").num(static_cast<uint64_t>(c.expect_status));
+  j.key("expect_body").boolean(c.expect_body_given);
+  j.key("expect_body_bytes").num(uint64_t{c.expect_body.size()});
+  j.key("allow_unanswered").num(c.allow_unanswered);
   j.close('}');
 
   j.key("result").open('{');
   j.key("requests").num(s.requests);
   j.key("responses").num(s.responses);
+  j.key("lost").num(s.lost);
+  j.key("unanswered_at_end").num(s.unanswered_at_end);
+  j.key("not_sent").num(s.not_sent);
+  j.key("miscounted_connections").num(s.miscounted_connections);
   j.key("duration_s").num(s.duration_s);
   j.key("req_per_s").num(s.duration_s > 0 ? static_cast<double>(s.responses) / s.duration_s : 0.0);
   j.key("bytes_read").num(s.bytes_read);
+  j.key("bytes_written").num(s.bytes_written);
   j.key("status").open('{');
   for (int k = 1; k <= 5; ++k) j.key(std::to_string(k) + "xx").num(s.status[k]);
   j.close('}');

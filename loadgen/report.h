@@ -20,7 +20,12 @@ struct Report {
   uint32_t sources_used = 1;       // 127.0.0.x source addresses
   std::vector<std::string> notes;  // e.g. "-c lowered to the descriptor limit"
 
-  bool valid() const { return stats.error_total() == 0 && fatal.empty(); }
+  // Requests that the run ended with unanswered or never sent.
+  uint64_t unfinished() const { return stats.unanswered_at_end + stats.not_sent; }
+  bool valid() const {
+    return stats.error_total() == 0 && fatal.empty() && unfinished() <= config.allow_unanswered &&
+           stats.miscounted_connections == 0;
+  }
 };
 
 void print_human(std::FILE* out, const Report& r);

@@ -22,6 +22,10 @@ std::string_view failure_name(Failure f) {
       return "parse";
     case Failure::kNon2xx:
       return "non2xx";
+    case Failure::kUnexpectedStatus:
+      return "unexpected_status";
+    case Failure::kUnexpectedBody:
+      return "unexpected_body";
   }
   return "?";
 }
@@ -35,7 +39,12 @@ uint64_t Stats::error_total() const {
 void Stats::merge(const Stats& o) {
   requests += o.requests;
   responses += o.responses;
+  lost += o.lost;
+  unanswered_at_end += o.unanswered_at_end;
+  not_sent += o.not_sent;
+  miscounted_connections += o.miscounted_connections;
   bytes_read += o.bytes_read;
+  bytes_written += o.bytes_written;
   for (size_t i = 0; i < status.size(); ++i) status[i] += o.status[i];
   for (size_t i = 0; i < errors.size(); ++i) errors[i] += o.errors[i];
   latency.merge(o.latency);
@@ -48,7 +57,8 @@ void Stats::merge(const Stats& o) {
 }
 
 void Stats::reset() {
-  requests = responses = bytes_read = 0;
+  requests = responses = lost = unanswered_at_end = not_sent = miscounted_connections = 0;
+  bytes_read = bytes_written = 0;
   status.fill(0);
   errors.fill(0);
   latency.reset();

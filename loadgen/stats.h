@@ -23,14 +23,24 @@ enum class Failure : uint8_t {
   kShortRead,  // the server closed before the response was complete
   kParse,      // the response is not valid HTTP/1.x
   kNon2xx,     // a complete response whose status is not 2xx
+  kUnexpectedStatus,  // a complete response whose status is not --expect-status
+  kUnexpectedBody,    // a complete response whose body is not --expect-body
 };
-inline constexpr size_t kFailureKinds = 8;
-std::string_view failure_name(Failure f);  // "connect", ..., "short_read", "non2xx"
+inline constexpr size_t kFailureKinds = 10;
+std::string_view failure_name(Failure f);  // "connect", ..., "non2xx", "unexpected_body"
 
+// Every measured request sent ends in exactly one of: a response, lost (a
+// connection error took it), or unanswered at the end:
+//   requests == responses + lost + unanswered_at_end
 struct Stats {
-  uint64_t requests = 0;   // requests sent in the measured window
+  uint64_t requests = 0;   // sent: the last byte handed to the kernel (each request once)
   uint64_t responses = 0;  // complete final responses received
+  uint64_t lost = 0;       // sent requests a connection error took before their response
+  uint64_t unanswered_at_end = 0;  // sent, still unanswered when the run ended
+  uint64_t not_sent = 0;           // due (--rate) or queued, never fully written
+  uint64_t miscounted_connections = 0;  // connections whose own counts do not add up
   uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
   std::array<uint64_t, 6> status{};  // [1]..[5]: 1xx..5xx, [0]: anything else
   std::array<uint64_t, kFailureKinds> errors{};
   Histogram latency;               // from the scheduled send time (= actual without --rate)

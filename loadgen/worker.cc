@@ -69,8 +69,12 @@ std::string connect_hint(int e) {
 // ---------------------------------------------------------------- Connection
 
 Connection::Connection(Worker& w, uint32_t pipeline, uint32_t source)
-    : w_(w), ring_(pipeline), source_(source), reopen_(w.sched_, [this] {
-        if (!w_.done_) start();
+    : w_(w),
+      ring_(pipeline),
+      body_(w.cfg_.expect_body),
+      source_(source),
+      reopen_(w.sched_, [this] {
+        if (!w_.done_ && !w_.draining_) start();
       }) {
   parser_.reset(w_.run_.request.head);
 }
@@ -99,7 +103,23 @@ void Connection::push(TimePoint scheduled, TimePoint sent, bool measured) {
   ring_[(head_ + count_) % ring_.size()] = Slot{scheduled, sent, measured};
   ++count_;
   ++unwritten_;
-  if (measured) ++w_.stats_.requests;
+  ++w_.in_flight_;
+}
+
+void Connection::mark_sent(uint32_t n) {
+  // Latency from here is what the server and network cost, the uncorrected
+  // figure; a request queued behind a full socket buffer does not count as
+  // sent yet.
+  if (n == 0) return;
+  const TimePoint now = Clock::now();
+  for (uint32_t i = count_ - unwritten_, end = i + n; i < end; ++i) {
+    Slot& s = slot(i);
+    s.sent = now;
+    if (s.measured && !w_.done_) {
+      ++tally_.sent;
+      ++w_.stats_.requests;
+    }
+  }
 }
 
 void Connection::send_or_connect() {
@@ -165,9 +185,15 @@ void Connection::flush() {
   // All requests are identical and the batch holds `pipeline` copies back to
   // back, so any run of pending requests is one contiguous slice: one send().
   const ssize_t n = ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+  if (n > 0) {
+    if (w_.measuring_) w_.stats_.bytes_written += static_cast<uint64_t>(n);
+    write_offset_ += static_cast<size_t>(n);
+    const size_t whole = write_offset_ / size;
+    mark_sent(static_cast<uint32_t>(whole));
+    unwritten_ -= static_cast<uint32_t>(whole);
+    write_offset_ -= whole * size;
+  }
   if (n == static_cast<ssize_t>(total)) {
-    unwritten_ = 0;
-    write_offset_ = 0;
     if (want_write_) {
       want_write_ = false;
       w_.sched_.modify(fd_.get(), hellepoll::kReadable);
@@ -177,14 +203,16 @@ void Connection::flush() {
   if (n < 0) {
     const int e = errno;
     if (e != EAGAIN && e != EINTR) {
+      // A server that answers early (413, 400) and closes resets what we
+      // still send; its answer may be waiting to be read, and counts as
+      // what it says, not as a reset.
+      if ((e == ECONNRESET || e == EPIPE) && count_ > 0) {
+        bool drained = false;
+        if (read_and_process(&drained) > 0 && state_ != State::kOpen) return;
+      }
       fail(e == ECONNRESET || e == EPIPE ? Failure::kReset : Failure::kWrite, e);
       return;
     }
-  } else {
-    write_offset_ += static_cast<size_t>(n);
-    const size_t whole = write_offset_ / size;
-    unwritten_ -= static_cast<uint32_t>(whole);
-    write_offset_ -= whole * size;
   }
   if (!want_write_) {
     want_write_ = true;
@@ -217,18 +245,10 @@ void Connection::on_readable() {
   // is incomplete (a truncated or close-delimited body), so then we read on.
   // A FIN after complete responses shows up as a reset or short read of the
   // next request, as it would with level triggering.
-  char* buf = w_.rbuf_.data();
   for (;;) {
-    const size_t have = carry_.size();
-    if (have > 0) std::memcpy(buf, carry_.data(), have);
-    const size_t want = w_.rbuf_.size() - have;
-    const ssize_t n = ::read(fd_.get(), buf + have, want);
+    bool drained = false;
+    const ssize_t n = read_and_process(&drained);
     if (n > 0) {
-      const bool drained = static_cast<size_t>(n) < want;
-      if (drained) mark_sated();
-      if (w_.measuring_) w_.stats_.bytes_read += static_cast<uint64_t>(n);
-      carry_.clear();
-      process(buf, have + static_cast<size_t>(n));
       if (state_ != State::kOpen) return;
       if (drained && carry_.empty() && !parser_.in_body()) return;
       continue;
@@ -244,31 +264,62 @@ void Connection::on_readable() {
   }
 }
 
+ssize_t Connection::read_and_process(bool* drained) {
+  char* buf = w_.rbuf_.data();
+  const size_t have = carry_.size();
+  if (have > 0) std::memcpy(buf, carry_.data(), have);
+  const size_t want = w_.rbuf_.size() - have;
+  const ssize_t n = ::read(fd_.get(), buf + have, want);
+  if (n > 0) {
+    *drained = static_cast<size_t>(n) < want;
+    if (*drained) mark_sated();
+    if (w_.measuring_) w_.stats_.bytes_read += static_cast<uint64_t>(n);
+    carry_.clear();
+    process(buf, have + static_cast<size_t>(n));
+  }
+  return n;
+}
+
 void Connection::process(const char* data, size_t len) {
   // One clock read per read(): responses that arrived together share it.
   const TimePoint now = Clock::now();
+  const bool checking_body = w_.cfg_.expect_body_given;
   while (len > 0) {
-    if (count_ == unwritten_) {  // bytes with no request (fully) sent to answer
+    // Bytes with no request to answer. A request still being written can
+    // be answered (an early 413 or 400): that answer counts as its status.
+    if (count_ == 0) {
       fail(Failure::kParse);
       return;
     }
+    const bool was_in_body = parser_.in_body();
     const ResponseParser::Result r = parser_.feed(data, len);
     if (r.status == ResponseParser::Status::kError) {
       fail(Failure::kParse);
       return;
     }
+    if (checking_body) check_body(data, r, was_in_body);
     data += r.consumed;
     len -= r.consumed;
     if (r.status == ResponseParser::Status::kNeedMore) {
       if (len > 0) carry_.assign(data, len);
       break;
     }
-    if (!on_response(now)) return;
+    if (!on_response(now) || w_.done_) return;
   }
   // Closed loop: the next batch goes out when the whole batch is answered, as
   // with wrk's pipelining, so pipeline N means batches of N back to back. At a
   // fixed rate the window is topped up as it drains (requests are due then).
   if (count_ == 0 || w_.rate_mode()) w_.offer(this);  // one write for all the room
+}
+
+void Connection::check_body(const char* data, const ResponseParser::Result& r, bool was_in_body) {
+  size_t head = 0;
+  if (!was_in_body) {
+    if (r.status != ResponseParser::Status::kDone && !parser_.in_body()) return;  // head incomplete
+    head = parser_.head().head_bytes;  // the bytes fed start with the head
+    body_.start(parser_.head().framing);
+  }
+  if (r.consumed > head) body_.feed(data + head, r.consumed - head);
 }
 
 bool Connection::on_response(TimePoint now) {
@@ -278,17 +329,34 @@ bool Connection::on_response(TimePoint now) {
     parser_.reset(w_.run_.request.head);
     return true;
   }
+  // Answered before its last byte was written: the server will not read the
+  // rest as a new request, so the connection cannot be used again.
+  const bool early = !written(0);
   const Slot s = ring_[head_];
   head_ = (head_ + 1) % static_cast<uint32_t>(ring_.size());
   --count_;
-  const bool keep = h.keep_alive && w_.cfg_.keepalive;
+  --w_.in_flight_;
+  if (early) {
+    --unwritten_;
+    write_offset_ = 0;
+  }
+  if (s.measured && !w_.done_) {
+    tally_.sent += early;
+    w_.stats_.requests += early;
+    ++tally_.answered;
+  }
+  const bool keep = h.keep_alive && w_.cfg_.keepalive && !early;
   const int status = h.status;
   parser_.reset(w_.run_.request.head);  // clears h
-  w_.record_response(s, status, now);
-  if (keep) return true;
+  w_.record_response(s, status, body_.matches(), now);
+  if (keep) {
+    w_.settle();
+    return true;
+  }
   // The server closes (or we asked it to): requests still in flight on this
   // connection go back to the worker to be sent again.
   close(/*hand_back=*/true);
+  w_.settle();
   if (!w_.done_) reopen_.start(Duration::zero());
   return false;
 }
@@ -309,10 +377,20 @@ void Connection::on_eof() {
 }
 
 void Connection::fail(Failure why, int sys_errno) {
-  uint64_t measured = 0;
-  for (uint32_t i = 0; i < count_; ++i) measured += ring_[(head_ + i) % ring_.size()].measured;
+  // Requests sent are lost with the connection; those not yet written go
+  // back to be sent on another.
+  uint64_t lost = 0;
+  for (uint32_t i = 0; i < count_; ++i) {
+    if (written(i)) {
+      lost += slot(i).measured;
+    } else {
+      w_.hand_back(slot(i), false);
+    }
+  }
+  if (!w_.done_) tally_.lost += lost;
   close(false);
-  w_.record_failure(why, measured, why == Failure::kConnect && measured == 0);
+  w_.record_failure(why, lost);
+  w_.settle();
   if (why == Failure::kConnect) {
     w_.note_connect_failure(sys_errno);
     backoff_ = backoff_ == Duration::zero() ? Duration(milliseconds(10))
@@ -329,8 +407,13 @@ void Connection::close(bool hand_back) {
     fd_.reset();
   }
   if (hand_back) {
-    for (uint32_t i = 0; i < count_; ++i) w_.hand_back(ring_[(head_ + i) % ring_.size()]);
+    for (uint32_t i = 0; i < count_; ++i) {
+      const bool sent = written(i);
+      if (sent && slot(i).measured && !w_.done_) ++tally_.handed_back;
+      w_.hand_back(slot(i), sent);
+    }
   }
+  w_.in_flight_ -= count_;
   state_ = State::kIdle;
   want_write_ = false;
   head_ = count_ = unwritten_ = 0;
@@ -406,7 +489,8 @@ Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t con
       rbuf_(256 * 1024),
       sweep_timer_(sched_, [this] { sweep(); }),
       warmup_timer_(sched_, [this] { begin_measuring(); }),
-      end_timer_(sched_, [this] { finish(); }) {
+      end_timer_(sched_, [this] { begin_drain(); }),
+      drain_timer_(sched_, [this] { finish(); }) {
   if (rate_mode()) pace_ = std::make_unique<PaceTimer>(*this);
   if (run_.end) {
     timeline_cap_ = static_cast<uint64_t>(std::ceil(to_seconds(*run_.end - run_.measure_start)));
@@ -463,21 +547,84 @@ void Worker::run() {
 
 void Worker::begin_measuring() {
   stats_.reset();
+  for (auto& c : conns_) c->tally_ = {};
   issued_ = finished_ = 0;
   measuring_ = true;
   thread_cpu(&user0_, &sys0_);
 }
 
+void Worker::begin_drain() {
+  if (done_) return;
+  draining_ = true;
+  // At a fixed rate, what fell due before the deadline still goes out as
+  // connections free up; nothing due later does.
+  if (rate_mode()) {
+    due_at_drain_ = schedule_.due_by(Clock::now());
+    dispatch();
+    if (done_) return;
+  }
+  if (in_flight_ == 0 && !owes_requests()) {
+    finish();
+    return;
+  }
+  drain_timer_.start(cfg_.timeout > Duration::zero() ? cfg_.timeout : Duration(std::chrono::seconds(2)));
+}
+
+bool Worker::owes_requests() const {
+  return rate_mode() && quota_left() > 0 && (!retry_.empty() || next_due_ < due_at_drain_);
+}
+
+void Worker::settle() {
+  if (draining_ && in_flight_ == 0 && !owes_requests()) finish();
+}
+
+// The requests the run ends with: sent and unanswered, or due and never
+// sent. At a fixed rate each enters the latency figures at its age, so a
+// server that stops answering cannot shorten the tail by leaving requests
+// out of it.
+void Worker::count_unfinished(TimePoint now) {
+  const bool rate = rate_mode();
+  for (auto& c : conns_) {
+    for (uint32_t i = 0; i < c->count_; ++i) {
+      const Connection::Slot& s = c->slot(i);
+      if (!s.measured) continue;
+      if (rate) stats_.latency.record(nanos(now - s.scheduled));
+      if (c->written(i)) {
+        ++stats_.unanswered_at_end;
+        ++c->tally_.unanswered;
+        if (rate) stats_.uncorrected.record(nanos(now - s.sent));
+      } else {
+        ++stats_.not_sent;
+      }
+    }
+    if (!c->tally_.adds_up()) ++stats_.miscounted_connections;
+  }
+  if (!rate) return;
+  uint64_t left = quota_left();
+  for (; !retry_.empty() && left > 0; --left) {
+    ++stats_.not_sent;
+    stats_.latency.record(nanos(now - retry_.back().scheduled));
+    retry_.pop_back();
+  }
+  const uint64_t due = draining_ ? due_at_drain_ : schedule_.due_by(now);
+  for (; next_due_ < due && left > 0; --left) {
+    ++stats_.not_sent;
+    stats_.latency.record(nanos(now - schedule_.time_of(next_due_++)));
+  }
+}
+
 void Worker::finish() {
   if (done_) return;
-  done_ = true;
   if (measuring_) {
-    stats_.duration_s = to_seconds(Clock::now() - run_.measure_start);
+    const TimePoint now = Clock::now();
+    count_unfinished(now);
+    stats_.duration_s = to_seconds(now - run_.measure_start);
     double u, s;
     thread_cpu(&u, &s);
     stats_.user_s = u - user0_;
     stats_.sys_s = s - sys0_;
   }
+  done_ = true;
   sched_.stop();
 }
 
@@ -486,7 +633,8 @@ void Worker::sweep() {
     finish();
     return;
   }
-  if (cfg_.timeout <= Duration::zero()) return;
+  // While draining, the drain's own deadline decides what went unanswered.
+  if (cfg_.timeout <= Duration::zero() || draining_) return;
   const TimePoint now = Clock::now();
   for (auto& c : conns_) {
     if (done_) return;
@@ -505,10 +653,13 @@ void Worker::offer(Connection* c) {
     dispatch();
     return;
   }
+  if (draining_) return;  // closed loop: nothing new after the deadline
   uint64_t k = c->room();
   if (measuring_) k = std::min(k, quota_left());
   if (k == 0) return;
-  const TimePoint now = Clock::now();
+  // The loop turn's time, no clock read: without --rate latency counts from
+  // the send (mark_sent), and this only dates requests not yet written.
+  const TimePoint now = sched_.now();
   for (uint64_t i = 0; i < k; ++i) c->push(now, now, measuring_);
   if (measuring_) issued_ += k;
   c->send_or_connect();
@@ -517,7 +668,7 @@ void Worker::offer(Connection* c) {
 void Worker::dispatch() {
   if (done_) return;
   const TimePoint now = Clock::now();
-  uint64_t due = schedule_.due_by(now) - next_due_ + retry_.size();
+  uint64_t due = (draining_ ? due_at_drain_ : schedule_.due_by(now)) - next_due_ + retry_.size();
   while (due > 0 && ready_size_ > 0) {
     Connection* c = ready_[ready_head_];
     if (c->can_take()) {
@@ -545,23 +696,38 @@ void Worker::dispatch() {
       c->in_ready_ = false;
     }
   }
+  if (draining_) return;
   if (ready_size_ > 0 && (!measuring_ || quota_left() > 0)) pace_->arm(schedule_.time_of(next_due_));
 }
 
-void Worker::hand_back(const Connection::Slot& s) {
-  if (!s.measured) return;
-  --stats_.requests;
-  --issued_;
-  if (rate_mode()) retry_.push_back(s);
+void Worker::hand_back(const Connection::Slot& s, bool written) {
+  if (!s.measured || done_) return;
+  if (written) --stats_.requests;  // counted again when it is sent again
+  // After the deadline nothing is sent again: the server closed the
+  // connection on these (having answered an earlier one with Connection:
+  // close), so they were declined, not lost; a connection error that took
+  // them is counted as an error.
+  if (draining_) return;
+  if (rate_mode()) {
+    retry_.push_back(s);  // still due; counted as not sent if the run ends first
+  } else {
+    --issued_;
+  }
 }
 
-void Worker::record_response(const Connection::Slot& s, int status, TimePoint now) {
-  if (!s.measured) return;  // sent during the warm-up
+void Worker::record_response(const Connection::Slot& s, int status, bool body_ok, TimePoint now) {
+  if (!s.measured || done_) return;  // sent during the warm-up, or after the end
   ++stats_.responses;
   const int cls = status / 100;
   ++stats_.status[cls >= 1 && cls <= 5 ? cls : 0];
-  if (cls != 2) stats_.count(Failure::kNon2xx);
-  stats_.latency.record(nanos(now - s.scheduled));
+  // Each failed request counts once: a wrong status before a wrong body.
+  if (cfg_.expect_status != 0 ? status != cfg_.expect_status : cls != 2) {
+    stats_.count(cfg_.expect_status != 0 ? Failure::kUnexpectedStatus : Failure::kNon2xx);
+  } else if (cfg_.expect_body_given && !body_ok) {
+    stats_.count(Failure::kUnexpectedBody);
+  }
+  // Without --rate there is no schedule: latency is from the send.
+  stats_.latency.record(nanos(now - (rate_mode() ? s.scheduled : s.sent)));
   if (rate_mode()) stats_.uncorrected.record(nanos(now - s.sent));
   const uint64_t second = nanos(now - run_.measure_start) / 1'000'000'000;
   stats_.record_second(std::min(second, timeline_cap_));
@@ -569,13 +735,15 @@ void Worker::record_response(const Connection::Slot& s, int status, TimePoint no
   if (quota_ && finished_ >= quota_) finish();
 }
 
-void Worker::record_failure(Failure why, uint64_t measured_requests, bool consumes_request) {
-  if (!measuring_) return;
-  stats_.count(why, std::max<uint64_t>(measured_requests, 1));
-  finished_ += measured_requests;
-  // A failed connect that carried no request still uses one up, so that an
-  // -n run against a dead server ends.
-  if (consumes_request && quota_ && issued_ < quota_) {
+void Worker::record_failure(Failure why, uint64_t lost_requests) {
+  if (!measuring_ || done_) return;
+  stats_.count(why, std::max<uint64_t>(lost_requests, 1));
+  stats_.lost += lost_requests;
+  finished_ += lost_requests;
+  // A failure that took no sent request (a failed connect, a reset before
+  // the first byte went out) still uses one up, so that an -n run against a
+  // dead server ends.
+  if (lost_requests == 0 && quota_ && issued_ < quota_) {
     ++issued_;
     ++finished_;
   }

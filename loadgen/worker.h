@@ -11,6 +11,11 @@
 // connection with room, a timerfd wakes the loop for the next due time, and
 // latency counts from the due time. The loop is edge-triggered (see
 // Worker::Worker for why); a short read counts as drained.
+//
+// At the deadline a worker stops issuing and drains: it waits up to
+// --timeout for the answers to what is in flight, then counts what is left
+// (unanswered at end, not sent) so that no request disappears from the
+// figures.
 #pragma once
 
 #include <atomic>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "loadgen/args.h"
+#include "loadgen/body_check.h"
 #include "loadgen/net.h"
 #include "loadgen/pacing.h"
 #include "loadgen/request.h"
@@ -72,9 +78,15 @@ class Connection final : public hellepoll::Task {
   friend class Worker;
   enum class State : uint8_t { kIdle, kConnecting, kOpen };
   struct Slot {
-    hellepoll::TimePoint scheduled;  // due time (rate) or send time
-    hellepoll::TimePoint sent;
-    bool measured;  // sent after the warm-up
+    hellepoll::TimePoint scheduled;  // due time (rate) or queueing time
+    hellepoll::TimePoint sent;       // when send() took its last byte (queueing time until then)
+    bool measured;                   // sent after the warm-up
+  };
+  // This connection's own count of its measured requests, checked at the
+  // end: sent == answered + lost + unanswered + handed_back.
+  struct Tally {
+    uint64_t sent = 0, answered = 0, lost = 0, unanswered = 0, handed_back = 0;
+    bool adds_up() const { return sent == answered + lost + unanswered + handed_back; }
   };
 
   // Requests this connection may still take.
@@ -83,11 +95,19 @@ class Connection final : public hellepoll::Task {
   bool done_reopening() const { return reopen_.active(); }
   void push(hellepoll::TimePoint scheduled, hellepoll::TimePoint sent, bool measured);
   void send_or_connect();
+  // The i-th in-flight slot, oldest first; the newest unwritten_ are not sent.
+  Slot& slot(uint32_t i) { return ring_[(head_ + i) % ring_.size()]; }
+  bool written(uint32_t i) const { return i < count_ - unwritten_; }
+  void mark_sent(uint32_t n);  // the oldest n unwritten slots are now sent
 
   void connect();
   void finish_connect();
   void flush();
+  // One read() behind any carried head bytes, and process() on what came;
+  // returns read()'s result; *drained when it emptied the socket.
+  ssize_t read_and_process(bool* drained);
   void process(const char* data, size_t len);
+  void check_body(const char* data, const ResponseParser::Result& r, bool was_in_body);
   bool on_response(hellepoll::TimePoint now);  // false if the connection was closed
   void on_eof();
   void fail(Failure why, int sys_errno = 0);
@@ -104,6 +124,8 @@ class Connection final : public hellepoll::Task {
   size_t write_offset_ = 0;        // bytes of those already written
   std::vector<Slot> ring_;
   ResponseParser parser_;
+  BodyCheck body_;
+  Tally tally_;
   std::string carry_;  // an incomplete response head, kept across reads
   hellepoll::TimePoint connect_start_{};
   hellepoll::Duration backoff_{};
@@ -132,11 +154,16 @@ class Worker {
   uint64_t quota_left() const { return quota_ ? quota_ - issued_ : UINT64_MAX; }
   void offer(Connection* c);                  // c has room: give it requests (now or when due)
   void dispatch();                            // rate mode: hand due requests to ready connections
-  void hand_back(const Connection::Slot& s);  // an unanswered request, to send again
-  void record_response(const Connection::Slot& s, int status, hellepoll::TimePoint now);
-  void record_failure(Failure why, uint64_t measured_requests, bool consumes_request);
+  // An unanswered request, to send again; `written`: it had been sent.
+  void hand_back(const Connection::Slot& s, bool written);
+  void record_response(const Connection::Slot& s, int status, bool body_ok, hellepoll::TimePoint now);
+  void record_failure(Failure why, uint64_t lost_requests);
   void note_connect_failure(int sys_errno);
   void begin_measuring();
+  void begin_drain();  // the deadline: stop issuing, wait for what is in flight
+  bool owes_requests() const;  // draining at a fixed rate: due requests not yet sent
+  void settle();  // while draining: finish once nothing is in flight or owed
+  void count_unfinished(hellepoll::TimePoint now);
   void finish();
   void sweep();
 
@@ -147,13 +174,16 @@ class Worker {
   const uint64_t quota_;  // requests to send in the measured window; 0 = no limit
   const double rate_;
   uint64_t issued_ = 0, finished_ = 0;  // measured requests sent / done
+  uint64_t in_flight_ = 0;              // slots on all connections, for the drain
   bool measuring_ = false;
+  bool draining_ = false;
   bool done_ = false;
   uint64_t connect_failures_ = 0;
   double user0_ = 0, sys0_ = 0;
 
   RateSchedule schedule_;
   uint64_t next_due_ = 0;                // index of the next request on the schedule
+  uint64_t due_at_drain_ = 0;            // requests due by the deadline (rate mode)
   std::vector<Connection::Slot> retry_;  // scheduled requests handed back by a close
   std::vector<Connection*> ready_;       // ring of connections with room
   size_t ready_head_ = 0, ready_size_ = 0;
@@ -162,7 +192,7 @@ class Worker {
   std::vector<char> rbuf_;
   Stats stats_;
   uint64_t timeline_cap_ = UINT64_MAX;  // last second of a timed run
-  hellepoll::Timer sweep_timer_, warmup_timer_, end_timer_;
+  hellepoll::Timer sweep_timer_, warmup_timer_, end_timer_, drain_timer_;
   std::vector<std::unique_ptr<Connection>> conns_;  // last: destroyed first
 };
 

@@ -7,9 +7,12 @@ cannot pace a fixed rate, so fixed-rate needs loadgen).
 Every parser returns the same "result" shape as loadgen's JSON:
   {"requests", "responses", "duration_s", "req_per_s",
    "errors": {"connect", "read", "write", "timeout", "reset", "short_read",
-              "parse", "non2xx", "total"},
+              "parse", "non2xx", "unexpected_status", "unexpected_body", "total"},
+   "unanswered_at_end", "not_sent",
    "valid", "invalid_reason"}
-A run is valid only when the tool exited 0 and counted no error of any kind.
+A run is valid only when the tool exited 0, counted no error of any kind and
+left no request unanswered or unsent at the end. loadgen checks every
+response against the servers' common answer (status 200, body EXPECTED_BODY).
 """
 
 import json
@@ -18,9 +21,12 @@ import re
 import shutil
 from typing import Dict, List, Optional, Tuple
 
-from .servers import find_binary
+from .servers import EXPECTED_BODY, find_binary
 
-ERROR_KINDS = ("connect", "read", "write", "timeout", "reset", "short_read", "parse", "non2xx")
+ERROR_KINDS = ("connect", "read", "write", "timeout", "reset", "short_read", "parse", "non2xx",
+               "unexpected_status", "unexpected_body")
+# Requests a run ended with, unanswered or never sent (loadgen only).
+UNFINISHED_KINDS = ("unanswered_at_end", "not_sent")
 WRK_PIPELINE_LUA = __file__.rsplit("/", 1)[0] + "/wrk_pipeline.lua"
 
 
@@ -30,11 +36,15 @@ def empty_errors() -> Dict[str, int]:
     return errors
 
 
-def _finish(result: Dict, exit_code: int, tool_message: str = "") -> Dict:
+def _finish(result: Dict, exit_code: int, tool_message: str = "", allow_unanswered: int = 0) -> Dict:
     """Fill errors.total, valid and invalid_reason from the counts and the exit code."""
     errors = result["errors"]
     errors["total"] = sum(errors[k] for k in ERROR_KINDS)
     reasons = ["%d %s" % (errors[k], k.replace("_", " ")) for k in ERROR_KINDS if errors[k]]
+    unfinished = sum(result.get(k, 0) for k in UNFINISHED_KINDS)
+    if unfinished > allow_unanswered:
+        reasons += ["%d %s" % (result[k], k.replace("_", " "))
+                    for k in UNFINISHED_KINDS if result.get(k)]
     if exit_code != 0:
         reasons.append("exit status %d%s" % (exit_code, ": " + tool_message if tool_message else ""))
     if not result.get("responses"):
@@ -118,8 +128,15 @@ def parse_ab(text: str, exit_code: int, stderr: str = "") -> Dict:
 # loadgen (ours)
 # ---------------------------------------------------------------------------
 def loadgen_command(loadgen: str, url: str, connections: int, pipeline: int, duration_s: float,
-                    rate: Optional[float], json_path: str) -> List[str]:
+                    rate: Optional[float], json_path: str, expect_status: Optional[int] = 200,
+                    expect_body: Optional[bytes] = EXPECTED_BODY) -> List[str]:
+    """loadgen's command line; every response must have expect_status and
+    expect_body (None: not checked), else the run is invalid."""
     argv = [loadgen, "-d", format_duration(duration_s), "-t", "1", "-c", str(connections)]
+    if expect_status is not None:
+        argv += ["--expect-status", str(expect_status)]
+    if expect_body is not None:
+        argv += ["--expect-body", expect_body.decode("latin-1")]
     if pipeline > 1:
         argv += ["--pipeline", str(pipeline)]
     if rate:
@@ -142,14 +159,22 @@ def parse_loadgen(report: Optional[Dict], exit_code: int, text: str = "") -> Tup
               "duration_s": float(r.get("duration_s", 0.0)),
               "req_per_s": float(r.get("req_per_s", 0.0)), "errors": errors,
               "status": r.get("status", {})}
-    # Count non-2xx from the status classes too, in case a loadgen build does not.
-    status = r.get("status", {})
-    others = sum(int(status.get(c, 0)) for c in ("1xx", "3xx", "4xx", "5xx"))
-    errors["non2xx"] = max(errors["non2xx"], others)
+    for k in UNFINISHED_KINDS:
+        result[k] = int(r.get(k, 0))
+    setting = report.get("setting", {})
+    # Count non-2xx from the status classes too, in case a loadgen build does
+    # not; with --expect-status loadgen counts unexpected_status instead.
+    if not setting.get("expect_status"):
+        status = r.get("status", {})
+        others = sum(int(status.get(c, 0)) for c in ("1xx", "3xx", "4xx", "5xx"))
+        errors["non2xx"] = max(errors["non2xx"], others)
     message = "" if r.get("valid", True) else "loadgen marked the run invalid"
+    if r.get("miscounted_connections"):
+        message += " (%d connections miscounted)" % r["miscounted_connections"]
     if message and exit_code == 0:
         exit_code = 1
-    return _finish(result, exit_code, message), report.get("latency_us")
+    return (_finish(result, exit_code, message, int(setting.get("allow_unanswered", 0))),
+            report.get("latency_us"))
 
 
 # ---------------------------------------------------------------------------

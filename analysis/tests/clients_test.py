@@ -1,5 +1,6 @@
 """Load generator command lines and outputs: one behaviour per test, real captured outputs."""
 
+import copy
 import json
 import os
 import unittest
@@ -76,6 +77,53 @@ class LoadgenTest(unittest.TestCase):
         self.assertFalse(r["valid"])
         self.assertIn("bad option", r["invalid_reason"])
         self.assertIsNone(latency)
+
+    def report(self, **result):
+        """loadgen_ok.json with `result` keys (and setting.X from setting_X) replaced."""
+        report = copy.deepcopy(fixture("loadgen_ok.json"))
+        for k, v in result.items():
+            if k.startswith("setting_"):
+                report["setting"][k[len("setting_"):]] = v
+            else:
+                report["result"][k] = v
+        return report
+
+    def test_unanswered_at_end_voids_the_run(self):
+        r, _ = clients.parse_loadgen(self.report(unanswered_at_end=375, valid=False), 1)
+        self.assertFalse(r["valid"])
+        self.assertEqual(r["unanswered_at_end"], 375)
+        self.assertIn("375 unanswered at end", r["invalid_reason"])
+
+    def test_not_sent_voids_the_run_even_if_loadgen_exited_0(self):
+        r, _ = clients.parse_loadgen(self.report(not_sent=12), 0)
+        self.assertFalse(r["valid"])
+        self.assertIn("12 not sent", r["invalid_reason"])
+
+    def test_unanswered_within_an_explicit_allowance_is_valid(self):
+        r, _ = clients.parse_loadgen(self.report(unanswered_at_end=3, setting_allow_unanswered=5), 0)
+        self.assertTrue(r["valid"], r["invalid_reason"])
+
+    def test_unexpected_body_and_status_show_as_reasons(self):
+        errors = dict(fixture("loadgen_ok.json")["result"]["errors"], unexpected_body=7,
+                      unexpected_status=2, total=9)
+        report = self.report(errors=errors, valid=False, status={"2xx": 299998, "5xx": 2},
+                             setting_expect_status=200)
+        r, _ = clients.parse_loadgen(report, 1)
+        self.assertFalse(r["valid"])
+        self.assertIn("7 unexpected body", r["invalid_reason"])
+        self.assertIn("2 unexpected status", r["invalid_reason"])
+        self.assertEqual(r["errors"]["non2xx"], 0)  # the 5xx are the unexpected status, once
+        self.assertEqual(r["errors"]["total"], 9)
+
+    def test_command_expects_hello_world(self):
+        argv = clients.loadgen_command("lg", "http://h/", 25, 1, 2, None, "/tmp/x.json")
+        self.assertEqual(argv[argv.index("--expect-status") + 1], "200")
+        self.assertEqual(argv[argv.index("--expect-body") + 1], "Hello World")
+        self.assertNotIn("--allow-unanswered", argv)
+        argv = clients.loadgen_command("lg", "http://h/", 25, 1, 2, None, "/tmp/x.json",
+                                       expect_status=None, expect_body=None)
+        self.assertNotIn("--expect-status", argv)
+        self.assertNotIn("--expect-body", argv)
 
     def test_command(self):
         argv = clients.loadgen_command("lg", "http://h/", 25, 16, 0.3, None, "/tmp/x.json")
