@@ -65,13 +65,16 @@ struct Option {
 };
 
 constexpr Option kOptions[] = {
-    {"-n", "--requests", true},    {"-c", "--connections", true},  {"-t", "--threads", true},
-    {"-d", "--duration", true},    {"-k", "--keepalive", false},   {nullptr, "--no-keepalive", false},
-    {nullptr, "--latency", false}, {nullptr, "--pipeline", true},  {"-R", "--rate", true},
-    {nullptr, "--http1.0", false}, {"-H", "--header", true},       {"-m", "--method", true},
-    {nullptr, "--body", true},     {nullptr, "--body-file", true}, {nullptr, "--timeout", true},
-    {nullptr, "--warmup", true},   {nullptr, "--json", true},      {"-h", "--help", false},
-    {"-V", "--version", false},    {nullptr, "--expect-status", true},
+    {"-n", "--requests", true},       {"-c", "--connections", true},
+    {"-t", "--threads", true},        {"-d", "--duration", true},
+    {"-k", "--keepalive", false},     {nullptr, "--no-keepalive", false},
+    {nullptr, "--latency", false},    {nullptr, "--pipeline", true},
+    {"-R", "--rate", true},           {nullptr, "--http1.0", false},
+    {"-H", "--header", true},         {"-m", "--method", true},
+    {nullptr, "--body", true},        {nullptr, "--body-file", true},
+    {nullptr, "--timeout", true},     {nullptr, "--warmup", true},
+    {nullptr, "--json", true},        {"-h", "--help", false},
+    {"-V", "--version", false},       {nullptr, "--expect-status", true},
     {nullptr, "--expect-body", true}, {nullptr, "--allow-unanswered", true},
 };
 

@@ -34,17 +34,17 @@ namespace {
 using hellepoll::UniqueFd;
 
 enum class Behaviour {
-  kGood,       // 200, Content-Length, keep-alive unless asked to close
-  kChunked,    // 200, chunked body
-  kReset,      // reads the request, then resets the connection
-  kError500,   // 500 with a body
-  kStall,      // reads requests, never answers
-  kTruncated,  // promises 100 bytes, sends 10, closes
-  kFirstOfBatch,  // answers the first request of each read, drops the rest (a broken pipeline)
-  kStallOnce,     // kGood, but the 100th request is answered kStall later
-  kEarly413,      // 413 after the head, before reading the body; waits for the client to close
-  kEarly413Close, // 413 after the head, then closes (which resets the unread body)
-  kSlowReader,    // reads nothing for kStall on its first connection, then reads bodies and answers
+  kGood,           // 200, Content-Length, keep-alive unless asked to close
+  kChunked,        // 200, chunked body
+  kReset,          // reads the request, then resets the connection
+  kError500,       // 500 with a body
+  kStall,          // reads requests, never answers
+  kTruncated,      // promises 100 bytes, sends 10, closes
+  kFirstOfBatch,   // answers the first request of each read, drops the rest (a broken pipeline)
+  kStallOnce,      // kGood, but the 100th request is answered kStall later
+  kEarly413,       // 413 after the head, before reading the body; waits for the client to close
+  kEarly413Close,  // 413 after the head, then closes (which resets the unread body)
+  kSlowReader,     // reads nothing for kStall on its first connection, then reads bodies and answers
 };
 
 constexpr auto kStall = std::chrono::milliseconds(200);

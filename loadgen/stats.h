@@ -15,14 +15,14 @@ namespace loadgen {
 
 // Why a request failed. Each failed request counts exactly once.
 enum class Failure : uint8_t {
-  kConnect,    // connect() refused, unreachable, timed out, or no descriptor
-  kRead,       // read() failed with an errno other than ECONNRESET
-  kWrite,      // write() failed with an errno other than ECONNRESET/EPIPE
-  kTimeout,    // no complete response within --timeout
-  kReset,      // the server reset the connection (ECONNRESET, EPIPE)
-  kShortRead,  // the server closed before the response was complete
-  kParse,      // the response is not valid HTTP/1.x
-  kNon2xx,     // a complete response whose status is not 2xx
+  kConnect,           // connect() refused, unreachable, timed out, or no descriptor
+  kRead,              // read() failed with an errno other than ECONNRESET
+  kWrite,             // write() failed with an errno other than ECONNRESET/EPIPE
+  kTimeout,           // no complete response within --timeout
+  kReset,             // the server reset the connection (ECONNRESET, EPIPE)
+  kShortRead,         // the server closed before the response was complete
+  kParse,             // the response is not valid HTTP/1.x
+  kNon2xx,            // a complete response whose status is not 2xx
   kUnexpectedStatus,  // a complete response whose status is not --expect-status
   kUnexpectedBody,    // a complete response whose body is not --expect-body
 };
@@ -33,11 +33,11 @@ std::string_view failure_name(Failure f);  // "connect", ..., "non2xx", "unexpec
 // connection error took it), or unanswered at the end:
 //   requests == responses + lost + unanswered_at_end
 struct Stats {
-  uint64_t requests = 0;   // sent: the last byte handed to the kernel (each request once)
-  uint64_t responses = 0;  // complete final responses received
-  uint64_t lost = 0;       // sent requests a connection error took before their response
-  uint64_t unanswered_at_end = 0;  // sent, still unanswered when the run ended
-  uint64_t not_sent = 0;           // due (--rate) or queued, never fully written
+  uint64_t requests = 0;                // sent: the last byte handed to the kernel (each request once)
+  uint64_t responses = 0;               // complete final responses received
+  uint64_t lost = 0;                    // sent requests a connection error took before their response
+  uint64_t unanswered_at_end = 0;       // sent, still unanswered when the run ended
+  uint64_t not_sent = 0;                // due (--rate) or queued, never fully written
   uint64_t miscounted_connections = 0;  // connections whose own counts do not add up
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;

@@ -69,11 +69,7 @@ std::string connect_hint(int e) {
 // ---------------------------------------------------------------- Connection
 
 Connection::Connection(Worker& w, uint32_t pipeline, uint32_t source)
-    : w_(w),
-      ring_(pipeline),
-      body_(w.cfg_.expect_body),
-      source_(source),
-      reopen_(w.sched_, [this] {
+    : w_(w), ring_(pipeline), body_(w.cfg_.expect_body), source_(source), reopen_(w.sched_, [this] {
         if (!w_.done_ && !w_.draining_) start();
       }) {
   parser_.reset(w_.run_.request.head);

@@ -152,17 +152,17 @@ class Worker {
 
   bool rate_mode() const { return rate_ > 0; }
   uint64_t quota_left() const { return quota_ ? quota_ - issued_ : UINT64_MAX; }
-  void offer(Connection* c);                  // c has room: give it requests (now or when due)
-  void dispatch();                            // rate mode: hand due requests to ready connections
+  void offer(Connection* c);  // c has room: give it requests (now or when due)
+  void dispatch();            // rate mode: hand due requests to ready connections
   // An unanswered request, to send again; `written`: it had been sent.
   void hand_back(const Connection::Slot& s, bool written);
   void record_response(const Connection::Slot& s, int status, bool body_ok, hellepoll::TimePoint now);
   void record_failure(Failure why, uint64_t lost_requests);
   void note_connect_failure(int sys_errno);
   void begin_measuring();
-  void begin_drain();  // the deadline: stop issuing, wait for what is in flight
+  void begin_drain();          // the deadline: stop issuing, wait for what is in flight
   bool owes_requests() const;  // draining at a fixed rate: due requests not yet sent
-  void settle();  // while draining: finish once nothing is in flight or owed
+  void settle();               // while draining: finish once nothing is in flight or owed
   void count_unfinished(hellepoll::TimePoint now);
   void finish();
   void sweep();
