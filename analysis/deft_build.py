@@ -147,10 +147,10 @@ def is_current(cache: str, identity: Optional[str]) -> bool:
     return bool(entries) and all(os.path.exists(e) for e in entries)
 
 
-def _run(argv: Sequence[str], what: str, timeout: float) -> str:
+def _run(argv: Sequence[str], what: str, timeout: float, env: Optional[Dict[str, str]] = None) -> str:
     try:
-        done = subprocess.run(list(argv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=timeout, check=False)
+        done = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=timeout, check=False, env=env)
     except (OSError, subprocess.TimeoutExpired) as e:
         raise BuildError("%s failed (%s)" % (what, e)) from None
     out = done.stdout.decode("utf-8", "replace")
@@ -181,13 +181,20 @@ def clone(into: str) -> str:
     if not shutil.which("git"):
         raise BuildError("no deft source here and no git to clone %s: %s" % (REPO_URL, SUPPLY))
     checkout = os.path.join(into, "deft")
+    # Never wait on a prompt or a stalled network: an offline machine learns in
+    # seconds that it must supply the source.
+    env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
     try:
-        _run(["git", "clone", "--quiet", "--no-checkout", REPO_URL, checkout],
-             "git clone " + REPO_URL, timeout=300)
+        _run(["git", "-c", "http.lowSpeedLimit=1000", "-c", "http.lowSpeedTime=20", "clone",
+              "--quiet", "--no-checkout", REPO_URL, checkout], "git clone " + REPO_URL, timeout=300,
+             env=env)
         _run(["git", "-C", checkout, "checkout", "--quiet", PINNED_COMMIT],
-             "git checkout " + PINNED_COMMIT, timeout=60)
+             "git checkout " + PINNED_COMMIT, timeout=60, env=env)
+        head = _run(["git", "-C", checkout, "rev-parse", "HEAD"], "git rev-parse", timeout=60, env=env)
     except BuildError as e:
         raise BuildError("%s; offline? %s" % (e, SUPPLY)) from None
+    if not head.strip().startswith(PINNED_COMMIT):
+        raise BuildError("the clone is at %s, not %s: %s" % (head.strip()[:12], PINNED_COMMIT, SUPPLY))
     return checkout
 
 
@@ -245,10 +252,14 @@ def build(source: Source, cache: str, jars: Sequence[str]) -> Dict:
         jar = os.path.join(work, peers.DEFT_JAR)
         compile_jar(src, jars, os.path.join(work, "build"), jar)
         os.makedirs(cache, exist_ok=True)
+        # The new jar lands beside the old one first, so a failed copy leaves the
+        # previous build whole; only then is the old build's mark taken away.
+        staged = os.path.join(cache, peers.DEFT_JAR + ".new")
+        shutil.copyfile(jar, staged)
         classpath_file = os.path.join(cache, peers.DEFT_CLASSPATH_FILE)
         if os.path.exists(classpath_file):
             os.remove(classpath_file)
-        shutil.move(jar, os.path.join(cache, peers.DEFT_JAR))
+        os.replace(staged, os.path.join(cache, peers.DEFT_JAR))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     stamp = {"identity": source.identity, "recipe": RECIPE, "kind": source.kind,

@@ -89,7 +89,11 @@ def _ab_int(text: str, label: str) -> int:
     return int(m.group(1)) if m else 0
 
 
-def parse_ab(text: str, exit_code: int, stderr: str = "") -> Dict:
+def parse_ab(text: str, exit_code: int, stderr: str = "", expect_body: Optional[bytes] = EXPECTED_BODY) -> Dict:
+    """ab checks no body and counts only non-2xx: its "Document Length" (the first
+    answer's; a later one of another length is a Length failure) must be
+    expect_body's, and its Non-2xx count must be 0, else every answer counts as
+    unexpected."""
     result = {"requests": 0, "responses": 0, "duration_s": 0.0, "req_per_s": 0.0,
               "errors": empty_errors()}
     complete = _ab_int(text, "Complete requests")
@@ -105,6 +109,9 @@ def parse_ab(text: str, exit_code: int, stderr: str = "") -> Dict:
     e["connect"], e["read"], e["short_read"], e["parse"] = connect, receive, length, exceptions
     e["write"] = _ab_int(text, "Write errors")
     e["non2xx"] = non2xx
+    doc = re.search(r"^Document Length:\s+(\d+) bytes", text, re.M)
+    if expect_body is not None and complete and (not doc or int(doc.group(1)) != len(expect_body)):
+        e["unexpected_body"] = complete
     m = re.search(r"^Time taken for tests:\s+([\d.]+)", text, re.M)
     result["duration_s"] = float(m.group(1)) if m else 0.0
     m = re.search(r"^Requests per second:\s+([\d.]+)", text, re.M)
@@ -251,10 +258,15 @@ class Tools:
             return "loadgen", ""
         if scenario.fixed_rate:
             return None, ("needs bazel-bin/loadgen/loadgen (wrk cannot hold a fixed rate): "
-                          "bazel build -c opt //loadgen")
+                          "bazel build --config=opt //loadgen")
+        if scenario.pipeline > 1:
+            # wrk counts no request left unanswered at the end: a server that
+            # answers only the first of a batch would show a throughput.
+            return None, ("needs bazel-bin/loadgen/loadgen (wrk cannot tell an unanswered "
+                          "pipelined request): bazel build --config=opt //loadgen")
         if self.wrk:
             return "wrk", ""
-        return None, "no load generator: bazel build -c opt //loadgen, or apt-get install wrk"
+        return None, "no load generator: bazel build --config=opt //loadgen, or apt-get install wrk"
 
     def min_duration_s(self, tool: str) -> float:
         return 1.0 if tool == "wrk" else 0.0

@@ -33,6 +33,16 @@ class AbTest(unittest.TestCase):
         self.assertEqual(r["responses"], 200 - 133 - 40)
         self.assertIn("133 short read", r["invalid_reason"])
 
+    def test_an_answer_of_another_length_voids_the_run(self):
+        # ab compares every answer with the first one's length only: the
+        # first must be the expected body's.
+        text = fixture("ab_ok.txt").replace("Document Length:        11 bytes",
+                                            "Document Length:        12 bytes")
+        r = clients.parse_ab(text, 0)
+        self.assertFalse(r["valid"])
+        self.assertEqual(r["errors"]["unexpected_body"], 29641)
+        self.assertTrue(clients.parse_ab(text, 0, expect_body=None)["valid"])
+
     def test_abort_is_invalid_with_ab_s_message(self):
         text = fixture("ab_refused.txt")
         r = clients.parse_ab(text, 111, text)
