@@ -19,6 +19,7 @@ Each measured run records, besides the client's own numbers:
 One JSON file per run goes to <out>/raw/<scenario>/<point>/<server>-<run>.json.
 """
 
+import dataclasses
 import datetime
 import json
 import math
@@ -708,11 +709,27 @@ class Runner:
             self.planned_total_s = sum(u["planned_s"] for u in units)
             self.say(self.plan_line(blocks, units))
             self.started = time.monotonic()
-            for block in blocks:
+            for i, block in enumerate(blocks):
+                self.rebalance(block, blocks[i:])
                 self.run_block(block, records)
         finally:
             self.stop_servers()
         return records
+
+    def rebalance(self, block: Dict, ahead: List[Dict]) -> None:
+        """Shortens block's time cap when earlier points overran their plan (slow warm-ups,
+        a server's end-of-run wait, restarts), so the budget holds for the run as a whole:
+        what is left after the warm-ups and fixed rounds still ahead, shared equally by the
+        adaptive points still ahead. Never below min_rounds, never longer than planned."""
+        rule = block["rule"]
+        if self.settings.budget_s is None or rule.cap_s is None:
+            return
+        left = self.settings.budget_s - REPORT_ALLOWANCE_S - self.elapsed_s()
+        left -= sum(b["warmup_s"] + b["round_s"] * (b["rounds"] or 0) for b in ahead)
+        adaptive = [b for b in ahead if b["rule"].cap_s is not None]
+        share = max(left / len(adaptive), rule.min_rounds * block["round_s"])
+        if share < rule.cap_s:
+            block["rule"] = dataclasses.replace(rule, cap_s=share)
 
     def plan_line(self, blocks: List[Dict], units: List[Dict]) -> str:
         servers = "plan  %d servers, %d scenarios" % (

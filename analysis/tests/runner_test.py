@@ -11,6 +11,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 import unittest
 
 from analysis.hellepoll_bench import clients, machine, paired, peers, report, scenarios
@@ -365,6 +366,19 @@ class AdaptiveRoundsTest(unittest.TestCase):
         self.assertGreater(stop["halfwidth"], paired.WITHIN)
         lines = [l for l in runner.log.getvalue().splitlines() if l.startswith("[")]
         self.assertEqual(3 + 3 * 12, len(lines))
+
+    def test_an_overrun_before_a_point_shortens_its_cap_but_not_below_min_rounds(self):
+        runner = FakeRunner(self.settings(REPORT_ALLOWANCE_S + 10), lambda s, r: 1.0, self.out)
+        runner.start_servers()
+        block = runner.plan_blocks()[0]
+        planned = block["rule"].cap_s
+        runner.begun = time.monotonic() - 5  # earlier points took 5 s of the 10
+        runner.rebalance(block, [block])
+        self.assertLess(block["rule"].cap_s, planned)
+        self.assertAlmostEqual(10 - 5 - block["warmup_s"], block["rule"].cap_s, delta=0.1)
+        runner.begun = time.monotonic() - 60  # far over: the fewest rounds still run
+        runner.rebalance(block, [block])
+        self.assertEqual(3 * block["round_s"], block["rule"].cap_s)
 
 
 if __name__ == "__main__":
