@@ -720,6 +720,7 @@ void Worker::hand_back(const Connection::Slot& s, bool written) {
   if (rate_mode()) {
     // Still due, also after the deadline: sent again as connections free
     // up, or counted as not sent, at its age, if the run ends first.
+    stats_.resent += written;
     retry_.push_back(s);
     return;
   }
@@ -728,6 +729,7 @@ void Worker::hand_back(const Connection::Slot& s, bool written) {
   // Connection: close), so they were declined, not lost; a connection error
   // that took them is counted as an error.
   if (draining_) return;
+  stats_.resent += written;
   --issued_;
 }
 
