@@ -285,8 +285,9 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -m, --method M         request method (default GET)
       --body S           request body (Content-Length is added)
       --body-file F      request body from file F
-      --timeout D        fail a request with no response after D (default 2s,
-                         0 = none); at the end, wait up to D for answers
+      --timeout D        fail a request with no response after D (default 2s;
+                         0: never); at the end, wait up to D for answers
+                         (2s with --timeout 0)
       --expect-status N  count a response whose status is not N as an error
       --expect-body B    count a response whose body is not B as an error
                          (@FILE: the bytes of FILE)
@@ -302,11 +303,13 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
 Numbers take SI suffixes (100k, 1.5M).
 )" + std::string(hellepoll::kDurationHelp) +
          R"(At the end (-d), loadgen stops issuing and waits up to --timeout for what is
-in flight. Requests still unanswered then ("unanswered at end"), and, with
---rate, requests that fell due but were never sent ("not sent"), make the
-run invalid; with --rate they enter the latency figures at their age.
-Exit status: 0 if every request got a 2xx (or the expected) response, 1 if
-any failed or went unanswered, 2 on bad usage.
+in flight. Requests still unanswered then ("unanswered at end"), and
+requests that fell due (--rate) or were queued on a connection but were
+never fully written ("not sent"), make the run invalid; with --rate they
+enter the latency figures at their age.
+Exit status: 0 if every request got a 2xx response (or --expect-status's)
+with --expect-body's body, 1 if any failed, went unanswered or was not sent
+(beyond --allow-unanswered), 2 on bad usage.
 
 Examples:
   loadgen -n 100k -c 25 -k http://127.0.0.1:42042/          ab -k -c25 habit

@@ -15,7 +15,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -34,21 +37,37 @@ namespace {
 using hellepoll::UniqueFd;
 
 enum class Behaviour {
-  kGood,           // 200, Content-Length, keep-alive unless asked to close
-  kChunked,        // 200, chunked body
-  kReset,          // reads the request, then resets the connection
-  kError500,       // 500 with a body
-  kStall,          // reads requests, never answers
-  kTruncated,      // promises 100 bytes, sends 10, closes
-  kFirstOfBatch,   // answers the first request of each read, drops the rest (a broken pipeline)
-  kStallOnce,      // kGood, but the 100th request is answered kStall later
-  kEarly413,       // 413 after the head, before reading the body; waits for the client to close
-  kEarly413Close,  // 413 after the head, then closes (which resets the unread body)
-  kSlowReader,     // reads nothing for kStall on its first connection, then reads bodies and answers
+  kGood,                   // 200, Content-Length, keep-alive unless asked to close
+  kChunked,                // 200, chunked body
+  kReset,                  // reads the request, then resets the connection
+  kError500,               // 500 with a body
+  kStall,                  // reads requests, never answers
+  kTruncated,              // promises 100 bytes, sends 10, closes
+  kFirstOfBatch,           // answers the first request of each read, drops the rest (a broken pipeline)
+  kStallOnce,              // kGood, but the 100th request is answered kStall later
+  kEarly413,               // 413 after the head, before reading the body; waits for the client to close
+  kEarly413Close,          // 413 after the head, then closes (which resets the unread body)
+  kSlowReader,             // reads nothing for kStall on its first connection, then reads bodies and answers
+  kFrozenAnswerThenReset,  // first request: answered (keep-alive) while loadgen is frozen past its
+                           // next due time, then a reset; later requests kGood
+  kFirstAnsweredLate,      // first request: answered kPastTheEnd late with Connection: close, the
+                           // rest of its batch left unread; later requests kGood
+  kCloseAfterFirst,        // answers the first request of each connection with Connection: close
+                           // and closes, the rest of its batch unread (a server that does not pipeline)
 };
 
 constexpr auto kStall = std::chrono::milliseconds(200);
 constexpr int kStallAt = 100;
+// Longer than the -d of the cases that use it (300 ms), timed from the
+// first request, so that the answer comes in loadgen's end-of-run wait.
+constexpr auto kPastTheEnd = std::chrono::milliseconds(400);
+// Longer than two due intervals of the case that uses it (--rate 10).
+constexpr auto kFrozen = std::chrono::milliseconds(250);
+// A loadgen run that has not ended by then hangs (a bug): it is killed.
+constexpr auto kRunLimit = std::chrono::seconds(10);
+
+// The loadgen process running now, for servers that freeze it; 0 if none.
+std::atomic<pid_t> g_loadgen_pid{0};
 
 std::string lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -57,6 +76,33 @@ std::string lower(std::string s) {
 
 bool contains_ci(const std::string& hay, const std::string& needle) {
   return lower(hay).find(lower(needle)) != std::string::npos;
+}
+
+// True when every thread of process `pid` sleeps: loadgen's worker waits
+// in epoll_wait with its pacing timer armed.
+bool all_threads_asleep(pid_t pid) {
+  std::error_code ec;
+  bool any = false;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(t.path() / "stat");
+    const std::string stat{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    const size_t paren = stat.rfind(')');  // "tid (name) S ..."
+    if (paren == std::string::npos || paren + 2 >= stat.size() || stat[paren + 2] != 'S') return false;
+    any = true;
+  }
+  return any;
+}
+
+// Stops loadgen once it sleeps; resumed by the caller with SIGCONT. Events
+// that arrive while it is stopped are reported in arrival order when it
+// resumes, so what happens meanwhile is ordered after its timer's expiry.
+pid_t freeze_loadgen() {
+  pid_t pid;
+  while ((pid = g_loadgen_pid.load()) == 0) std::this_thread::yield();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  while (!all_threads_asleep(pid) && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+  ::kill(pid, SIGSTOP);
+  return pid;
 }
 
 bool write_all(int fd, const std::string& s) {
@@ -143,6 +189,8 @@ class TestServer {
           contains_ci(req, "Connection: close") || (http10 && !contains_ci(req, "Connection: keep-alive"));
       const std::string conn = close ? "Connection: close\r\n" : http10 ? "Connection: keep-alive\r\n" : "";
       const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world";
+      const std::string ok_close =
+          "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world";
       switch (behaviour_) {
         case Behaviour::kFirstOfBatch:
           buf.clear();  // the rest of this read: never answered
@@ -177,6 +225,30 @@ class TestServer {
           if (!write_all(fd.get(), ok)) return forget(fd);
           break;
         }
+        case Behaviour::kFrozenAnswerThenReset:
+          if (++served_ == 1) {
+            const pid_t pid = freeze_loadgen();
+            std::this_thread::sleep_for(kFrozen);  // the freeze measured, not a wait
+            write_all(fd.get(), ok);
+            linger l{1, 0};  // close() now sends RST
+            setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &l, sizeof l);
+            forget(fd);
+            ::kill(pid, SIGCONT);
+            return;
+          }
+          if (!write_all(fd.get(), ok)) return forget(fd);
+          break;
+        case Behaviour::kFirstAnsweredLate:
+          if (++served_ == 1) {
+            std::this_thread::sleep_for(kPastTheEnd);  // the delay measured, not a wait
+            write_all(fd.get(), ok_close);
+            return forget(fd);
+          }
+          if (!write_all(fd.get(), ok)) return forget(fd);
+          break;
+        case Behaviour::kCloseAfterFirst:
+          write_all(fd.get(), ok_close);
+          return forget(fd);
         case Behaviour::kGood:
           if (!write_all(fd.get(), "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world"))
             return forget(fd);
@@ -265,8 +337,23 @@ RunResult run_loadgen(const std::vector<std::string>& args, const std::string& u
   posix_spawn_file_actions_destroy(&fa);
   EXPECT_EQ(rc, 0) << "cannot start loadgen/loadgen from " << get_current_dir_name();
   if (rc != 0) return r;
+  g_loadgen_pid = pid;
+  std::mutex mu;
+  std::condition_variable cv;
+  bool exited = false;
+  std::thread watchdog([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    if (!cv.wait_for(lock, kRunLimit, [&] { return exited; })) ::kill(pid, SIGKILL);
+  });
   int status = 0;
   waitpid(pid, &status, 0);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    exited = true;
+  }
+  cv.notify_one();
+  watchdog.join();
+  g_loadgen_pid = 0;
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   r.output = slurp(out_path);
   r.json = slurp(json_path);
@@ -457,6 +544,51 @@ const std::vector<Case> kCases = {
       {"result.errors.non2xx", 3},
       {"result.errors.reset", 0},
       {"result.errors.total", 3}}},
+    // Frozen past its next due time, loadgen wakes to its pacing timer
+    // first: the send meets the reset and reads the answer waiting behind
+    // it, whose offer must not run a second dispatch inside the first.
+    {"answer_read_by_a_failed_send_is_dispatched_once",
+     Behaviour::kFrozenAnswerThenReset,
+     {"--rate", "10", "-d", "500ms", "-c", "1", "--pipeline", "2"},
+     1,
+     {{"result.responses", 6},
+      {"result.lost", 0},
+      {"result.errors.reset", 1},
+      {"result.errors.total", 1},
+      {"result.unanswered_at_end", 0},
+      {"result.not_sent", 0}}},
+    // Requests 0-3 are in flight at the end, 4-6 due; the server answers 0
+    // after the end with Connection: close. 1-3 go back to be sent again
+    // on a new connection with 4-6, all within the wait.
+    {"requests_declined_after_the_end_are_sent_again_at_a_fixed_rate",
+     Behaviour::kFirstAnsweredLate,
+     {"--rate", "20", "-d", "300ms", "-c", "1", "--pipeline", "4", "--timeout", "1s"},
+     0,
+     {{"result.responses", 7},
+      {"result.not_sent", 0},
+      {"result.unanswered_at_end", 0},
+      {"result.errors.total", 0},
+      {"result.valid", 1}}},
+    // A connection per request: the one answered after the end closes, and
+    // a new one must open for the 6 requests that fell due meanwhile.
+    {"requests_owed_at_the_end_get_a_new_connection",
+     Behaviour::kFirstAnsweredLate,
+     {"--rate", "20", "-d", "300ms", "-c", "1", "--no-keepalive", "--timeout", "1s"},
+     0,
+     {{"result.responses", 7}, {"result.not_sent", 0}, {"result.errors.total", 0}, {"result.valid", 1}}},
+    // Each connection answers one request of a batch of 4: 37 batches of 4,
+    // then 3, 2 and 1 as the quota runs out, each but the answered one resent.
+    {"requests_resent_after_a_close_mid_batch_are_counted",
+     Behaviour::kCloseAfterFirst,
+     {"-n", "40", "-c", "1", "-k", "--pipeline", "4"},
+     0,
+     {{"result.requests", 40},
+      {"result.responses", 40},
+      {"result.resent", 37 * 3 + 2 + 1},
+      {"result.errors.total", 0},
+      {"result.valid", 1}},
+     nullptr,
+     "; 114 resent after a close"},
     {"refused_connect_reported",
      std::nullopt,
      {"-n", "10", "-c", "2"},

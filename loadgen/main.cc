@@ -3,8 +3,8 @@
 // main() parses the command line, raises the descriptor limit, resolves the
 // target, starts one Worker per thread on a common start time, waits, merges
 // the per-thread Stats and reports. Exit status: 0 when every request got a
-// 2xx (or the expected) response, 1 when any failed or went unanswered, 2 on
-// bad usage or setup.
+// 2xx (or the expected) response with the expected body, 1 when any failed,
+// went unanswered or was not sent, 2 on bad usage or setup.
 #include <signal.h>
 
 #include <cstdio>

@@ -267,10 +267,15 @@ void print_human(std::FILE* out, const Report& r) {
   }
   std::fprintf(out, "  %llu requests in %.2fs, %s read\n", static_cast<unsigned long long>(s.responses),
                s.duration_s, format_bytes(static_cast<double>(s.bytes_read)).c_str());
-  std::fprintf(out, "  %llu sent: %llu answered, %llu lost, %llu unanswered at end; %llu not sent\n",
+  std::fprintf(out, "  %llu sent: %llu answered, %llu lost, %llu unanswered at end; %llu not sent",
                static_cast<unsigned long long>(s.requests), static_cast<unsigned long long>(s.responses),
                static_cast<unsigned long long>(s.lost), static_cast<unsigned long long>(s.unanswered_at_end),
                static_cast<unsigned long long>(s.not_sent));
+  // A server that closes mid-batch gets the rest of the batch again on a new
+  // connection: a valid run, but not the pipelining it was asked for.
+  if (s.resent > 0)
+    std::fprintf(out, "; %llu resent after a close", static_cast<unsigned long long>(s.resent));
+  std::fprintf(out, "\n");
   const double dur = s.duration_s > 0 ? s.duration_s : 1;
   std::fprintf(out, "Requests/sec: %10.2f\n", static_cast<double>(s.responses) / dur);
   std::fprintf(out, "Transfer/sec: %10s\n", format_bytes(static_cast<double>(s.bytes_read) / dur).c_str());
@@ -318,6 +323,7 @@ std::string to_json(const Report& r) {
   j.key("lost").num(s.lost);
   j.key("unanswered_at_end").num(s.unanswered_at_end);
   j.key("not_sent").num(s.not_sent);
+  j.key("resent").num(s.resent);
   j.key("miscounted_connections").num(s.miscounted_connections);
   j.key("duration_s").num(s.duration_s);
   j.key("req_per_s").num(s.duration_s > 0 ? static_cast<double>(s.responses) / s.duration_s : 0.0);

@@ -42,6 +42,7 @@ void Stats::merge(const Stats& o) {
   lost += o.lost;
   unanswered_at_end += o.unanswered_at_end;
   not_sent += o.not_sent;
+  resent += o.resent;
   miscounted_connections += o.miscounted_connections;
   bytes_read += o.bytes_read;
   bytes_written += o.bytes_written;
@@ -57,7 +58,7 @@ void Stats::merge(const Stats& o) {
 }
 
 void Stats::reset() {
-  requests = responses = lost = unanswered_at_end = not_sent = miscounted_connections = 0;
+  requests = responses = lost = unanswered_at_end = not_sent = resent = miscounted_connections = 0;
   bytes_read = bytes_written = 0;
   status.fill(0);
   errors.fill(0);

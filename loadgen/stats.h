@@ -32,12 +32,15 @@ std::string_view failure_name(Failure f);  // "connect", ..., "non2xx", "unexpec
 // Every measured request sent ends in exactly one of: a response, lost (a
 // connection error took it), or unanswered at the end:
 //   requests == responses + lost + unanswered_at_end
+// A request answered before it was fully written (an early 413) counts as
+// sent, so that its answer has a request to count against.
 struct Stats {
   uint64_t requests = 0;                // sent: the last byte handed to the kernel (each request once)
   uint64_t responses = 0;               // complete final responses received
   uint64_t lost = 0;                    // sent requests a connection error took before their response
   uint64_t unanswered_at_end = 0;       // sent, still unanswered when the run ended
   uint64_t not_sent = 0;                // due (--rate) or queued, never fully written
+  uint64_t resent = 0;                  // sent, handed back by a close to be sent again (not in the sum)
   uint64_t miscounted_connections = 0;  // connections whose own counts do not add up
   uint64_t bytes_read = 0;
   uint64_t bytes_written = 0;

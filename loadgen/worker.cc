@@ -70,7 +70,8 @@ std::string connect_hint(int e) {
 
 Connection::Connection(Worker& w, uint32_t pipeline, uint32_t source)
     : w_(w), ring_(pipeline), body_(w.cfg_.expect_body), source_(source), reopen_(w.sched_, [this] {
-        if (!w_.done_ && !w_.draining_) start();
+        // After the deadline only a fixed rate still has requests to send.
+        if (!w_.done_ && (!w_.draining_ || w_.owes_requests())) start();
       }) {
   parser_.reset(w_.run_.request.head);
 }
@@ -663,6 +664,25 @@ void Worker::offer(Connection* c) {
 
 void Worker::dispatch() {
   if (done_) return;
+  // A send that meets a reset reads the answers waiting behind it (flush()),
+  // and an answer's offer() comes back here: a nested pass would pop
+  // connections from the ready ring under this one. It asks for another
+  // pass instead.
+  if (dispatching_) {
+    dispatch_again_ = true;
+    return;
+  }
+  dispatching_ = true;
+  do {
+    dispatch_again_ = false;
+    hand_out_due();
+  } while (dispatch_again_ && !done_);
+  dispatching_ = false;
+  if (done_ || draining_) return;
+  if (ready_size_ > 0 && (!measuring_ || quota_left() > 0)) pace_->arm(schedule_.time_of(next_due_));
+}
+
+void Worker::hand_out_due() {
   const TimePoint now = Clock::now();
   uint64_t due = (draining_ ? due_at_drain_ : schedule_.due_by(now)) - next_due_ + retry_.size();
   while (due > 0 && ready_size_ > 0) {
@@ -686,29 +706,31 @@ void Worker::dispatch() {
       c->send_or_connect();
       if (done_) return;
     }
-    if (!c->can_take()) {
+    if (!c->can_take() && ready_[ready_head_] == c) {
       ready_head_ = (ready_head_ + 1) % ready_.size();
       --ready_size_;
       c->in_ready_ = false;
     }
   }
-  if (draining_) return;
-  if (ready_size_ > 0 && (!measuring_ || quota_left() > 0)) pace_->arm(schedule_.time_of(next_due_));
 }
 
 void Worker::hand_back(const Connection::Slot& s, bool written) {
   if (!s.measured || done_) return;
   if (written) --stats_.requests;  // counted again when it is sent again
-  // After the deadline nothing is sent again: the server closed the
-  // connection on these (having answered an earlier one with Connection:
-  // close), so they were declined, not lost; a connection error that took
-  // them is counted as an error.
-  if (draining_) return;
   if (rate_mode()) {
-    retry_.push_back(s);  // still due; counted as not sent if the run ends first
-  } else {
-    --issued_;
+    // Still due, also after the deadline: sent again as connections free
+    // up, or counted as not sent, at its age, if the run ends first.
+    stats_.resent += written;
+    retry_.push_back(s);
+    return;
   }
+  // Closed loop: after the deadline nothing is sent again. The server
+  // closed the connection on these (having answered an earlier one with
+  // Connection: close), so they were declined, not lost; a connection error
+  // that took them is counted as an error.
+  if (draining_) return;
+  stats_.resent += written;
+  --issued_;
 }
 
 void Worker::record_response(const Connection::Slot& s, int status, bool body_ok, TimePoint now) {

@@ -154,6 +154,7 @@ class Worker {
   uint64_t quota_left() const { return quota_ ? quota_ - issued_ : UINT64_MAX; }
   void offer(Connection* c);  // c has room: give it requests (now or when due)
   void dispatch();            // rate mode: hand due requests to ready connections
+  void hand_out_due();        // one pass of dispatch()
   // An unanswered request, to send again; `written`: it had been sent.
   void hand_back(const Connection::Slot& s, bool written);
   void record_response(const Connection::Slot& s, int status, bool body_ok, hellepoll::TimePoint now);
@@ -178,6 +179,7 @@ class Worker {
   bool measuring_ = false;
   bool draining_ = false;
   bool done_ = false;
+  bool dispatching_ = false, dispatch_again_ = false;  // dispatch() is not re-entered
   uint64_t connect_failures_ = 0;
   double user0_ = 0, sys0_ = 0;
 

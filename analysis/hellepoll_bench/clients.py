@@ -8,18 +8,20 @@ Every parser returns the same "result" shape as loadgen's JSON:
   {"requests", "responses", "duration_s", "req_per_s",
    "errors": {"connect", "read", "write", "timeout", "reset", "short_read",
               "parse", "non2xx", "unexpected_status", "unexpected_body", "total"},
-   "unanswered_at_end", "not_sent",
+   "unanswered_at_end", "not_sent", "resent",
    "valid", "invalid_reason"}
 A run is valid only when the tool exited 0, counted no error of any kind and
 left no request unanswered or unsent at the end. loadgen checks every
-response against the servers' common answer (status 200, body EXPECTED_BODY).
+response against the servers' common answer (status 200, body EXPECTED_BODY);
+a pipelined loadgen run is invalid too when requests had to be re-sent
+because the server closed the connection mid-batch.
 """
 
 import json
 import math
 import re
 import shutil
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from .servers import EXPECTED_BODY, find_binary
 
@@ -36,8 +38,10 @@ def empty_errors() -> Dict[str, int]:
     return errors
 
 
-def _finish(result: Dict, exit_code: int, tool_message: str = "", allow_unanswered: int = 0) -> Dict:
-    """Fill errors.total, valid and invalid_reason from the counts and the exit code."""
+def _finish(result: Dict, exit_code: int, tool_message: str = "", allow_unanswered: int = 0,
+            other_reasons: Sequence[str] = ()) -> Dict:
+    """Fill errors.total, valid and invalid_reason from the counts, the exit code
+    and the tool-specific other_reasons."""
     errors = result["errors"]
     errors["total"] = sum(errors[k] for k in ERROR_KINDS)
     reasons = ["%d %s" % (errors[k], k.replace("_", " ")) for k in ERROR_KINDS if errors[k]]
@@ -45,6 +49,7 @@ def _finish(result: Dict, exit_code: int, tool_message: str = "", allow_unanswer
     if unfinished > allow_unanswered:
         reasons += ["%d %s" % (result[k], k.replace("_", " "))
                     for k in UNFINISHED_KINDS if result.get(k)]
+    reasons += other_reasons
     if exit_code != 0:
         reasons.append("exit status %d%s" % (exit_code, ": " + tool_message if tool_message else ""))
     if not result.get("responses"):
@@ -168,7 +173,15 @@ def parse_loadgen(report: Optional[Dict], exit_code: int, text: str = "") -> Tup
               "status": r.get("status", {})}
     for k in UNFINISHED_KINDS:
         result[k] = int(r.get(k, 0))
+    result["resent"] = int(r.get("resent", 0))
     setting = report.get("setting", {})
+    # A server that answers one request of a batch and closes makes loadgen
+    # send the rest again, one batch per connection: the run is valid to
+    # loadgen but measured no pipelining.
+    other_reasons = []
+    if int(setting.get("pipeline", 1)) > 1 and result["resent"]:
+        other_reasons.append("%d requests re-sent after the server closed mid-batch "
+                             "(it does not pipeline)" % result["resent"])
     # Count non-2xx from the status classes too, in case a loadgen build does
     # not; with --expect-status loadgen counts unexpected_status instead.
     if not setting.get("expect_status"):
@@ -180,7 +193,7 @@ def parse_loadgen(report: Optional[Dict], exit_code: int, text: str = "") -> Tup
         message += " (%d connections miscounted)" % r["miscounted_connections"]
     if message and exit_code == 0:
         exit_code = 1
-    return (_finish(result, exit_code, message, int(setting.get("allow_unanswered", 0))),
+    return (_finish(result, exit_code, message, int(setting.get("allow_unanswered", 0)), other_reasons),
             report.get("latency_us"))
 
 

@@ -113,6 +113,18 @@ class LoadgenTest(unittest.TestCase):
         r, _ = clients.parse_loadgen(self.report(unanswered_at_end=3, setting_allow_unanswered=5), 0)
         self.assertTrue(r["valid"], r["invalid_reason"])
 
+    def test_resent_voids_a_pipelined_run(self):
+        r, _ = clients.parse_loadgen(self.report(resent=114, setting_pipeline=16), 0)
+        self.assertFalse(r["valid"])
+        self.assertEqual(r["resent"], 114)
+        self.assertIn("114 requests re-sent after the server closed mid-batch (it does not pipeline)",
+                      r["invalid_reason"])
+
+    def test_resent_without_pipelining_leaves_the_run_valid(self):
+        r, _ = clients.parse_loadgen(self.report(resent=5), 0)
+        self.assertTrue(r["valid"], r["invalid_reason"])
+        self.assertEqual(r["resent"], 5)
+
     def test_unexpected_body_and_status_show_as_reasons(self):
         errors = dict(fixture("loadgen_ok.json")["result"]["errors"], unexpected_body=7,
                       unexpected_status=2, total=9)
