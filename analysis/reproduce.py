@@ -171,7 +171,7 @@ def do_run(args) -> int:
     if not settings.taskset:
         pin_note = (pin_note + "; " if pin_note else "") + "taskset missing: nothing pinned"
     tools = clients.Tools(args.client)
-    out_dir = rundir.out_dir(args.out, root, "reproduce")
+    out_dir = rundir.out_dir(args.out, root, "reproduce", must_be_empty=True)
     raise_fd_limit()
     machine = machine_mod.describe(root, server_cpus, client_cpus, pin_note, tools,
                                    dict(settings.as_dict(),

@@ -31,10 +31,16 @@ def new_run_dir(root: str, what: str, date: Optional[str] = None, host: Optional
             n += 1
 
 
-def out_dir(out: Optional[str], root: str, what: str) -> str:
-    """The directory a run writes to, created: --out DIR as given, else a new run directory."""
+def out_dir(out: Optional[str], root: str, what: str, must_be_empty: bool = False) -> str:
+    """The directory a run writes to, created: --out DIR as given, else a new run directory.
+
+    must_be_empty: a tool that reads back everything under its directory (reproduce's
+    raw/) would mix an older run into its tables, so an --out that holds files is refused."""
     if out:
         path = os.path.abspath(out)
+        if must_be_empty and os.path.isdir(path) and os.listdir(path):
+            raise SystemExit("%s is not empty: give --out a new directory (or remove this one); "
+                             "an older run's files there would be read as this run's" % out)
         os.makedirs(path, exist_ok=True)
         return path
     return new_run_dir(root, what)

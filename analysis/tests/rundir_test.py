@@ -49,6 +49,15 @@ class NewRunDirTest(unittest.TestCase):
         self.assertEqual(out, rundir.out_dir(out, self.root, "profile"))
         self.assertFalse(os.path.exists(os.path.join(self.root, "runs")))
 
+    def test_a_non_empty_out_is_refused_where_a_run_must_start_empty(self):
+        out = os.path.join(self.root, "results", "ref")
+        self.assertEqual(out, rundir.out_dir(out, self.root, "reproduce", must_be_empty=True))
+        with open(os.path.join(out, "old.json"), "w") as f:
+            f.write("{}")
+        with self.assertRaises(SystemExit) as e:
+            rundir.out_dir(out, self.root, "reproduce", must_be_empty=True)
+        self.assertIn("not empty", str(e.exception))
+
     def test_without_out_each_call_is_a_new_run_dir(self):
         a = rundir.out_dir(None, self.root, "reproduce")
         b = rundir.out_dir("", self.root, "reproduce")
