@@ -47,7 +47,11 @@ def unittest_counts(log):
     return total - failed - skipped, failed, skipped
 
 
-def case_counts(xml_path, target=None):
+def _failed(case):
+    return case.find("failure") is not None or case.find("error") is not None
+
+
+def case_counts(xml_path, target):
     """(passed, failed, skipped) of one test.xml, or None when it is unreadable.
 
     target is "pkg/name": Bazel's own wrapper (for a test that writes no XML)
@@ -64,11 +68,10 @@ def case_counts(xml_path, target=None):
         counted = unittest_counts(out)
         if counted:
             return counted
-        bad = cases[0].find("failure") is not None or cases[0].find("error") is not None
-        return (0, 1, 0) if bad else (1, 0, 0)
+        return (0, 1, 0) if _failed(cases[0]) else (1, 0, 0)
     passed = failed = skipped = 0
     for case in cases:
-        if case.find("failure") is not None or case.find("error") is not None:
+        if _failed(case):
             failed += 1
         elif case.get("result") == "skipped" or case.get("status") == "notrun" or case.find("skipped") is not None:
             skipped += 1

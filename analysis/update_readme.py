@@ -64,7 +64,7 @@ def readme_caption(machine: dict, table_caption: str) -> str:
     the figures were taken (the table's own second caption line). The run's
     table.md and machine.json keep the exact revision and kernel."""
     cpu = machine.get("cpu", {})
-    kernel = re.match(r"\d+\.\d+", machine.get("kernel", "")) or None
+    kernel = re.match(r"\d+\.\d+", machine.get("kernel", ""))
     pin = machine.get("pinning", {})
     first = "%s, %s with %s cores, Linux %s; server on CPU %s, client on CPU %s." % (
         machine.get("date", "?"), cpu.get("model", "?"), cpu.get("cores_usable", "?"),

@@ -233,6 +233,12 @@ class Settings:
                 "within": paired.WITHIN if self.budget_s is not None else None}
 
 
+def fixed_s(blocks: List[Dict]) -> float:
+    """Planned seconds no stopping rule can shorten: every warm-up, and the rounds of
+    blocks with a fixed count."""
+    return sum(b["warmup_s"] + b["round_s"] * (b["rounds"] or 0) for b in blocks)
+
+
 def share_budget(blocks: List[Dict], budget_s: Optional[float], min_rounds: int,
                  most_rounds: int = paired.MOST_ROUNDS) -> float:
     """Sets each block's max_rounds and cap_s (seconds of rounds); returns the worst case,
@@ -245,7 +251,7 @@ def share_budget(blocks: List[Dict], budget_s: Optional[float], min_rounds: int,
     share. A share too small for min_rounds still gets them: the worst case then exceeds
     the budget, which the plan line shows. budget_s None: every block runs its rounds.
     """
-    fixed = sum(b["warmup_s"] + b["round_s"] * (b["rounds"] or 0) for b in blocks)
+    fixed = fixed_s(blocks)
     adaptive = [b for b in blocks if b["rounds"] is None]
     share = (budget_s - fixed) / len(adaptive) if adaptive and budget_s is not None else 0.0
     worst = fixed
@@ -725,7 +731,7 @@ class Runner:
         if self.settings.budget_s is None or rule.cap_s is None:
             return
         left = self.settings.budget_s - REPORT_ALLOWANCE_S - self.elapsed_s()
-        left -= sum(b["warmup_s"] + b["round_s"] * (b["rounds"] or 0) for b in ahead)
+        left -= fixed_s(ahead)
         adaptive = [b for b in ahead if b["rule"].cap_s is not None]
         share = max(left / len(adaptive), rule.min_rounds * block["round_s"])
         if share < rule.cap_s:
