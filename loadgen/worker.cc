@@ -476,9 +476,6 @@ Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t con
                double rate)
     : run_(run),
       cfg_(run.config),
-      // Edge-triggered: level-triggered epoll re-polls (tcp_poll) every fd it
-      // returned at the next epoll_wait, ~8% of this client's CPU at c25.
-      sched_(hellepoll::Trigger::kEdge),
       index_(index),
       quota_(quota),
       rate_(rate),

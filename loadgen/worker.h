@@ -31,6 +31,7 @@
 #include "loadgen/pacing.h"
 #include "loadgen/request.h"
 #include "loadgen/stats.h"
+#include "server/backend/epoll.h"
 #include "server/http/client/response_parser.h"
 #include "server/scheduler.h"
 
@@ -170,7 +171,9 @@ class Worker {
 
   Run& run_;
   const Config& cfg_;
-  hellepoll::Scheduler sched_;  // first: outlives the timers and connections below
+  // Edge-triggered: level-triggered epoll re-polls (tcp_poll) every fd it
+  // returned at the next epoll_wait, ~8% of this client's CPU at c25.
+  hellepoll::EdgeScheduler sched_;  // first: outlives the timers and connections below
   const uint32_t index_;
   const uint64_t quota_;  // requests to send in the measured window; 0 = no limit
   const double rate_;

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
@@ -65,7 +66,7 @@ Listener::Listener(Scheduler& sched, UniqueFd sock, AcceptFn on_accept, Options 
   // about five syscalls of a connection that carries one request).
   const int nodelay = opts_.nodelay ? 1 : 0;
   setsockopt(sock_.get(), IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
-  sched_.add(sock_.get(), this, EPOLLIN | (opts_.exclusive ? EPOLLEXCLUSIVE : 0u));
+  sched_.watch_accept(sock_.get(), this, opts_.exclusive);
 }
 
 Listener::~Listener() { close(); }
@@ -75,7 +76,7 @@ void Listener::close() {
   if (!paused_) accept_batch(INT32_MAX);
   closed_ = true;
   backoff_timer_.cancel();
-  if (!paused_) sched_.remove(sock_.get());
+  if (!paused_) sched_.unwatch_accept(sock_.get());
   sock_.reset();
 }
 
@@ -83,14 +84,14 @@ void Listener::pause() {
   // EPOLLEXCLUSIVE registrations cannot be modified, so pausing is a
   // remove and resuming an add: both are rare.
   paused_ = true;
-  sched_.remove(sock_.get());
+  sched_.unwatch_accept(sock_.get());
   backoff_timer_.start(opts_.backoff);
 }
 
 void Listener::resume() {
   if (closed_ || !paused_) return;
   paused_ = false;
-  sched_.add(sock_.get(), this, EPOLLIN | (opts_.exclusive ? EPOLLEXCLUSIVE : 0u));
+  sched_.watch_accept(sock_.get(), this, opts_.exclusive);
   // Edge-triggered: connections queued while paused raise no new edge.
   on_readable();
 }
@@ -128,12 +129,29 @@ void Listener::accept_batch(int limit) {
         return;
     }
   }
-  // Batch limit: level-triggered, epoll reports the queue again;
-  // edge-triggered, no new edge would come for it.
-  if (sched_.edge_triggered()) {
-    sched_.read_again(sock_.get(), this);
-  } else {
-    mark_sated();
+  // Batch limit: edge-triggered, no new edge would come for what is queued;
+  // called again next turn (level-triggered too, one accept4 early).
+  sched_.read_again(sock_.get(), this);
+}
+
+void Listener::on_accepted(int result) {
+  if (closed_ || paused_) {
+    if (result >= 0) ::close(result);  // the kernel's last one, as we stopped
+    return;
+  }
+  if (result >= 0) {
+    on_accept_(UniqueFd(result));
+    return;
+  }
+  switch (-result) {
+    case EINTR:
+    case ECONNABORTED:
+    case EPROTO:
+    case EAGAIN:
+      return;
+    default:
+      pause();  // out of descriptors or memory, or unknown: back off rather than spin
+      return;
   }
 }
 

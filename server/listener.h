@@ -1,7 +1,8 @@
 // Listener: accepts TCP connections and hands each fd to a callback.
 //
 // - Non-blocking accept4 (SOCK_NONBLOCK | SOCK_CLOEXEC) in a batch per
-//   event; in edge-triggered mode, until EAGAIN.
+//   event; in edge-triggered mode, until EAGAIN. On io_uring the ring
+//   accepts (multishot) and hands each fd to on_accepted().
 // - TCP_NODELAY on every accepted socket (optional; set on the listening
 //   socket, which accepted ones inherit): responses are written whole, so
 //   Nagle could only delay the second write of a streamed one.
@@ -53,7 +54,8 @@ class Listener final : public Task {
   void close();
   bool closed() const { return closed_; }
 
-  void on_readable() override;
+  void on_readable() override;            // readiness backends: accept4 in a batch
+  void on_accepted(int result) override;  // io_uring: its multishot accept's
   std::string_view task_name() const override { return "listener"; }
   bool reading_paused() const override { return paused_; }
 

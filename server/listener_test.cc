@@ -10,6 +10,7 @@
 #include <chrono>
 #include <vector>
 
+#include "server/backend/epoll.h"
 #include "server/testing/client.h"
 
 namespace hellepoll {
@@ -32,7 +33,7 @@ struct Accepted {
 };
 
 Accepted accept_some(bool nodelay, int n) {
-  Scheduler sched;
+  LevelScheduler sched;
   ListenOptions lo;
   lo.host = "127.0.0.1";
   lo.defer_accept = false;  // accept without waiting for a request
@@ -72,7 +73,7 @@ TEST(Listener, NoDelayOffLeavesNagleOn) {
 // a turn (an accept storm yields like any task) and the rest in the next
 // turns without a new edge, through Scheduler::read_again().
 TEST(Listener, EdgeTriggeredAcceptsAQueueInBatchesWithoutANewEdge) {
-  Scheduler sched(Trigger::kEdge);
+  EdgeScheduler sched;
   ListenOptions lo;
   lo.host = "127.0.0.1";
   lo.defer_accept = false;

@@ -1,8 +1,9 @@
 #include "server/scheduler.h"
 
 #include <sys/eventfd.h>
-#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -20,7 +21,17 @@ void log_threw(const char* source) {
 
 }  // namespace
 
-std::string_view trigger_name(Trigger t) { return t == Trigger::kEdge ? "edge" : "level"; }
+std::string_view trigger_name(Trigger t) {
+  switch (t) {
+    case Trigger::kLevel:
+      return "level";
+    case Trigger::kEdge:
+      return "edge";
+    case Trigger::kCompletion:
+      return "uring";
+  }
+  return "?";
+}
 
 // ---------------------------------------------------------------- Timer
 
@@ -57,20 +68,11 @@ void Timer::cancel() {
 
 // ---------------------------------------------------------------- Scheduler
 
-Scheduler::Scheduler(Trigger trigger)
-    : trigger_(trigger),
-      epfd_(epoll_create1(EPOLL_CLOEXEC)),
-      wakefd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
-      now_(Clock::now()) {
-  if (!epfd_ || !wakefd_) {
-    std::fprintf(stderr, "hellepoll: epoll_create1/eventfd failed: %s\n", std::strerror(errno));
+Scheduler::Scheduler() : wakefd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), now_(Clock::now()) {
+  if (!wakefd_) {
+    std::fprintf(stderr, "hellepoll: eventfd failed: %s\n", std::strerror(errno));
     std::abort();
   }
-  // The wake-up eventfd is always level-triggered: it is drained explicitly.
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.fd = wakefd_.get();
-  epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev);
 }
 
 Scheduler::~Scheduler() {
@@ -91,42 +93,6 @@ void Scheduler::call_later(Duration after, std::function<void()> fn) {
   owned_.back()->start(after);
 }
 
-bool Scheduler::add(int fd, Task* task, uint32_t interest) {
-  epoll_event ev{};
-  ev.events = interest | (edge_triggered() ? EPOLLET : 0u);
-  ev.data.fd = fd;
-  if (epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) return false;
-  if (static_cast<size_t>(fd) >= tasks_.size()) {
-    // Grow geometrically; the table is indexed by fd like redis ae's.
-    tasks_.resize(std::max<size_t>(fd + 1, tasks_.size() * 2), nullptr);
-  }
-  tasks_[fd] = task;
-  ++task_count_;
-  return true;
-}
-
-bool Scheduler::modify(int fd, uint32_t interest) {
-  epoll_event ev{};
-  ev.events = interest | (edge_triggered() ? EPOLLET : 0u);
-  ev.data.fd = fd;
-  return epoll_ctl(epfd_.get(), EPOLL_CTL_MOD, fd, &ev) == 0;
-}
-
-void Scheduler::remove(int fd) {
-  epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, fd, nullptr);
-  forget(fd);
-}
-
-void Scheduler::forget(int fd) {
-  if (static_cast<size_t>(fd) < tasks_.size() && tasks_[fd]) {
-    // Its queued read_again() entry, if any, is skipped: a pooled task
-    // registered again must be able to queue a new one.
-    tasks_[fd]->read_again_ = false;
-    tasks_[fd] = nullptr;
-    --task_count_;
-  }
-}
-
 void Scheduler::add_callback(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> lock(cb_mu_);
@@ -134,52 +100,8 @@ void Scheduler::add_callback(std::function<void()> fn) {
   }
   has_callbacks_.store(true, std::memory_order_release);
   // On the loop thread the next turn polls without sleeping; elsewhere the
-  // loop may be asleep in epoll_wait, so one eventfd write wakes it.
+  // loop may be asleep in the backend's wait, so one eventfd write wakes it.
   if (loop_thread_.load(std::memory_order_relaxed) != std::this_thread::get_id()) wake();
-}
-
-void Scheduler::read_again(int fd, Task* task) {
-  // Unregistered (a callback closed or paused it): nothing to call again,
-  // and no flag left set for when it is registered again.
-  if (static_cast<size_t>(fd) >= tasks_.size() || tasks_[fd] != task) return;
-  task->sated_ = true;  // accounted for: it will be called again
-  if (task->read_again_) return;
-  task->read_again_ = true;
-  read_again_.push_back({fd, task});
-}
-
-void Scheduler::run_read_again() {
-  if (read_again_.empty()) return;
-  read_again_running_.swap(read_again_);
-  for (const ReadAgain& r : read_again_running_) {
-    // Skip a task unregistered meanwhile; a slot reused by another task for
-    // the same fd gets one spurious call, which reads EAGAIN.
-    if (static_cast<size_t>(r.fd) >= tasks_.size() || tasks_[r.fd] != r.task) continue;
-    r.task->read_again_ = false;
-    try {
-      dispatch_readable(r.fd, r.task, EPOLLIN);
-    } catch (...) {
-      task_threw(r.fd, r.task);
-    }
-  }
-  read_again_running_.clear();
-}
-
-void Scheduler::dispatch_readable([[maybe_unused]] int fd, Task* t, uint32_t events) {
-#ifndef NDEBUG
-  t->sated_ = false;
-#endif
-  t->events_ = events;
-  t->on_readable();
-#ifndef NDEBUG
-  if (edge_triggered() && tasks_[fd] == t && !t->sated_ && !t->reading_paused()) {
-    std::fprintf(stderr,
-                 "hellepoll: edge-triggered task '%.*s' (fd %d) returned without reading "
-                 "until EAGAIN; it would never be woken for the bytes it left\n",
-                 static_cast<int>(t->task_name().size()), t->task_name().data(), fd);
-    std::abort();
-  }
-#endif
 }
 
 void Scheduler::stop() {
@@ -192,6 +114,13 @@ void Scheduler::wake() {
   uint64_t one = 1;
   ssize_t r = ::write(wakefd_.get(), &one, sizeof one);
   (void)r;  // EAGAIN means the counter is already non-zero: the loop will wake
+}
+
+void Scheduler::drain_wake() {
+  uint64_t v;
+  ssize_t r = ::read(wakefd_.get(), &v, sizeof v);
+  (void)r;
+  wake_sent_.store(false, std::memory_order_release);
 }
 
 void Scheduler::run_callbacks() {
@@ -226,68 +155,31 @@ bool Scheduler::run() {
   return ok;
 }
 
-int Scheduler::wait_timeout_ms(Duration max_wait) const {
+Duration Scheduler::wait_budget(Duration max_wait) const {
   if (has_callbacks_.load(std::memory_order_acquire) || stop_.load(std::memory_order_relaxed) ||
-      !read_again_.empty()) {
-    return 0;
+      has_pending()) {
+    return Duration::zero();
   }
   Duration wait = max_wait;
   if (!heap_.empty()) wait = std::min(wait, heap_[0]->deadline_ - now_);
-  if (wait <= Duration::zero()) return 0;
-  // Round up so a timer is never woken for early and spun on.
-  auto ms = std::chrono::ceil<std::chrono::milliseconds>(wait).count();
-  return ms > 3600000 ? 3600000 : static_cast<int>(ms);
+  return std::max(wait, Duration::zero());
 }
 
 bool Scheduler::run_once(Duration max_wait) {
   if (loop_thread_.load(std::memory_order_relaxed) == std::thread::id{}) {
     loop_thread_.store(std::this_thread::get_id());
   }
-  constexpr int kMaxEvents = 256;
-  epoll_event events[kMaxEvents];
-  int n = epoll_wait(epfd_.get(), events, kMaxEvents, wait_timeout_ms(max_wait));
-  if (n < 0) {
-    if (errno != EINTR) return false;
-    n = 0;
-  }
-  now_ = Clock::now();
-  ++turns_;
-  // Tasks that yielded last turn go first, then those epoll reports now.
-  run_read_again();
-  for (int i = 0; i < n; ++i) {
-    const int fd = events[i].data.fd;
-    const uint32_t ev = events[i].events;
-    if (fd == wakefd_.get()) {
-      uint64_t v;
-      ssize_t r = ::read(fd, &v, sizeof v);
-      (void)r;
-      wake_sent_.store(false, std::memory_order_release);
-      continue;
-    }
-    Task* t = static_cast<size_t>(fd) < tasks_.size() ? tasks_[fd] : nullptr;
-    if (t == nullptr) continue;  // removed earlier in this batch
-    // A try block costs nothing until something throws (table-driven
-    // unwinding): the catch keeps one task's bug from ending every other.
-    try {
-      if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-        dispatch_readable(fd, t, ev);
-        if (tasks_[fd] != t) continue;  // closed itself
-      }
-      if (ev & EPOLLOUT) t->on_writable();
-    } catch (...) {
-      task_threw(fd, t);
-    }
-  }
+  if (!poll(wait_budget(max_wait))) return false;
   expire_timers();
   run_callbacks();
   return true;
 }
 
-void Scheduler::task_threw(int fd, Task* t) {
+void Scheduler::task_threw(int fd, Task* t, bool registered) {
   const char* what = current_what();
   // Still registered: alive, and owed the news. Otherwise it unregistered
   // itself first and may be destroyed: not even its name can be asked.
-  if (static_cast<size_t>(fd) < tasks_.size() && tasks_[fd] == t) {
+  if (registered) {
     const std::string_view name = t->task_name();
     std::fprintf(stderr, "hellepoll: task '%.*s' (fd %d) threw: %s\n", static_cast<int>(name.size()),
                  name.data(), fd, what);

@@ -1,4 +1,10 @@
-// Scheduler: one event loop per thread, on epoll.
+// Scheduler: one event loop per thread. This is the backend-neutral loop
+// (tasks' exceptions, timers, callbacks, turns, stop); how it waits for I/O
+// is a backend, chosen at compile time like redis ae's: EpollScheduler<kLevel>,
+// EpollScheduler<kEdge> (server/backend/epoll.h) and UringScheduler
+// (server/backend/uring.h). Code that knows its backend holds the final
+// class and its calls are direct; code that does not (timers, callbacks,
+// signals, the listener) holds a Scheduler&.
 //
 // Contract
 // - Threading: a Scheduler and everything registered with it belong to the
@@ -8,7 +14,12 @@
 //   pointer in an fd-indexed table (8 bytes per fd slot) and calls it when the
 //   fd is ready. The owner unregisters (remove()/forget()) before destroying
 //   it. A task may unregister and destroy itself from inside its own callback.
-// - Trigger: chosen per scheduler. Level-triggered tasks may read once per
+// - Readiness (add/modify/remove/forget) is offered by every backend: epoll
+//   natively, io_uring with multishot poll requests. The completion
+//   operations (receive into a provided buffer, send, accept) are
+//   UringScheduler's own; a task then hears on_received()/on_sent()/
+//   on_accepted() instead of on_readable()/on_writable().
+// - Trigger: a property of the backend's type. Level-triggered tasks may read once per
 //   event. Edge-triggered tasks must read until EAGAIN (or pause reading) and
 //   call mark_sated() when they see EAGAIN; debug builds abort naming any task
 //   that returns from on_readable() without doing so.
@@ -55,10 +66,12 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using Duration = Clock::duration;
 
-enum class Trigger : uint8_t { kLevel, kEdge };
+// How a backend reports I/O: readiness, level- or edge-triggered, or
+// completions (io_uring). Named "level", "edge", "uring".
+enum class Trigger : uint8_t { kLevel, kEdge, kCompletion };
 std::string_view trigger_name(Trigger t);
 
-// Interest bits for add()/modify().
+// Interest bits for add()/modify() (epoll's, also io_uring's poll mask).
 inline constexpr uint32_t kReadable = EPOLLIN | EPOLLRDHUP;
 inline constexpr uint32_t kWritable = EPOLLOUT;
 
@@ -70,7 +83,7 @@ class Task {
   virtual void on_readable() = 0;
   // Output space is available.
   virtual void on_writable() {}
-  // Name used in diagnostics (the edge-triggered check).
+  // Name used in diagnostics (the edge-triggered and completion checks).
   virtual std::string_view task_name() const { return "task"; }
   // Edge-triggered tasks that stop reading on purpose (back-pressure) return
   // true here; the debug check then leaves them alone.
@@ -86,19 +99,37 @@ class Task {
   // closes. The default does nothing.
   virtual void on_exception() {}
 
+  // ---- completions (UringScheduler). Each is called on the loop thread.
+  // Bytes received into a provided buffer, lent for the call: the buffer goes
+  // back to the kernel when it returns, so the task takes every byte (copies
+  // what it cannot use yet). Debug builds abort naming a task that returns
+  // a count short of bytes.size(): those bytes would be lost.
+  virtual size_t on_received(std::string_view bytes) { return bytes.size(); }
+  // Receiving ended: 0 for the peer's FIN, else an errno.
+  virtual void on_receive_end(int /*err*/) {}
+  // A send finished: bytes sent, or -errno.
+  virtual void on_sent(int /*result*/) {}
+  // A connection was accepted (its fd, which the task now owns), or -errno.
+  virtual void on_accepted(int /*result*/) {}
+  // Everything release() waited for has completed: the task may be reused.
+  virtual void on_released() {}
+
   // Edge-triggered protocol: call when read() returned EAGAIN.
   void mark_sated() { sated_ = true; }
   // Whether read_again() is pending for this task.
   bool read_again_pending() const { return read_again_; }
   // Inside on_readable(): whether the socket failed or is shut in both
-  // directions (EPOLLERR, EPOLLHUP: a reset, not a half-close).
+  // directions (EPOLLHUP, EPOLLERR: a reset, not a half-close).
   bool broken() const { return events_ & (EPOLLHUP | EPOLLERR); }
 
  private:
   friend class Scheduler;
+  template <Trigger>
+  friend class EpollScheduler;
+  friend class UringScheduler;
   uint32_t events_ = 0;  // of the event being dispatched
   bool sated_ = true;
-  bool read_again_ = false;  // queued by Scheduler::read_again()
+  bool read_again_ = false;  // queued by read_again()
 };
 
 class Scheduler;
@@ -131,36 +162,43 @@ class Timer {
 
 class Scheduler {
  public:
-  explicit Scheduler(Trigger trigger = Trigger::kLevel);
-  ~Scheduler();
+  virtual ~Scheduler();
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  Trigger trigger() const { return trigger_; }
-  bool edge_triggered() const { return trigger_ == Trigger::kEdge; }
+  // The backend, as every variant prints it at start: "epoll-level",
+  // "epoll-edge", "io_uring".
+  virtual std::string_view name() const = 0;
 
-  // Registers `task` for `fd` with `interest` (kReadable | kWritable). In
-  // edge-triggered mode EPOLLET is added. Returns false (errno set) on failure.
-  bool add(int fd, Task* task, uint32_t interest);
+  // Readiness. Registers `task` for `fd` with `interest` (kReadable |
+  // kWritable); edge-triggered backends add EPOLLET. Returns false (errno
+  // set) on failure.
+  virtual bool add(int fd, Task* task, uint32_t interest) = 0;
   // Changes the interest of a registered fd.
-  bool modify(int fd, uint32_t interest);
-  // Unregisters `fd` with epoll_ctl(DEL).
-  void remove(int fd);
-  // Unregisters `fd` without a syscall, for a caller that is about to close
-  // it (close() drops the fd from epoll; this saves one epoll_ctl per
+  virtual bool modify(int fd, uint32_t interest) = 0;
+  // Unregisters `fd`.
+  virtual void remove(int fd) = 0;
+  // Unregisters `fd` for a caller that is about to close it (epoll: without
+  // a syscall, close() drops the fd from epoll; this saves one epoll_ctl per
   // connection).
-  void forget(int fd);
+  virtual void forget(int fd) = 0;
+  // Calls task->on_readable() again at the start of the next turn (once,
+  // however often this is called meanwhile), unless `fd` is unregistered
+  // by then; a no-op for a task that is not registered for `fd`. For a task
+  // that stopped with input left so that others get their turn:
+  // edge-triggered, no new edge would come for it. Loop thread only; no
+  // allocation once the queue has grown to the number of such tasks.
+  virtual void read_again(int fd, Task* task) = 0;
+  // Accepting connections on listening socket `fd`: epoll reports it
+  // readable (on_readable(), which calls accept4); io_uring accepts itself
+  // (on_accepted(), a multishot accept). `exclusive`: other schedulers wait
+  // on the same socket (EPOLLEXCLUSIVE).
+  virtual bool watch_accept(int fd, Task* task, bool exclusive) = 0;
+  virtual void unwatch_accept(int fd) = 0;
   size_t task_count() const { return task_count_; }
 
   // Runs `fn` on the loop thread at its next turn. Safe from any thread.
   void add_callback(std::function<void()> fn);
-
-  // Calls task->on_readable() again at the start of the next turn (once,
-  // however often this is called meanwhile), unless `fd` is unregistered
-  // by then; a no-op for a task that is not registered for `fd`. For a task that stopped with input left so
-  // that others get their turn: edge-triggered, no new edge would come for it. Loop thread only; no
-  // allocation once the queue has grown to the number of such tasks.
-  void read_again(int fd, Task* task);
 
   // Runs `fn` once, `after` from now, on the loop thread: a timer the
   // scheduler owns (freed after it fires, or with the scheduler). For
@@ -172,7 +210,7 @@ class Scheduler {
   // Re-reads the clock (for code that ran long inside one turn).
   TimePoint refresh_now() { return now_ = Clock::now(); }
 
-  // Runs until stop(). Returns false if epoll_wait failed fatally.
+  // Runs until stop(). Returns false if the backend's wait failed fatally.
   bool run();
   // One turn: wait at most `max_wait` (or until the next timer), dispatch.
   bool run_once(Duration max_wait);
@@ -184,6 +222,32 @@ class Scheduler {
   // Counters, for tests and profiles.
   uint64_t turns() const { return turns_; }
 
+ protected:
+  Scheduler();
+
+  // The backend's half of a turn: wait for I/O at most `max_wait` (zero:
+  // poll), call begin_turn() once the wait is over, dispatch what it
+  // reported. False on a fatal error.
+  virtual bool poll(Duration max_wait) = 0;
+  // Whether the backend has work queued for the next turn (it must not sleep).
+  virtual bool has_pending() const { return false; }
+
+  void begin_turn() {
+    now_ = Clock::now();
+    ++turns_;
+  }
+  int wake_fd() const { return wakefd_.get(); }
+  // The wake-up eventfd became readable: consume it.
+  void drain_wake();
+  // After an exception escaped task `t` (for `fd`): log it, and tell the
+  // task if it is still `registered`.
+  static void task_threw(int fd, Task* t, bool registered);
+  // The task's per-event bookkeeping, for backends.
+  static uint32_t& events_of(Task* t) { return t->events_; }
+  static bool& sated_of(Task* t) { return t->sated_; }
+  static bool& read_again_of(Task* t) { return t->read_again_; }
+  size_t task_count_ = 0;
+
  private:
   friend class Timer;
 
@@ -193,24 +257,11 @@ class Scheduler {
   void heap_down(uint32_t i);
   void expire_timers();
   void fire(Timer* t);
-  void task_threw(int fd, Task* t);
-  int wait_timeout_ms(Duration max_wait) const;
+  Duration wait_budget(Duration max_wait) const;
   void run_callbacks();
-  void run_read_again();
-  void dispatch_readable(int fd, Task* t, uint32_t events);
   void wake();
 
-  Trigger trigger_;
-  UniqueFd epfd_;
-  UniqueFd wakefd_;           // eventfd: add_callback()/stop() from other threads
-  std::vector<Task*> tasks_;  // indexed by fd
-  size_t task_count_ = 0;
-  struct ReadAgain {
-    int fd;
-    Task* task;
-  };
-  std::vector<ReadAgain> read_again_;          // for the next turn
-  std::vector<ReadAgain> read_again_running_;  // this turn's
+  UniqueFd wakefd_;  // eventfd: add_callback()/stop() from other threads
   std::vector<Timer*> heap_;
   std::vector<Timer*> due_;  // this turn's expired timers, taken off the heap before any fires
   std::vector<std::unique_ptr<Timer>> owned_;  // call_later timers; fired ones are reaped

@@ -22,6 +22,7 @@
 #include <random>
 #include <vector>
 
+#include "server/backend/epoll.h"
 #include "server/scheduler.h"
 
 namespace hellepoll {
@@ -46,7 +47,7 @@ struct Timers {
   }
   Timer& spare(int i) { return all[all.size() - kBatch + i]; }
 
-  Scheduler sched;
+  LevelScheduler sched;
   std::deque<Timer> all;  // Timer is neither copyable nor movable
   std::vector<Duration> far, due;
   int64_t fired = 0;
@@ -99,7 +100,7 @@ class Counter : public Task {
 };
 
 void BM_Dispatch(benchmark::State& state) {
-  Scheduler sched(Trigger::kLevel);
+  LevelScheduler sched;
   int64_t events = 0;
   std::vector<UniqueFd> fds;
   std::vector<Counter> tasks(static_cast<size_t>(state.range(0)), Counter(&events));
@@ -120,7 +121,7 @@ void BM_Dispatch(benchmark::State& state) {
 }
 
 void BM_AddCallback(benchmark::State& state) {
-  Scheduler sched;
+  LevelScheduler sched;
   sched.run_once(Duration::zero());  // binds the loop thread: no eventfd wake-up
   int64_t ran = 0;
   for (auto _ : state) {

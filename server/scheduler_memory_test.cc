@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "server/backend/epoll.h"
 #include "server/scheduler.h"
 #include "server/testing/idle_timers.h"
 
@@ -18,7 +19,7 @@ using std::chrono::milliseconds;
 // reports it with //server:timer_memory.
 TEST(Scheduler, HalfAMillionIdleTimerTasks) {
   constexpr int kTasks = 500000;
-  Scheduler s;
+  LevelScheduler s;
   int fired = 0;
   auto idle = hellepoll::testing::arm_idle_timers(s, kTasks, [&fired] { ++fired; });
   auto& timers = idle.timers;

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "server/backend/epoll.h"
+
 namespace hellepoll {
 namespace {
 
@@ -60,7 +62,7 @@ struct Pair {
 };
 
 TEST(Scheduler, LevelTriggeredRedeliversUntilDrained) {
-  Scheduler s(Trigger::kLevel);
+  LevelScheduler s;
   Pair p;
   Reader r(s, p.b.get(), /*drain=*/false);
   ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
@@ -71,7 +73,7 @@ TEST(Scheduler, LevelTriggeredRedeliversUntilDrained) {
 }
 
 TEST(Scheduler, EdgeTriggeredTaskReadsUntilEagain) {
-  Scheduler s(Trigger::kEdge);
+  EdgeScheduler s;
   Pair p;
   Reader r(s, p.b.get(), /*drain=*/true);
   ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
@@ -85,7 +87,7 @@ TEST(SchedulerDeathTest, EdgeTriggeredCheckNamesTaskThatLeftInput) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        Scheduler s(Trigger::kEdge);
+        EdgeScheduler s;
         Pair p;
         Reader r(s, p.b.get(), /*drain=*/false);
         s.add(p.b.get(), &r, kReadable);
@@ -123,7 +125,7 @@ class YieldingReader : public Task {
 class ReadAgain : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(s.add(p.b.get(), &r, kReadable)); }
-  Scheduler s{Trigger::kEdge};
+  EdgeScheduler s;
   Pair p;
   YieldingReader r{s, p.b.get()};
 };
@@ -165,7 +167,7 @@ TEST_F(ReadAgain, SkipsARemovedTaskAndWorksAfterItIsAddedBack) {
 }
 
 TEST(Scheduler, RemoveStopsDelivery) {
-  Scheduler s;
+  LevelScheduler s;
   Pair p;
   Reader r(s, p.b.get(), true);
   ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
@@ -178,7 +180,7 @@ TEST(Scheduler, RemoveStopsDelivery) {
 }
 
 TEST(Timer, OneShotFiresOnceInDeadlineOrder) {
-  Scheduler s;
+  LevelScheduler s;
   std::vector<int> order;
   Timer t1(s, [&] { order.push_back(1); });
   Timer t2(s, [&] { order.push_back(2); });
@@ -193,7 +195,7 @@ TEST(Timer, OneShotFiresOnceInDeadlineOrder) {
 }
 
 TEST(Timer, CancelledTimerNeverFires) {
-  Scheduler s;
+  LevelScheduler s;
   int fired = 0;
   Timer t(s, [&] { ++fired; });
   t.start(milliseconds(5));
@@ -203,7 +205,7 @@ TEST(Timer, CancelledTimerNeverFires) {
 }
 
 TEST(Timer, PeriodicCancelsItselfFromItsCallback) {
-  Scheduler s;
+  LevelScheduler s;
   int fired = 0;
   Timer* self = nullptr;
   Timer t(s, [&] {
@@ -218,7 +220,7 @@ TEST(Timer, PeriodicCancelsItselfFromItsCallback) {
 }
 
 TEST(Timer, DestroyedFromItsOwnCallbackIsSafe) {
-  Scheduler s;
+  LevelScheduler s;
   int fired = 0;
   std::unique_ptr<Timer> t;
   t = std::make_unique<Timer>(s, [&] {
@@ -234,7 +236,7 @@ TEST(Timer, DestroyedFromItsOwnCallbackIsSafe) {
 // Many fire-and-forget timers, some scheduled from inside others: every one
 // fires exactly once, in deadline order.
 TEST(Timer, CallLaterFiresEachOnceInDeadlineOrder) {
-  Scheduler s;
+  LevelScheduler s;
   constexpr int kTimers = 100000;
   std::vector<int> order;
   order.reserve(kTimers + 1);
@@ -249,7 +251,7 @@ TEST(Timer, CallLaterFiresEachOnceInDeadlineOrder) {
 }
 
 TEST(Scheduler, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
-  Scheduler s;
+  LevelScheduler s;
   std::vector<int> seen;
   std::thread::id loop_id;
   std::thread loop([&] {
@@ -301,7 +303,7 @@ TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
   struct sigaction sa {};
   sa.sa_handler = [](int) {};  // no SA_RESTART: epoll_wait returns EINTR
   ASSERT_EQ(0, sigaction(SIGUSR1, &sa, nullptr));
-  Scheduler s;
+  LevelScheduler s;
   std::atomic<pid_t> loop_tid{0};
   std::promise<void> returned;
   std::thread loop([&] {
@@ -381,7 +383,7 @@ const RearmCase kRearmCases[] = {
 TEST(Timer, ArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
   for (const RearmCase& c : kRearmCases) {
     SCOPED_TRACE(c.name);
-    Scheduler s;
+    LevelScheduler s;
     Pair p;
     Reader r(s, p.b.get(), /*drain=*/false);
     ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
@@ -427,7 +429,7 @@ class Exceptions : public ::testing::Test {
     return logged_;
   }
 
-  Scheduler s;
+  LevelScheduler s;
   Pair p;
   Reader reader{s, p.b.get(), /*drain=*/false};
   int ticks = 0;

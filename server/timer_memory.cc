@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "server/backend/epoll.h"
 #include "server/scheduler.h"
 #include "server/testing/idle_timers.h"
 
@@ -14,7 +15,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "usage: timer_memory [TASKS > 0]\n");
     return 2;
   }
-  hellepoll::Scheduler s;
+  hellepoll::LevelScheduler s;
   int fired = 0;
   auto idle = hellepoll::testing::arm_idle_timers(s, tasks, [&fired] { ++fired; });
   s.run_once(std::chrono::milliseconds(0));  // one turn of the loop with all of them armed

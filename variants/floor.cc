@@ -1,9 +1,12 @@
-// floor: the cost floor. The same scheduler, listener, worker and socket
-// handling as every variant, but no HTTP: each "\r\n\r\n" read is answered
-// with one pre-rendered response, all answers to one read in one send().
-// It makes the same syscalls as the HTTP variants (recv, send), so that the
-// difference between them is user space only.
-// Whatever a real variant costs above this is the price of HTTP itself.
+// floor and uring_floor: the cost floor. The same scheduler, listener,
+// worker and socket handling as the variants of their backend, but no HTTP:
+// each "\r\n\r\n" read is answered with one pre-rendered response, all
+// answers to one read in one send. `floor` (level-triggered epoll) makes the
+// same syscalls as the HTTP variants (recv, send); `uring_floor` the same
+// io_uring operations as the uring variants (multishot receive into the
+// provided buffers, one send in flight, submitted with the wait). So the
+// difference between a variant and its floor is user space only: whatever a
+// real variant costs above it is the price of HTTP itself.
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -11,8 +14,11 @@
 #include <cerrno>
 #include <cstring>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "server/backend/backends.h"
 #include "server/listener.h"
 #include "variants/options.h"
 #include "variants/workers.h"
@@ -28,44 +34,22 @@ constexpr char kResponse[] =
     "Connection: keep-alive\r\n\r\nHello World";
 constexpr size_t kResponseLen = sizeof kResponse - 1;
 
-class FloorConnection final : public Task {
+#ifdef HELLEPOLL_FLOOR_URING
+constexpr Trigger kTrigger = Trigger::kCompletion;
+#else
+constexpr Trigger kTrigger = Trigger::kLevel;
+#endif
+using Sched = SchedulerFor<kTrigger>;
+constexpr bool kUring = kTrigger == Trigger::kCompletion;
+
+// Counts "\r\n\r\n", carrying a partial match across reads. The floor
+// must not cost more than the parsers it is the floor of: memchr finds
+// each LF (a request has three), and only the bytes around it are looked
+// at, not every byte in a loop (which cost ~500 instructions a request).
+class TerminatorCounter {
  public:
-  FloorConnection(Scheduler& s, std::vector<FloorConnection*>& free_list) : sched_(s), free_(free_list) {}
-  void start(UniqueFd fd) {
-    fd_ = std::move(fd);
-    matched_ = 0;
-    if (!sched_.add(fd_.get(), this, kReadable)) {
-      fd_.reset();
-      free_.push_back(this);
-    }
-  }
-
-  void on_readable() override {
-    char buf[16384];
-    for (;;) {
-      ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
-      if (n <= 0) {
-        if (n < 0 && errno == EAGAIN) {
-          mark_sated();
-          return;
-        }
-        if (n < 0 && errno == EINTR) continue;
-        close();
-        return;
-      }
-      size_t answers = count_terminators(buf, static_cast<size_t>(n));
-      if (answers && !reply(answers)) return;
-      if (!sched_.edge_triggered()) return;
-    }
-  }
-  std::string_view task_name() const override { return "floor-connection"; }
-
- private:
-  // Counts "\r\n\r\n", carrying a partial match across reads. The floor
-  // must not cost more than the parsers it is the floor of: memchr finds
-  // each LF (a request has three), and only the bytes around it are looked
-  // at, not every byte in a loop (which cost ~500 instructions a request).
-  size_t count_terminators(const char* p, size_t n) {
+  void reset() { matched_ = 0; }
+  size_t count(const char* p, size_t n) {
     size_t count = 0, i = 0;
     // A terminator begun in the previous read: finish it byte by byte.
     while (matched_ != 0 && i < n) {
@@ -92,14 +76,121 @@ class FloorConnection final : public Task {
     for (i = std::max(start, n >= 3 ? n - 3 : 0); i < n; ++i) step(p[i]);
     return count;
   }
+
+ private:
   int step(char c) {
     static constexpr char kEnd[] = "\r\n\r\n";
     matched_ = c == kEnd[matched_] ? matched_ + 1 : (c == '\r' ? 1 : 0);
     return matched_;
   }
+  int matched_ = 0;
+};
+
+// The answers owed for `answers` requests, appended to `out`.
+void render(std::vector<char>& out, size_t answers) {
+  for (size_t i = 0; i < answers; ++i) out.insert(out.end(), kResponse, kResponse + kResponseLen);
+}
+
+// On io_uring: bytes arrive in completions, answers leave in one send in
+// flight at a time (answers owed meanwhile wait in `next_`).
+class UringFloorConnection final : public Task {
+ public:
+  UringFloorConnection(UringScheduler& s, std::vector<UringFloorConnection*>& free_list)
+      : sched_(s), free_(free_list) {}
+  void start(UniqueFd fd) {
+    fd_ = std::move(fd);
+    counter_.reset();
+    reg_ = sched_.attach(fd_.get(), this);
+    sched_.receive(reg_);
+  }
+  void on_readable() override {}
+  size_t on_received(std::string_view bytes) override {
+    if (!fd_) return bytes.size();
+    if (size_t answers = counter_.count(bytes.data(), bytes.size())) {
+      render(next_, answers);
+      if (out_.empty()) send_next();
+    }
+    return bytes.size();
+  }
+  void on_receive_end(int) override { close(); }
+  void on_sent(int result) override {
+    if (!fd_) return;
+    if (result <= 0) {
+      close();  // the floor does not queue: a client that does not read is dropped
+      return;
+    }
+    sent_ += static_cast<size_t>(result);
+    if (sent_ < out_.size()) {
+      sched_.send(reg_, out_.data() + sent_, out_.size() - sent_, MSG_NOSIGNAL);
+      return;
+    }
+    out_.clear();
+    if (!next_.empty()) send_next();
+  }
+  void on_released() override {
+    out_.clear();
+    next_.clear();
+    free_.push_back(this);
+  }
+  std::string_view task_name() const override { return "floor-connection"; }
+
+ private:
+  void send_next() {
+    out_.swap(next_);
+    sent_ = 0;
+    sched_.send(reg_, out_.data(), out_.size(), MSG_NOSIGNAL);
+  }
+  void close() {
+    if (fd_) sched_.release(reg_, std::move(fd_));
+  }
+
+  UringScheduler& sched_;
+  std::vector<UringFloorConnection*>& free_;
+  UniqueFd fd_;
+  UringScheduler::Reg reg_ = UringScheduler::kNoReg;
+  TerminatorCounter counter_;
+  std::vector<char> out_;   // in flight
+  std::vector<char> next_;  // owed, queued behind it
+  size_t sent_ = 0;
+};
+
+class FloorConnection final : public Task {
+ public:
+  FloorConnection(Scheduler& s, std::vector<FloorConnection*>& free_list) : sched_(s), free_(free_list) {}
+  void start(UniqueFd fd) {
+    fd_ = std::move(fd);
+    counter_.reset();
+    if (!sched_.add(fd_.get(), this, kReadable)) {
+      fd_.reset();
+      free_.push_back(this);
+    }
+  }
+
+  void on_readable() override {
+    char buf[16384];
+    for (;;) {
+      ssize_t n = ::recv(fd_.get(), buf, sizeof buf, 0);
+      if (n <= 0) {
+        if (n < 0 && errno == EAGAIN) {
+          mark_sated();
+          return;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        close();
+        return;
+      }
+      size_t answers = counter_.count(buf, static_cast<size_t>(n));
+      if (answers && !reply(answers)) return;
+      return;  // level-triggered: epoll reports what is left
+    }
+  }
+  std::string_view task_name() const override { return "floor-connection"; }
+
+ private:
+ private:
   bool reply(size_t answers) {
     out_.clear();
-    for (size_t i = 0; i < answers; ++i) out_.insert(out_.end(), kResponse, kResponse + kResponseLen);
+    render(out_, answers);
     size_t off = 0;
     while (off < out_.size()) {
       ssize_t w = ::send(fd_.get(), out_.data() + off, out_.size() - off, MSG_NOSIGNAL);
@@ -123,8 +214,10 @@ class FloorConnection final : public Task {
   std::vector<FloorConnection*>& free_;
   UniqueFd fd_;
   std::vector<char> out_;
-  int matched_ = 0;
+  TerminatorCounter counter_;
 };
+
+using Conn = std::conditional_t<kUring, UringFloorConnection, FloorConnection>;
 
 class FloorWorker final : public Worker {
  public:
@@ -141,18 +234,18 @@ class FloorWorker final : public Worker {
  private:
   void accept(UniqueFd fd) {
     if (free_.empty()) {
-      conns_.push_back(std::make_unique<FloorConnection>(sched_, free_));
+      conns_.push_back(std::make_unique<Conn>(sched_, free_));
       free_.push_back(conns_.back().get());
     }
-    FloorConnection* c = free_.back();
+    Conn* c = free_.back();
     free_.pop_back();
     c->start(std::move(fd));
   }
 
-  Scheduler sched_{Trigger::kLevel};
+  Sched sched_;
   Listener listener_;
-  std::vector<std::unique_ptr<FloorConnection>> conns_;
-  std::vector<FloorConnection*> free_;
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<Conn*> free_;
 };
 
 }  // namespace
@@ -164,9 +257,19 @@ class FloorWorker final : public Worker {
 // the floor must not carry and helloworld does not.
 int main(int argc, char** argv) {
   using namespace hellepoll::variants;
-  const Identity id{"floor", "level", "write", "procs"};
+#ifdef HELLEPOLL_FLOOR_URING
+  const Identity id{"uring_floor", "uring", "write", "procs", Sched::kName};
+#else
+  const Identity id{"floor", "level", "write", "procs", Sched::kName};
+#endif
   Options opts;
   if (int rc = parse_options(argc, argv, id, &opts); rc >= 0) return rc;
+  if constexpr (kUring) {
+    if (const std::string why = hellepoll::UringScheduler::unavailable(); !why.empty()) {
+      std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(id.name.size()), id.name.data(), why.c_str());
+      return 1;
+    }
+  }
   return Procs::run(opts, id, [](int, hellepoll::UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
     return std::make_unique<FloorWorker>(std::move(sock), shared);
   });

@@ -5,6 +5,8 @@
 // the framework per request.
 #include <cstdio>
 #include <memory>
+#include <string>
+#include <type_traits>
 
 #include "server/http/server.h"
 #include "variants/options.h"
@@ -16,11 +18,25 @@ namespace {
 using Io = http::IoPolicy<Trigger::HELLEPOLL_TRIGGER, http::HELLEPOLL_WRITE>;
 using Concurrency = HELLEPOLL_WORKERS;
 
+using Sched = Io::Sched;
+
+// The scheduler of a worker, with the options its backend takes.
+template <class S>
+S make_scheduler([[maybe_unused]] const Options& opts) {
+  if constexpr (std::is_same_v<S, UringScheduler>) {
+    UringScheduler::Options u;
+    u.batch = opts.uring_batch;
+    return S(u);
+  } else {
+    return S();
+  }
+}
+
 template <class IoPolicy>
 class HttpWorker final : public Worker {
  public:
-  HttpWorker(const http::Router& router, const http::ServerConfig& config, UniqueFd sock, bool shared)
-      : sched_(IoPolicy::kTrigger), server_(sched_, router, config) {
+  HttpWorker(const Options& opts, const http::Router& router, UniqueFd sock, bool shared)
+      : sched_(make_scheduler<Sched>(opts)), server_(sched_, router, opts.config) {
     server_.listen(std::move(sock), shared);
   }
   Scheduler& scheduler() override { return sched_; }
@@ -39,20 +55,28 @@ class HttpWorker final : public Worker {
   }
 
  private:
-  Scheduler sched_;
+  Sched sched_;
   http::HttpServer<IoPolicy> server_;
 };
 
 int serve(int argc, char** argv) {
-  const Identity id{HELLEPOLL_VARIANT, trigger_name(Io::kTrigger), Io::Write::kName, Concurrency::kName};
+  const Identity id{HELLEPOLL_VARIANT, trigger_name(Io::kTrigger), Io::Write::kName, Concurrency::kName,
+                    Sched::kName};
   Options opts;
   if (int rc = parse_options(argc, argv, id, &opts); rc >= 0) return rc;
+  if constexpr (Io::kTrigger == Trigger::kCompletion) {
+    // Before any socket or worker: no silent fallback to epoll.
+    if (const std::string why = UringScheduler::unavailable(); !why.empty()) {
+      std::fprintf(stderr, "%s: %s\n", HELLEPOLL_VARIANT, why.c_str());
+      return 1;
+    }
+  }
 
   http::Router router;
   router.get("/",
              [](http::Request&, http::Response& res) { res.send_static(200, "Hello World", "text/plain"); });
   return Concurrency::run(opts, id, [&](int, UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
-    return std::make_unique<HttpWorker<Io>>(router, opts.config, std::move(sock), shared);
+    return std::make_unique<HttpWorker<Io>>(opts, router, std::move(sock), shared);
   });
 }
 

@@ -33,6 +33,8 @@ void usage(FILE* f, const Identity& id) {
                "  --drain-timeout D    graceful shutdown limit (default 10s)\n"
                "  --max-head N         request line + headers, bytes (default 16384; 431)\n"
                "  --max-body N         request body, bytes (default 1048576; 413)\n"
+               "  --uring-batch N      uring variants: a turn waits for N completions or\n"
+               "                       50us, whichever first (default 1: serve each at once)\n"
                "  -h, --help           this text\n"
                "\n"
                "%.*s"
@@ -121,6 +123,10 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       if (!parse_uint(v, &n) || n < 256 || n > 60000) return bad(a, "expects bytes 256-60000");
       o->config.limits.max_head_bytes = static_cast<uint32_t>(n);
       if (o->config.limits.max_request_line > n) o->config.limits.max_request_line = static_cast<uint32_t>(n);
+    } else if (a == "--uring-batch") {
+      if (id.trigger != "uring") return bad(a, "only the uring variants batch completions");
+      if (!parse_uint(v, &n) || n == 0 || n > 4096) return bad(a, "expects a count 1-4096");
+      o->uring_batch = static_cast<unsigned>(n);
     } else if (a == "--max-body") {
       if (!parse_uint(v, &n)) return bad(a, "expects a byte count");
       o->config.limits.max_body = n;

@@ -17,6 +17,7 @@ struct Options {
   int workers = 0;        // 0: the number of cores this process may run on
   bool pin = false;
   AcceptMode accept = AcceptMode::kReusePort;
+  unsigned uring_batch = 1;  // completions a turn waits for (uring variants)
   http::ServerConfig config;
 };
 
@@ -26,6 +27,7 @@ struct Identity {
   std::string_view trigger;  // "edge"
   std::string_view write;    // "writev"
   std::string_view workers;  // "procs"
+  std::string_view backend;  // the scheduler's name(): "epoll-edge"
 };
 
 // Parses argv. Returns -1 to go on, or an exit code (0 after --help, 2 on a

@@ -13,7 +13,7 @@ namespace {
 
 using namespace std::chrono_literals;
 
-const Identity kId{"lt_writev_procs", "level", "writev", "procs"};
+const Identity kId{"lt_writev_procs", "level", "writev", "procs", "epoll-level"};
 
 // parse_options on {"variant", args...}; returns its exit code (-1: go on).
 int parse(std::vector<std::string> args, Options* o) {

@@ -8,7 +8,7 @@ is one line in AXES.
 
 AXES = [
     # (axis, {value: C++ policy}), in name order
-    ("trigger", {"lt": "kLevel", "et": "kEdge"}),
+    ("trigger", {"lt": "kLevel", "et": "kEdge", "uring": "kCompletion"}),
     ("write", {"write": "CopyWrite", "writev": "GatherWrite"}),
     ("workers", {"threads": "Threads", "procs": "Procs"}),
 ]
@@ -21,7 +21,7 @@ HELLOWORLD = "lt_writev_procs"
 # How tables name each axis value (analysis/update_readme.py); a value
 # without a title is shown by its name.
 TITLES = {
-    "trigger": {"lt": "level-triggered", "et": "edge-triggered"},
+    "trigger": {"lt": "level-triggered", "et": "edge-triggered", "uring": "io_uring"},
     "write": {"write": "write (copy)", "writev": "writev (gather)"},
     "workers": {"threads": "threads", "procs": "processes"},
 }
@@ -32,6 +32,7 @@ SHOWS = {
     "trigger": {
         "lt": "one read per readiness event; epoll_ctl only when interest changes",
         "et": "registered once for both directions; reads until EAGAIN",
+        "uring": "multishot receive into provided buffers; sends submitted with the wait, one enter a turn",
     },
 }
 

@@ -62,10 +62,11 @@ void pin_to(int index) {
 }
 
 void announce(const Options& opts, const Identity& id, uint16_t port) {
-  std::printf("%.*s listening on %s:%u (trigger %.*s, write %.*s, %d %.*s, accept %s)\n",
+  std::printf("%.*s listening on %s:%u (backend %.*s, trigger %.*s, write %.*s, %d %.*s, accept %s)\n",
               static_cast<int>(id.name.size()), id.name.data(), opts.host.c_str(), port,
-              static_cast<int>(id.trigger.size()), id.trigger.data(), static_cast<int>(id.write.size()),
-              id.write.data(), opts.workers, static_cast<int>(id.workers.size()), id.workers.data(),
+              static_cast<int>(id.backend.size()), id.backend.data(), static_cast<int>(id.trigger.size()),
+              id.trigger.data(), static_cast<int>(id.write.size()), id.write.data(), opts.workers,
+              static_cast<int>(id.workers.size()), id.workers.data(),
               opts.accept == AcceptMode::kReusePort ? "reuseport" : "shared");
   std::fflush(stdout);
 }

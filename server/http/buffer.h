@@ -14,6 +14,7 @@
 #include <memory>
 #include <new>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace hellepoll::http {
@@ -96,6 +97,12 @@ class ByteBuffer {
     }
     std::memmove(data_, data_ + n, size_ - n);
     size_ -= n;
+  }
+  // Exchanges contents and capacities: no copy.
+  void swap(ByteBuffer& o) noexcept {
+    std::swap(data_, o.data_);
+    std::swap(size_, o.size_);
+    std::swap(cap_, o.cap_);
   }
   // Shrinks the allocation back to at most `keep` bytes (pool hygiene after a
   // large response, so one big download does not pin memory forever).

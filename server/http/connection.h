@@ -35,12 +35,17 @@
 // only when its answer is written; code that must stop early bounds its
 // work with handler_timeout.
 //
-// Io is the compile-time policy pair: Io::kTrigger (level or edge) and
-// Io::Write (CopyWrite or GatherWrite). Each axis value changes only the
-// lines that name it (`if constexpr (kEdge)`, `Io::Write::...`). The socket
-// work is in a few members: read_some() (bytes arrived, EOF, error),
-// Io::Write::flush() (send these bytes: sent, blocked, error), and
-// end_connection()/close(); a completion-based backend replaces those.
+// Io is the compile-time policy pair: Io::kTrigger (level, edge or uring)
+// and Io::Write (CopyWrite or GatherWrite). Each axis value changes only the
+// lines that name it (`if constexpr (kEdge)`, `kUring`, `Io::Write::...`).
+// The socket work is in a few members: read_some() (bytes arrived, EOF,
+// error), Io::Write::flush() (send these bytes: sent, blocked, error), and
+// end_connection()/close(). The completion backend (kUring) replaces them:
+// the scheduler hands in received bytes (on_received(), copied into the
+// read buffer, then the same process()), flush() hands the queued bytes over
+// to one send in flight at a time (on_sent() completes it), and close()
+// releases the registration, which closes the fd in the ring; the object is
+// reused only after on_released(), when no completion can name it.
 //
 // Hot path for a keep-alive request: one read, parse in place, route, the
 // response appended to the borrowed OutBuffer, and after the whole batch of
@@ -58,6 +63,7 @@
 #include <exception>
 #include <string_view>
 
+#include "server/backend/backends.h"
 #include "server/error.h"
 #include "server/fd.h"
 #include "server/http/context.h"
@@ -73,6 +79,7 @@ template <Trigger T, class W>
 struct IoPolicy {
   static constexpr Trigger kTrigger = T;
   using Write = W;
+  using Sched = SchedulerFor<T>;
 };
 
 // What a Connection tells the server that owns it.
@@ -90,6 +97,8 @@ template <class Io>
 class Connection final : public Task, public TimeoutLink, private ResponseSink {
  public:
   static constexpr bool kEdge = Io::kTrigger == Trigger::kEdge;
+  static constexpr bool kUring = Io::kTrigger == Trigger::kCompletion;
+  using Sched = typename Io::Sched;
 
   Connection(ConnectionContext& ctx, ConnectionOwner<Connection>& owner)
       : ctx_(ctx), owner_(owner), res_(this, &Io::Write::add_body, &ctx.date) {}
@@ -108,6 +117,10 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 
   void on_readable() override;
   void on_writable() override;
+  size_t on_received(std::string_view bytes) override;
+  void on_receive_end(int err) override;
+  void on_sent(int result) override;
+  void on_released() override;
   std::string_view task_name() const override { return "http-connection"; }
   bool reading_paused() const override { return !wants_read(); }
   // An exception escaped this connection's own code (a handler's is caught
@@ -150,13 +163,18 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 
   // ---- socket
   ReadResult read_some(ssize_t* n, size_t* room);
+  void take_input(std::string_view bytes);
+  void drain_stash();
   void flush();
+  void submit_send();
+  void end_when_idle();
   bool input_waiting() const;
   Error socket_error() const;
 
   // ---- bookkeeping
   bool wants_read() const { return !peer_eof_ && !paused_ && state_ <= State::kLingering; }
-  bool input_buffered() const { return in_ && in_->len > req_start_; }
+  // Read and not yet served (on io_uring, also what waits in the stash).
+  bool input_buffered() const { return in_ && (in_->len > req_start_ || !in_->stash.empty()); }
   void pause_reading();
   void resume_reading();
   uint32_t wanted_interest() const;
@@ -168,6 +186,19 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
     budget_turn_ = turn;
     reads_left_ = kReadsPerTurn;
   }
+  Sched* sched() const { return static_cast<Sched*>(ctx_.sched); }
+  bool sending() const {
+    if constexpr (kUring) return u_.sending != nullptr;
+    return false;
+  }
+
+  // What only the completion backend keeps (nothing on epoll).
+  struct UringState {
+    UringScheduler::Reg reg = UringScheduler::kNoReg;
+    OutBuffer* sending = nullptr;  // handed over to the send in flight
+    bool drain_wait = false;       // draining: receiving stopped, waiting for what was on its way
+  };
+  struct NoState {};
 
   ConnectionContext& ctx_;
   ConnectionOwner<Connection>& owner_;
@@ -193,6 +224,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool reset_at_end_ = false;   // a close-delimited stream was cut: end with RST, not FIN
   bool registered_ = false;
   bool in_handler_ = false;
+  [[no_unique_address]] std::conditional_t<kUring, UringState, NoState> u_;
 };
 
 // ============================================================ implementation
@@ -208,11 +240,20 @@ void Connection<Io>::open(UniqueFd fd) {
   // earlier in this same turn (ab -c25 reuses one for every accept).
   grant_reads(static_cast<uint8_t>(ctx_.sched->turns()));
   ctx_.idle.push(this, ctx_.sched->now());
+  if constexpr (kUring) {
+    // The receive is issued with this turn's submit and finds the request
+    // already there (TCP_DEFER_ACCEPT): no read here.
+    u_.reg = sched()->attach(fd_.get(), this);
+    u_.drain_wait = false;
+    registered_ = true;
+    sched()->receive(u_.reg);
+    return;
+  }
   on_readable();  // optimistic: the request is usually there already
   if (closed()) return;
   // Edge-triggered: both directions, once; the connection is never modified.
   interest_ = kEdge ? (kReadable | kWritable) : wanted_interest();
-  if (!ctx_.sched->add(fd_.get(), this, interest_)) {
+  if (!sched()->add(fd_.get(), this, interest_)) {
     fail(Error::from_errno(errno));
     return;
   }
@@ -221,6 +262,7 @@ void Connection<Io>::open(UniqueFd fd) {
 
 template <class Io>
 void Connection<Io>::on_readable() {
+  if constexpr (kUring) return;  // bytes come through on_received()
   if (closed()) return;
   if (!wants_read()) {
     // Not reading now (a handler owns the answer, back-pressure, or the
@@ -233,7 +275,7 @@ void Connection<Io>::on_readable() {
     if (!take_read()) {
       // This turn's share is used: others go first. Level-triggered, epoll
       // reports the bytes left again; edge-triggered, nothing would.
-      if constexpr (kEdge) ctx_.sched->read_again(fd_.get(), this);
+      if constexpr (kEdge) sched()->read_again(fd_.get(), this);
       return;
     }
     ssize_t n = 0;
@@ -299,6 +341,147 @@ template <class Io>
 void Connection<Io>::on_writable() {
   if (closed() || !write_blocked_) return;  // edge-triggered: spurious when idle
   flush();
+}
+
+// ---- the completion backend's events
+
+template <class Io>
+size_t Connection<Io>::on_received(std::string_view bytes) {
+  if constexpr (kUring) take_input(bytes);
+  return bytes.size();  // every byte is taken: used, stashed, or discarded while lingering
+}
+
+// Bytes the ring received: into the read buffer, through the same process()
+// as a recv() on epoll. While not reading (a handler owns the answer,
+// back-pressure, the answer that ends the connection is queued), they wait
+// in the stash, up to the read buffer's size.
+template <class Io>
+void Connection<Io>::take_input(std::string_view bytes) {
+  if (closed()) return;
+  if (state_ == State::kLingering) return;  // discarded
+  if (in_ && !in_->stash.empty()) {
+    in_->stash.append(bytes);  // behind what waits already
+    if (wants_read()) drain_stash();
+    return;
+  }
+  while (!bytes.empty()) {
+    if (!wants_read()) {
+      if (!in_) in_ = ctx_.take_in();
+      in_->stash.append(bytes);
+      if (in_->stash.size() >= in_->cap) update_interest();  // bounded: stop receiving
+      return;
+    }
+    if (!in_) in_ = ctx_.take_in();
+    if (in_->len == in_->cap) compact();
+    const size_t room = in_->cap - in_->len;
+    if (room == 0) {
+      pause_reading();
+      continue;  // stashed above
+    }
+    const size_t n = std::min(room, bytes.size());
+    std::memcpy(in_->data.get() + in_->len, bytes.data(), n);
+    in_->len += static_cast<uint32_t>(n);
+    bytes.remove_prefix(n);
+    process();
+    if (closed()) return;
+  }
+}
+
+// What arrived while not reading, before anything received later.
+template <class Io>
+void Connection<Io>::drain_stash() {
+  if (!in_ || in_->stash.empty()) return;
+  ByteBuffer stash;
+  stash.swap(in_->stash);
+  take_input(stash.view());
+  if (!closed() && in_ && in_->stash.empty()) {
+    stash.clear();
+    in_->stash.swap(stash);  // the capacity stays with the pooled buffer
+  }
+}
+
+template <class Io>
+void Connection<Io>::on_receive_end(int err) {
+  if constexpr (kUring) {
+    if (closed()) return;
+    if (err == 0) {
+      peer_eof();
+      return;
+    }
+    if (err == ECANCELED) {
+      // stop_receiving() took effect: every byte sent before it has arrived.
+      if (u_.drain_wait) {
+        u_.drain_wait = false;
+        end_when_idle();
+        if (!closed()) update_interest();  // not ended: reading goes on
+      }
+      return;
+    }
+    fail(Error::from_errno(err));
+  }
+}
+
+template <class Io>
+void Connection<Io>::on_sent(int result) {
+  if constexpr (kUring) {
+    if (closed()) return;
+    OutBuffer* s = u_.sending;
+    if (result < 0) {
+      fail(Error::from_errno(-result));
+      return;
+    }
+    s->sent += static_cast<size_t>(result);
+    if (s->pending()) {
+      // The socket took part of it: the rest when it has room, and the
+      // write timeout runs meanwhile.
+      if (!write_blocked_ || result > 0) ctx_.writing.push(this, ctx_.sched->now());
+      write_blocked_ = true;
+      submit_send();
+      return;
+    }
+    u_.sending = nullptr;
+    ctx_.give_out(s);
+    flush();  // what was queued meanwhile, or what the state waits for next
+  }
+}
+
+// Nothing in flight names this connection any more: it may serve another.
+template <class Io>
+void Connection<Io>::on_released() {
+  if constexpr (kUring) {
+    if (u_.sending) {
+      ctx_.give_out(u_.sending);
+      u_.sending = nullptr;
+    }
+    u_.reg = UringScheduler::kNoReg;
+    owner_.connection_closed(this);
+  }
+}
+
+template <class Io>
+void Connection<Io>::submit_send() {
+  if constexpr (kUring) Io::Write::submit(*sched(), u_.reg, *u_.sending);
+}
+
+// Draining, and idle with nothing buffered: end, unless a request is on its
+// way. epoll asks the socket (FIONREAD); on io_uring the bytes may already
+// be in a completion not yet delivered, so receiving is stopped first and
+// the decision waits for its end (on_receive_end(ECANCELED)).
+template <class Io>
+void Connection<Io>::end_when_idle() {
+  if (state_ != State::kIdle || input_buffered() || (out_ && out_->pending()) || sending()) return;
+  if constexpr (kUring) {
+    if (in_ && !in_->stash.empty()) return;
+    if (!u_.drain_wait && sched()->receiving(u_.reg)) {
+      u_.drain_wait = true;
+      sched()->stop_receiving(u_.reg);
+      return;
+    }
+    if (u_.drain_wait) return;
+  } else {
+    if (input_waiting()) return;
+  }
+  end_connection(false);
 }
 
 template <class Io>
@@ -522,6 +705,18 @@ void Connection<Io>::reply_error(int status) {
 template <class Io>
 void Connection<Io>::flush() {
   const bool was_blocked = write_blocked_;
+  if constexpr (kUring) {
+    if (u_.sending) return;  // one send in flight at a time: on_sent() comes back here
+    if (out_ && out_->pending()) {
+      u_.sending = ctx_.out_pool.take();
+      out_->hand_over(*u_.sending);
+      submit_send();
+      return;
+    }
+    write_blocked_ = false;
+    output_sent(was_blocked);
+    return;
+  }
   if (out_ && out_->pending()) {
     // Ending right after this write? Then the bytes may wait for the FIN.
     const bool last = state_ == State::kClosing && !peer_eof_ && !input_buffered() && !paused_;
@@ -578,14 +773,15 @@ void Connection<Io>::output_sent(bool was_blocked) {
     return;
   }
   if (input_buffered()) return;
-  // Draining: ends once all is answered, unless a request waits in the
-  // socket (its answer will say "close").
-  if (peer_eof_ || (ctx_.draining && !input_waiting())) {
+  if (peer_eof_) {
     end_connection(false);
     return;
   }
   ctx_.idle.push(this, ctx_.sched->now());
   release_buffers();
+  // Draining: ends once all is answered, unless a request is on its way
+  // (its answer will say "close").
+  if (ctx_.draining) end_when_idle();
 }
 
 // The one place that decides how a connection ends once its answers are
@@ -618,12 +814,15 @@ void Connection<Io>::linger() {
   ::shutdown(fd_.get(), SHUT_WR);
   state_ = State::kLingering;
   paused_ = false;
-  if (in_) in_->len = 0;
+  if (in_) {
+    in_->len = 0;
+    in_->stash.clear();
+  }
   req_start_ = body_pos_ = next_start_ = 0;
   ctx_.lingering.push(this, ctx_.sched->now());
   update_interest();
   // Bytes that arrived while not reading raised their edge already.
-  if constexpr (kEdge) ctx_.sched->read_again(fd_.get(), this);
+  if constexpr (kEdge) sched()->read_again(fd_.get(), this);
 }
 
 template <class Io>
@@ -632,7 +831,7 @@ void Connection<Io>::release_buffers() {
     ctx_.give_out(out_);
     out_ = nullptr;
   }
-  if (in_ && in_->len == 0 && state_ == State::kIdle) {
+  if (in_ && in_->len == 0 && in_->stash.empty() && state_ == State::kIdle) {
     ctx_.give_in(in_);
     in_ = nullptr;
   }
@@ -649,11 +848,23 @@ uint32_t Connection<Io>::wanted_interest() const {
 
 template <class Io>
 void Connection<Io>::update_interest() {
-  if constexpr (!kEdge) {
+  if constexpr (kUring) {
+    if (!registered_) return;
+    // Not reading, the ring still receives (into the stash, up to its
+    // bound): that is how a reset reaches a deferred handler, as EPOLLHUP
+    // and EPOLLERR do on epoll.
+    const bool receive =
+        !peer_eof_ && !u_.drain_wait && (wants_read() || !in_ || in_->stash.size() < in_->cap);
+    if (receive) {
+      sched()->receive(u_.reg);  // no-op while armed
+    } else {
+      sched()->stop_receiving(u_.reg);  // no-op while stopped
+    }
+  } else if constexpr (!kEdge) {
     const uint32_t e = wanted_interest();
     if (e == interest_ || !registered_) return;  // epoll_ctl only on transitions
     interest_ = e;
-    ctx_.sched->modify(fd_.get(), e);
+    sched()->modify(fd_.get(), e);
   }
 }
 
@@ -669,7 +880,11 @@ void Connection<Io>::resume_reading() {
   update_interest();
   process();  // requests already buffered; ends with a flush
   if (closed() || !wants_read()) return;
-  on_readable();  // edge-triggered: bytes that arrived while paused raise no new edge
+  if constexpr (kUring) {
+    drain_stash();
+  } else {
+    on_readable();  // edge-triggered: bytes that arrived while paused raise no new edge
+  }
 }
 
 template <class Io>
@@ -787,9 +1002,7 @@ void Connection<Io>::drain() {
   }
   // Idle: a request waiting unread in the socket is read and answered with
   // "close"; otherwise end (lingering: one may be on its way).
-  if (state_ == State::kIdle && !input_buffered() && !(out_ && out_->pending()) && !input_waiting()) {
-    end_connection(false);
-  }
+  end_when_idle();
 }
 
 template <class Io>
@@ -807,9 +1020,12 @@ void Connection<Io>::close() {
   if (closed()) return;
   res_.fail(Error{ErrorKind::kPeerClosed, 0});  // no-op unless a handler still owes an answer
   unlink();
-  if (registered_) ctx_.sched->forget(fd_.get());  // close() removes it from epoll
-  fd_.reset();
-  registered_ = false;
+  UniqueFd fd = std::move(fd_);  // closed() from here on
+  const bool registered = std::exchange(registered_, false);
+  if constexpr (!kUring) {
+    if (registered) sched()->forget(fd.get());  // close() removes it from epoll
+    fd.reset();
+  }
   if (in_) {
     in_->len = 0;
     ctx_.give_in(in_);
@@ -822,6 +1038,14 @@ void Connection<Io>::close() {
   }
   res_.retire();
   state_ = State::kIdle;
+  if constexpr (kUring) {
+    // The ring closes the fd behind what is queued; the object is free
+    // once nothing in flight names it (on_released()).
+    if (registered) {
+      sched()->release(u_.reg, std::move(fd));
+      return;
+    }
+  }
   owner_.connection_closed(this);
 }
 

@@ -302,8 +302,7 @@ struct Client {
 template <class Io>
 class Harness {
  public:
-  explicit Harness(bool small_limits)
-      : sched_(Io::kTrigger), server_(sched_, router(), config(small_limits)) {
+  explicit Harness(bool small_limits) : server_(sched_, router(), config(small_limits)) {
     ListenOptions lo;
     lo.host = "127.0.0.1";
     lo.defer_accept = false;  // accept at connect, so an empty request is served too
@@ -457,7 +456,7 @@ class Harness {
     return next;
   }
 
-  Scheduler sched_;
+  typename Io::Sched sched_;
   Run run_;
   HttpServer<Io> server_;
   sockaddr_in addr_{};
@@ -484,6 +483,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const bool small = policy & 4;
   data += 3;
   size -= 3;
+  if (policy & 8) {  // the completion backend
+    if (policy & 1) {
+      run_with<UringWritev>(small, data, size, chunk, half_close, never_read);
+    } else {
+      run_with<UringWrite>(small, data, size, chunk, half_close, never_read);
+    }
+    return 0;
+  }
   switch (policy & 3) {
     case 0:
       run_with<LtWrite>(small, data, size, chunk, half_close, never_read);

@@ -51,6 +51,9 @@ struct InBuffer {
   RequestParser parser;
   ChunkedDecoder chunked;
   ByteBuffer body;  // bodies that do not fit in place, and chunked ones
+  // io_uring: bytes that arrived while the connection was not reading
+  // (between stop_receiving() and its completion), read first on resuming.
+  ByteBuffer stash;
 };
 
 struct ServerStats {
@@ -93,6 +96,8 @@ struct ConnectionContext {
     in->len = 0;
     in->body.clear();
     in->body.trim(kKeepBytes);
+    in->stash.clear();
+    in->stash.trim(kKeepBytes);
     in_pool.give(in);
   }
   void give_out(OutBuffer* out) {

@@ -8,7 +8,12 @@
 // creates BodyRefs, so the write path's flush is one contiguous write.
 #pragma once
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <cstdint>
+#include <cstring>
+#include <memory>
 
 #include "server/http/buffer.h"
 
@@ -41,6 +46,15 @@ struct OutBuffer {
 
   size_t ref_bytes = 0;  // sum of refs[].len
 
+  // A gathered send that completes later (io_uring) reads its message
+  // header and iovecs after the call that built them: they live here, made
+  // the first time this pooled buffer sends that way.
+  struct Gather {
+    msghdr msg;
+    iovec iov[2 * kMaxRefs + 1];
+  };
+  std::unique_ptr<Gather> gather;
+
   size_t total() const { return bytes.size() + ref_bytes; }
   bool pending() const { return sent < total(); }
   void add_ref(BodyRef r) {
@@ -64,6 +78,28 @@ struct OutBuffer {
       bodies.consume(body_mark);
       body_mark = 0;
     }
+  }
+  // Moves every finished byte (the stream, its refs, the buffered bodies
+  // they point into) to `to`, an empty buffer, without copying it: `to`
+  // is sent while this one goes on taking responses, so a send that
+  // completes later reads memory nothing appends to. What the response being
+  // built has stored stays here.
+  void hand_over(OutBuffer& to) {
+    bytes.swap(to.bytes);
+    std::memcpy(to.refs, refs, nrefs * sizeof(BodyRef));
+    to.nrefs = nrefs;
+    to.ref_bytes = ref_bytes;
+    to.sent = sent;
+    if (body_mark != 0) {
+      bodies.swap(to.bodies);
+      bodies.append(to.bodies.data() + body_mark, to.bodies.size() - body_mark);
+      to.bodies.truncate(body_mark);
+      body_mark = 0;
+    }
+    bytes.clear();
+    nrefs = 0;
+    ref_bytes = 0;
+    sent = 0;
   }
   // Forgets the response being built (its handler failed or timed out).
   void drop_building() {

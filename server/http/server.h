@@ -2,8 +2,8 @@
 // a Router. One per worker thread or process.
 //
 // Contract
-// - Construct and use on the scheduler's thread; the scheduler's trigger
-//   must match Io::kTrigger.
+// - Construct and use on the scheduler's thread. The scheduler is the
+//   backend Io names (Io::Sched), so a mismatch does not compile.
 // - The Router must outlive the server and not change while it serves.
 // - drain(done): stops accepting; idle connections end now (lingering: a
 //   request may cross our FIN), a request in flight is answered (with
@@ -26,7 +26,8 @@ class HttpServer final : private ConnectionOwner<Connection<Io>> {
  public:
   using Conn = Connection<Io>;
 
-  HttpServer(Scheduler& sched, const Router& router, ServerConfig config = {});
+  using Sched = typename Io::Sched;
+  HttpServer(Sched& sched, const Router& router, ServerConfig config = {});
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
@@ -68,19 +69,25 @@ using LtWrite = IoPolicy<Trigger::kLevel, CopyWrite>;
 using LtWritev = IoPolicy<Trigger::kLevel, GatherWrite>;
 using EtWrite = IoPolicy<Trigger::kEdge, CopyWrite>;
 using EtWritev = IoPolicy<Trigger::kEdge, GatherWrite>;
+using UringWrite = IoPolicy<Trigger::kCompletion, CopyWrite>;
+using UringWritev = IoPolicy<Trigger::kCompletion, GatherWrite>;
 extern template class Connection<LtWrite>;
 extern template class Connection<LtWritev>;
 extern template class Connection<EtWrite>;
 extern template class Connection<EtWritev>;
+extern template class Connection<UringWrite>;
+extern template class Connection<UringWritev>;
 extern template class HttpServer<LtWrite>;
 extern template class HttpServer<LtWritev>;
 extern template class HttpServer<EtWrite>;
 extern template class HttpServer<EtWritev>;
+extern template class HttpServer<UringWrite>;
+extern template class HttpServer<UringWritev>;
 
 // ============================================================ implementation
 
 template <class Io>
-HttpServer<Io>::HttpServer(Scheduler& sched, const Router& router, ServerConfig config)
+HttpServer<Io>::HttpServer(Sched& sched, const Router& router, ServerConfig config)
     : ctx_(sched, router, config), sweep_timer_(sched, [this] { sweep(); }), drain_timer_(sched, [this] {
         // Drain deadline: cut what is left.
         for_each_connection([this](Conn* c) {
@@ -89,11 +96,6 @@ HttpServer<Io>::HttpServer(Scheduler& sched, const Router& router, ServerConfig 
         });
         check_drained();
       }) {
-  if (sched.trigger() != Io::kTrigger) {
-    std::fprintf(stderr, "hellepoll: HttpServer built for %s-triggered I/O on a %s-triggered scheduler\n",
-                 trigger_name(Io::kTrigger).data(), trigger_name(sched.trigger()).data());
-    std::abort();
-  }
   // Sweep often enough that a timeout fires within a quarter of its length.
   Duration shortest = std::min({config.idle_timeout, config.read_timeout, config.write_timeout,
                                 config.handler_timeout, config.linger_timeout});

@@ -38,7 +38,7 @@ class ServerThread {
   ServerThread(const Router& router, ServerConfig config) {
     std::promise<void> ready;
     thread_ = std::thread([&] {
-      Scheduler sched(Io::kTrigger);
+      typename Io::Sched sched;
       HttpServer<Io> server(sched, router, config);
       ListenOptions lo;
       lo.host = "127.0.0.1";
@@ -201,12 +201,12 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<int> deferred_error_{-1};
 };
 
-using Policies = ::testing::Types<LtWrite, LtWritev, EtWrite, EtWritev>;
+using Policies = ::testing::Types<LtWrite, LtWritev, EtWrite, EtWritev, UringWrite, UringWritev>;
 class PolicyNames {
  public:
   template <class T>
   static std::string GetName(int) {
-    std::string t = T::kTrigger == Trigger::kLevel ? "lt_" : "et_";
+    std::string t = T::kTrigger == Trigger::kLevel ? "lt_" : T::kTrigger == Trigger::kEdge ? "et_" : "uring_";
     return t + std::string(T::Write::kName);
   }
 };

@@ -20,6 +20,10 @@
 // its FIN in one segment and the client reads the reply and the end of the
 // stream in one wake-up, not two (ab -c25: a new connection per request).
 //
+// On io_uring the same split holds, as operations that complete later:
+// submit() queues one send (write) or one sendmsg with the iovecs (writev)
+// of a buffer that nothing appends to until the completion (hand_over()).
+//
 // Socket calls, not write()/writev(): send() and sendmsg() skip the VFS
 // layer (rw_verify_area, the kiocb, sock_write_iter), ~70 ns a call (a
 // loopback ping-pong on a VM, alternating the two), and
@@ -34,18 +38,21 @@
 #include <cerrno>
 #include <string_view>
 
+#include "server/backend/uring.h"
 #include "server/http/out_buffer.h"
 
 namespace hellepoll::http {
 
 enum class FlushResult : uint8_t { kDone, kBlocked, kError };
 
+inline int send_flags(bool last) { return last ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL; }
+
 // Sends out.bytes from out.sent on: the whole queue when no body is gathered.
 inline FlushResult flush_contiguous(int fd, OutBuffer& out, bool last) {
   while (out.sent < out.bytes.size()) {
     const char* p = out.bytes.data() + out.sent;
     const size_t len = out.bytes.size() - out.sent;
-    ssize_t n = ::send(fd, p, len, last ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
+    ssize_t n = ::send(fd, p, len, send_flags(last));
     if (n > 0) {
       out.sent += static_cast<size_t>(n);
       continue;
@@ -62,6 +69,14 @@ inline void copy_body(OutBuffer& out, std::string_view body, BodySource source) 
   if (source == BodySource::kBuffered) out.bodies.truncate(out.body_mark);
 }
 
+// Queues a send of out.bytes from out.sent on.
+// No MSG_MORE for the last bytes here: the close that would uncork them
+// comes a turn later, after the completion, and a client that sends more
+// meanwhile would get a reset instead of its answer.
+inline void submit_contiguous(UringScheduler& s, UringScheduler::Reg r, const OutBuffer& out) {
+  s.send(r, out.bytes.data() + out.sent, out.bytes.size() - out.sent, MSG_NOSIGNAL);
+}
+
 struct CopyWrite {
   static constexpr std::string_view kName = "write";
 
@@ -70,6 +85,10 @@ struct CopyWrite {
   }
 
   static FlushResult flush(int fd, OutBuffer& out, bool last) { return flush_contiguous(fd, out, last); }
+
+  static void submit(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
+    submit_contiguous(s, r, out);
+  }
 };
 
 struct GatherWrite {
@@ -104,7 +123,7 @@ struct GatherWrite {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<size_t>(n);
-      ssize_t w = ::sendmsg(fd, &msg, last ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL);
+      ssize_t w = ::sendmsg(fd, &msg, send_flags(last));
       if (w > 0) {
         out.sent += static_cast<size_t>(w);
         continue;
@@ -113,6 +132,19 @@ struct GatherWrite {
       return w < 0 && errno == EAGAIN ? FlushResult::kBlocked : FlushResult::kError;
     }
     return FlushResult::kDone;
+  }
+
+  static void submit(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
+    if (out.nrefs == 0) {
+      submit_contiguous(s, r, out);
+      return;
+    }
+    if (!out.gather) out.gather = std::make_unique<OutBuffer::Gather>();
+    OutBuffer::Gather& g = *out.gather;
+    g.msg = msghdr{};
+    g.msg.msg_iov = g.iov;
+    g.msg.msg_iovlen = static_cast<size_t>(gather(out, g.iov));
+    s.sendmsg(r, &g.msg, MSG_NOSIGNAL);
   }
 
  private:
