@@ -11,7 +11,8 @@
 namespace hellepoll {
 
 template <Trigger T>
-using SchedulerFor = std::conditional_t<T == Trigger::kCompletion, UringScheduler,
-                                        EpollScheduler<T == Trigger::kEdge ? Trigger::kEdge : Trigger::kLevel>>;
+using SchedulerFor =
+    std::conditional_t<T == Trigger::kCompletion, UringScheduler,
+                       EpollScheduler<T == Trigger::kEdge ? Trigger::kEdge : Trigger::kLevel>>;
 
 }  // namespace hellepoll

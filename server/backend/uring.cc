@@ -90,9 +90,10 @@ std::string setup_ring(io_uring* ring, unsigned entries, unsigned* flags) {
     const char* name;
   };
   static constexpr Needed kOps[] = {
-      {IORING_OP_ACCEPT, "ACCEPT"},    {IORING_OP_RECV, "RECV"},     {IORING_OP_SEND, "SEND"},
-      {IORING_OP_SENDMSG, "SENDMSG"},  {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
-      {IORING_OP_CLOSE, "CLOSE"},      {IORING_OP_SHUTDOWN, "SHUTDOWN"},
+      {IORING_OP_ACCEPT, "ACCEPT"},     {IORING_OP_RECV, "RECV"},
+      {IORING_OP_SEND, "SEND"},         {IORING_OP_SENDMSG, "SENDMSG"},
+      {IORING_OP_POLL_ADD, "POLL_ADD"}, {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
+      {IORING_OP_CLOSE, "CLOSE"},       {IORING_OP_SHUTDOWN, "SHUTDOWN"},
   };
   for (const Needed& n : kOps) {
     if (!io_uring_opcode_supported(probe, n.op)) {
@@ -173,6 +174,9 @@ UringScheduler::UringScheduler(Options opts) : opts_(opts) {
 }
 
 UringScheduler::~UringScheduler() {
+  // What is queued is issued: the closes of released connections among it
+  // (their fds were handed to the ring).
+  io_uring_submit(&ring_);
   io_uring_queue_exit(&ring_);  // cancels what is in flight; the tasks are not told
   if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
   if (bufs_) munmap(bufs_, bufs_bytes_);
@@ -216,8 +220,10 @@ void UringScheduler::done(Reg r) {
   Task* t = s.task;
   s = Slot{};
   free_slots_.push_back(r);
-  t->on_released();
+  if (t) t->on_released();
 }
+
+void UringScheduler::detach(Reg r) { slots_[r].task = nullptr; }
 
 void UringScheduler::release(Reg r, UniqueFd fd) {
   Slot& s = slots_[r];
@@ -349,6 +355,9 @@ void UringScheduler::forget(int fd) {
   if (r == kNoReg) return;
   poll_regs_[fd] = kNoReg;
   --task_count_;
+  // Readiness and accepting tasks hear nothing more, not even
+  // on_released(): their owner may destroy them as soon as this returns.
+  slots_[r].task = nullptr;
   release(r, UniqueFd());
 }
 
@@ -364,7 +373,8 @@ void UringScheduler::read_again(int fd, Task* task) {
   });
 }
 
-bool UringScheduler::watch_accept(int fd, Task* task, bool /*exclusive: io_uring's accept waits exclusively*/) {
+bool UringScheduler::watch_accept(int fd, Task* task,
+                                  bool /*exclusive: io_uring's accept waits exclusively*/) {
   const Reg r = attach_fd(fd, task);
   if (r == kNoReg) return false;
   arm_accept(r);
@@ -477,7 +487,7 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
   }
   Task* t = slots_[r].task;
   const int fd = slots_[r].fd;
-  auto live = [&] { return slots_[r].task == t && !slots_[r].releasing; };
+  auto live = [&] { return t && slots_[r].task == t && !slots_[r].releasing; };
   try {
     switch (op) {
       case kPoll:
@@ -517,7 +527,7 @@ void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {
   const bool more = flags & IORING_CQE_F_MORE;
   Task* t = slots_[r].task;
   const int fd = slots_[r].fd;
-  auto live = [&] { return slots_[r].task == t && !slots_[r].releasing; };
+  auto live = [&] { return t && slots_[r].task == t && !slots_[r].releasing; };
   if (!more) slots_[r].receiving = false;
   try {
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {

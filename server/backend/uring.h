@@ -47,10 +47,10 @@ class UringScheduler final : public Scheduler {
   static constexpr Trigger kTrigger = Trigger::kCompletion;
 
   struct Options {
-    unsigned entries = 2048;           // submission queue; the completion queue is 4x
-    unsigned buffers = 1024;           // provided receive buffers (a power of two)
-    unsigned buffer_size = 4096;       // bytes each
-    unsigned batch = 1;                // wait for this many completions a turn...
+    unsigned entries = 2048;                              // submission queue; the completion queue is 4x
+    unsigned buffers = 1024;                              // provided receive buffers (a power of two)
+    unsigned buffer_size = 4096;                          // bytes each
+    unsigned batch = 1;                                   // wait for this many completions a turn...
     Duration batch_wait = std::chrono::microseconds(50);  // ...or this long (when batch > 1)
   };
 
@@ -93,6 +93,9 @@ class UringScheduler final : public Scheduler {
   // operations are issued. The task hears only on_released() from now on,
   // at once if nothing is in flight.
   void release(Reg r, UniqueFd fd);
+  // For a task destroyed while its release is still in flight: it hears
+  // nothing, not even on_released().
+  void detach(Reg r);
 
   // Counters, for tests and profiles.
   uint64_t enters() const { return enters_; }
@@ -125,9 +128,7 @@ class UringScheduler final : public Scheduler {
   void on_recv(Reg r, int res, uint32_t flags);
   void done(Reg r);  // one operation of r ended for good
   void recycle(uint16_t bid);
-  Reg poll_reg(int fd) const {
-    return static_cast<size_t>(fd) < poll_regs_.size() ? poll_regs_[fd] : kNoReg;
-  }
+  Reg poll_reg(int fd) const { return static_cast<size_t>(fd) < poll_regs_.size() ? poll_regs_[fd] : kNoReg; }
 
   Options opts_;
   io_uring ring_{};

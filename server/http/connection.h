@@ -102,6 +102,16 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 
   Connection(ConnectionContext& ctx, ConnectionOwner<Connection>& owner)
       : ctx_(ctx), owner_(owner), res_(this, &Io::Write::add_body, &ctx.date) {}
+  ~Connection() override {
+    if constexpr (kUring) {
+      // Destroyed with its release in flight (the server goes first): no
+      // completion may reach it, and the send's buffer goes back now.
+      if (u_.reg != UringScheduler::kNoReg) sched()->detach(u_.reg);
+      if (u_.sending) ctx_.give_out(u_.sending);
+    }
+  }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
 
   // Starts serving `fd`. Reads first (the listener defers accept until the
   // request has arrived), then registers with the scheduler.
