@@ -166,7 +166,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 
   // ---- transitions
   void reply_error(int status);
-  void end_connection(bool may_have_input);
+  void end_connection();
   void linger();
   void fail(const Error& e);
   void close();
@@ -192,6 +192,11 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void compact();
   void release_buffers();
   bool take_read();
+  void socket_emptied() { emptied_turn_ = static_cast<uint32_t>(ctx_.sched->turns()); }
+  // Read to empty in this turn (never known on io_uring: the ring reads).
+  bool emptied_this_turn() const {
+    return !kUring && emptied_turn_ == static_cast<uint32_t>(ctx_.sched->turns());
+  }
   void grant_reads(uint8_t turn) {
     budget_turn_ = turn;
     reads_left_ = kReadsPerTurn;
@@ -233,6 +238,10 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool client_closes_ = false;  // the last request asked to close: the client sends no more
   bool reset_at_end_ = false;   // a close-delimited stream was cut: end with RST, not FIN
   bool registered_ = false;
+  // Low 32 bits of the turn in which a read found the socket empty. A
+  // connection that ends in that same turn has nothing unread to turn its
+  // close() into a reset, so it need not ask the socket (FIONREAD).
+  uint32_t emptied_turn_ = 0;
   bool in_handler_ = false;
   [[no_unique_address]] std::conditional_t<kUring, UringState, NoState> u_;
 };
@@ -333,12 +342,14 @@ template <class Io>
     *n = ::recv(fd_.get(), in_->data.get() + in_->len, *room, 0);  // recv: no VFS layer
     if (*n > 0) {
       in_->len += static_cast<uint32_t>(*n);
+      if (static_cast<size_t>(*n) < *room) socket_emptied();  // it had no more
       return ReadResult::kBytes;
     }
     if (*n == 0) return ReadResult::kEof;
     if (errno == EINTR) continue;
     if (errno != EAGAIN) return ReadResult::kError;
     mark_sated();
+    socket_emptied();
     if (in_->len == 0) {
       ctx_.give_in(in_);
       in_ = nullptr;
@@ -491,7 +502,7 @@ void Connection<Io>::end_when_idle() {
   } else {
     if (input_waiting()) return;
   }
-  end_connection(false);
+  end_connection();
 }
 
 template <class Io>
@@ -762,7 +773,7 @@ void Connection<Io>::output_sent(bool was_blocked) {
       ctx_.handler.push(this, ctx_.sched->now());  // the handler's turn again (also: a stream's progress)
       return;
     case State::kClosing:
-      end_connection(was_blocked || res_.deferred());  // a deferred answer: time passed too
+      end_connection();
       return;
     case State::kLingering:
       return;
@@ -784,7 +795,7 @@ void Connection<Io>::output_sent(bool was_blocked) {
   }
   if (input_buffered()) return;
   if (peer_eof_) {
-    end_connection(false);
+    end_connection();
     return;
   }
   ctx_.idle.push(this, ctx_.sched->now());
@@ -795,10 +806,9 @@ void Connection<Io>::output_sent(bool was_blocked) {
 }
 
 // The one place that decides how a connection ends once its answers are
-// sent. `may_have_input`: time passed since the last read (a blocked write),
-// so the client may have sent more.
+// sent.
 template <class Io>
-void Connection<Io>::end_connection(bool may_have_input) {
+void Connection<Io>::end_connection() {
   if (reset_at_end_) {
     const ::linger reset_on_close{1, 0};
     ::setsockopt(fd_.get(), SOL_SOCKET, SO_LINGER, &reset_on_close, sizeof reset_on_close);
@@ -811,8 +821,12 @@ void Connection<Io>::end_connection(bool may_have_input) {
   }
   // A client that asked to close sends no more (RFC 9112 §9.6): close at
   // once, the FIN in the same segment as the answer (ab: a connection per
-  // request). Anything else may still be sending.
-  if (client_closes_ && !input_buffered() && !(may_have_input && input_waiting())) {
+  // request). Anything else may still be sending. A client that pipelined
+  // bytes behind its last request may have: unless a read found the socket
+  // empty in this very turn (ab), ask the socket, whatever the answer
+  // waited for (a deferred handler, a blocked write, requests buffered
+  // before it).
+  if (client_closes_ && !input_buffered() && (emptied_this_turn() || !input_waiting())) {
     close();
     return;
   }
@@ -963,7 +977,7 @@ void Connection<Io>::timed_out() {
       handler_timed_out();
       return;
     case State::kIdle:
-      end_connection(true);  // the normal end of a keep-alive connection
+      end_connection();  // the normal end of a keep-alive connection
       return;
     case State::kClosing:
     case State::kLingering:
