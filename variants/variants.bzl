@@ -59,6 +59,11 @@ def variant_names():
     _check_axes()
     return ["_".join(c) for c in _combinations(AXES)]
 
+def uring_variant_names():
+    """The variants on the io_uring backend (trigger axis value "uring")."""
+    trigger = [i for i, (axis, _) in enumerate(AXES) if axis == "trigger"][0]
+    return [n for n in variant_names() if n.split("_")[trigger] == "uring"]
+
 def _variant(name, values, **kwargs):
     defines = []
     for i, (_, policies) in enumerate(AXES):

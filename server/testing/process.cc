@@ -51,8 +51,10 @@ bool read_some(int fd, std::string* out, Clock::time_point until) {
 
 }  // namespace
 
-ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string> args) {
-  std::vector<std::string> argv{binary, "--port", "0"};
+ServerProcess::ServerProcess(const std::string& binary, std::vector<std::string> args,
+                             std::vector<std::string> launcher) {
+  std::vector<std::string> argv = std::move(launcher);
+  argv.insert(argv.end(), {binary, "--port", "0"});
   argv.insert(argv.end(), args.begin(), args.end());
   // Output goes to a file, not a pipe: a server that logs a lot can never
   // block on a reader that stopped reading.

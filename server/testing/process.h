@@ -14,8 +14,10 @@ namespace hellepoll::testing {
 
 class ServerProcess {
  public:
-  // `args` are passed after the binary; "--port 0" is added.
-  ServerProcess(const std::string& binary, std::vector<std::string> args);
+  // `args` are passed after the binary; "--port 0" is added. `launcher`, if
+  // any, runs the binary (a command line that ends with the one to run).
+  ServerProcess(const std::string& binary, std::vector<std::string> args,
+                std::vector<std::string> launcher = {});
   ~ServerProcess();
   ServerProcess(const ServerProcess&) = delete;
   ServerProcess& operator=(const ServerProcess&) = delete;
