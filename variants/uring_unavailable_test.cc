@@ -60,7 +60,8 @@ TEST_P(UringUnavailable, ExitsWithOneLineNamingCauseAndFix) {
     EXPECT_NE(std::string::npos, out.find("use Linux 6.1 or later")) << out;
   } else {
     EXPECT_NE(std::string::npos, out.find("a seccomp filter forbids it")) << out;
-    EXPECT_NE(std::string::npos, out.find("allow io_uring_setup, io_uring_enter and io_uring_register")) << out;
+    EXPECT_NE(std::string::npos, out.find("allow io_uring_setup, io_uring_enter and io_uring_register"))
+        << out;
   }
 }
 
