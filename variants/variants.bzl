@@ -59,10 +59,14 @@ def variant_names():
     _check_axes()
     return ["_".join(c) for c in _combinations(AXES)]
 
+def _has(name, axis, value):
+    """Whether the variant (or axes string) `name` takes `value` on `axis`."""
+    i = [i for i, (a, _) in enumerate(AXES) if a == axis][0]
+    return name.split("_")[i] == value
+
 def uring_variant_names():
     """The variants on the io_uring backend (trigger axis value "uring")."""
-    trigger = [i for i, (axis, _) in enumerate(AXES) if axis == "trigger"][0]
-    return [n for n in variant_names() if n.split("_")[trigger] == "uring"]
+    return [n for n in variant_names() if _has(n, "trigger", "uring")]
 
 def _variant(name, values, **kwargs):
     defines = []
@@ -95,9 +99,8 @@ def variant_suite_test(name, srcs, deps, extra_data = [], size = "medium"):
     test shares the cores meanwhile.
     """
     binaries = variant_names() + ["helloworld"]
-    workers = [i for i, (axis, _) in enumerate(AXES) if axis == "workers"][0]
-    procs = [n for n in variant_names() if n.split("_")[workers] == "procs"]
-    if HELLOWORLD.split("_")[workers] == "procs":
+    procs = [n for n in variant_names() if _has(n, "workers", "procs")]
+    if _has(HELLOWORLD, "workers", "procs"):
         procs.append("helloworld")
     native.cc_test(
         name = name,
