@@ -3,6 +3,7 @@
 #include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,14 +62,15 @@ std::string setup_failure(int err) {
 // Sets `ring` up as the backend does; empty on success, else the line.
 std::string setup_ring(io_uring* ring, unsigned entries, unsigned* flags) {
   io_uring_params p{};
-  p.flags = kFastFlags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
+  // Disabled until the loop's thread enables it (UringScheduler::enable()).
+  p.flags = kFastFlags | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL | IORING_SETUP_R_DISABLED;
   p.cq_entries = entries * 4;
   int r = io_uring_queue_init_params(entries, ring, &p);
   if (r == -EINVAL) {
     // A kernel before 6.1 has no DEFER_TASKRUN (nor SINGLE_ISSUER before
     // 6.0): the ring still works, a little more slowly.
     p = io_uring_params{};
-    p.flags = IORING_SETUP_CQSIZE;
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_R_DISABLED;
     p.cq_entries = entries * 4;
     r = io_uring_queue_init_params(entries, ring, &p);
   }
@@ -141,7 +143,8 @@ UringScheduler::UringScheduler(Options opts) : opts_(opts) {
     buf_ring_bytes_ = sizeof(io_uring_buf) * opts_.buffers;
     void* mem = mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
     bufs_bytes_ = size_t{opts_.buffers} * opts_.buffer_size;
-    void* bufs = mmap(nullptr, bufs_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+    void* bufs =
+        mmap(nullptr, bufs_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE | MAP_POPULATE, -1, 0);
     if (mem == MAP_FAILED || bufs == MAP_FAILED) {
       why = std::string("mmap for receive buffers failed: ") + std::strerror(errno);
     } else {
@@ -167,16 +170,37 @@ UringScheduler::UringScheduler(Options opts) : opts_(opts) {
                           static_cast<unsigned short>(i), mask, static_cast<int>(i));
   }
   io_uring_buf_ring_advance(buf_ring_, static_cast<int>(opts_.buffers));
-  // A registered ring fd saves the fd lookup in every io_uring_enter; a
-  // kernel without it (before 5.18) just does not.
-  io_uring_register_ring_fd(&ring_);
   arm_wake();
+}
+
+void UringScheduler::enable() {
+  if (enabled_) return;
+  // liburing 2.3 declares io_uring_enable_rings() but does not export it.
+  if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+    std::fprintf(stderr, "hellepoll: io_uring cannot enable its ring: %s\n", std::strerror(errno));
+    std::abort();
+  }
+  enabled_ = true;
+  owner_ = std::this_thread::get_id();
+  // A registered ring fd saves the fd lookup in every io_uring_enter; a
+  // kernel without it (before 5.18) just does not. It is this thread's.
+  io_uring_register_ring_fd(&ring_);
 }
 
 UringScheduler::~UringScheduler() {
   // What is queued is issued: the closes of released connections among it
-  // (their fds were handed to the ring).
-  io_uring_submit(&ring_);
+  // (their fds were handed to the ring). Only the thread that enabled the
+  // ring may submit (SINGLE_ISSUER); on another, the queued closes are done
+  // here, and the rest of the queue dropped.
+  enable();
+  if (owner_ == std::this_thread::get_id()) {
+    io_uring_submit(&ring_);
+  } else {
+    for (unsigned i = ring_.sq.sqe_head; i != ring_.sq.sqe_tail; ++i) {
+      const io_uring_sqe& q = ring_.sq.sqes[i & ring_.sq.ring_mask];
+      if (q.opcode == IORING_OP_CLOSE) ::close(q.fd);
+    }
+  }
   io_uring_queue_exit(&ring_);  // cancels what is in flight; the tasks are not told
   if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
   if (bufs_) munmap(bufs_, bufs_bytes_);
@@ -186,6 +210,7 @@ io_uring_sqe* UringScheduler::sqe() {
   io_uring_sqe* s = io_uring_get_sqe(&ring_);
   if (s == nullptr) {
     // The queue is full within one turn: submit what is there (no wait).
+    enable();
     io_uring_submit(&ring_);
     ++enters_;
     s = io_uring_get_sqe(&ring_);
@@ -229,32 +254,32 @@ void UringScheduler::release(Reg r, UniqueFd fd) {
   Slot& s = slots_[r];
   s.releasing = true;
   s.want_receive = false;
-  if (s.receiving) {
-    io_uring_sqe* q = sqe();
-    io_uring_prep_cancel64(q, data(kRecv, r), 0);
-    io_uring_sqe_set_data64(q, data(kIgnore, r));
-  }
-  if (s.accepting) {
-    io_uring_sqe* q = sqe();
-    io_uring_prep_cancel64(q, data(kAccept, r), 0);
-    io_uring_sqe_set_data64(q, data(kIgnore, r));
-  }
-  if (s.polling) {
-    io_uring_sqe* q = sqe();
-    io_uring_prep_poll_remove(q, data(kPoll, r));
-    io_uring_sqe_set_data64(q, data(kIgnore, r));
-  }
+  if (s.receiving) cancel(r, kCancelRecv);
+  if (s.accepting) cancel(r, kCancelAccept);
+  if (s.polling) cancel(r, kPollRemove);
   if (fd) {
     // Behind the sends already queued: they are issued (and hold the file)
     // before the descriptor goes.
     io_uring_sqe* q = sqe();
     io_uring_prep_close(q, fd.release());
-    io_uring_sqe_set_data64(q, data(kIgnore, r));
+    io_uring_sqe_set_data64(q, data(kClose, r));
+    ++slots_[r].inflight;
   }
   if (slots_[r].inflight == 0) {
     ++slots_[r].inflight;
     done(r);
   }
+}
+
+void UringScheduler::cancel(Reg r, Op what) {
+  io_uring_sqe* q = sqe();
+  if (what == kPollRemove) {
+    io_uring_prep_poll_remove(q, data(kPoll, r));
+  } else {
+    io_uring_prep_cancel64(q, data(what == kCancelRecv ? kRecv : kAccept, r), 0);
+  }
+  io_uring_sqe_set_data64(q, data(what, r));
+  ++slots_[r].inflight;
 }
 
 void UringScheduler::receive(Reg r) {
@@ -267,10 +292,7 @@ void UringScheduler::stop_receiving(Reg r) {
   Slot& s = slots_[r];
   if (!s.want_receive) return;
   s.want_receive = false;
-  if (!s.receiving) return;
-  io_uring_sqe* q = sqe();
-  io_uring_prep_cancel64(q, data(kRecv, r), 0);
-  io_uring_sqe_set_data64(q, data(kIgnore, r));
+  if (s.receiving) cancel(r, kCancelRecv);
 }
 
 void UringScheduler::arm_receive(Reg r) {
@@ -318,6 +340,7 @@ bool UringScheduler::add(int fd, Task* task, uint32_t interest) {
   const Reg r = attach_fd(fd, task);
   if (r == kNoReg) return false;
   slots_[r].interest = interest;
+  read_again_of(task) = false;
   arm_poll(r);
   return true;
 }
@@ -342,9 +365,13 @@ bool UringScheduler::modify(int fd, uint32_t interest) {
     return true;
   }
   io_uring_sqe* q = sqe();
-  io_uring_prep_poll_update(q, data(kPoll, r), data(kPoll, r), interest,
+  // The poll keeps its user_data (no IORING_POLL_UPDATE_USER_DATA). One that
+  // ended meanwhile (ENOENT) is armed again, with this interest, by its
+  // last completion.
+  io_uring_prep_poll_update(q, data(kPoll, r), 0, interest,
                             IORING_POLL_UPDATE_EVENTS | IORING_POLL_ADD_MULTI);
-  io_uring_sqe_set_data64(q, data(kIgnore, r));
+  io_uring_sqe_set_data64(q, data(kPollUpdate, r));
+  ++slots_[r].inflight;
   return true;
 }
 
@@ -355,6 +382,9 @@ void UringScheduler::forget(int fd) {
   if (r == kNoReg) return;
   poll_regs_[fd] = kNoReg;
   --task_count_;
+  // Its queued read_again() entry, if any, is skipped: registered again, it
+  // must be able to queue a new one.
+  if (slots_[r].task) read_again_of(slots_[r].task) = false;
   // Readiness and accepting tasks hear nothing more, not even
   // on_released(): their owner may destroy them as soon as this returns.
   slots_[r].task = nullptr;
@@ -364,13 +394,27 @@ void UringScheduler::forget(int fd) {
 void UringScheduler::read_again(int fd, Task* task) {
   // Multishot poll reports a wake-up once: a task that stopped early is
   // called again next turn, if still registered then.
+  if (!registered(fd, task)) return;
   sated_of(task) = true;
-  add_callback([this, fd, task] {
-    const Reg r = poll_reg(fd);
-    if (r == kNoReg || slots_[r].task != task || slots_[r].releasing) return;
-    events_of(task) = EPOLLIN;
-    task->on_readable();
-  });
+  if (read_again_of(task)) return;
+  read_again_of(task) = true;
+  read_again_.push_back({fd, task});
+}
+
+void UringScheduler::run_read_again() {
+  if (read_again_.empty()) return;
+  read_again_running_.swap(read_again_);
+  for (const ReadAgain& r : read_again_running_) {
+    if (!registered(r.fd, r.task)) continue;
+    read_again_of(r.task) = false;
+    try {
+      events_of(r.task) = EPOLLIN;
+      r.task->on_readable();
+    } catch (...) {
+      task_threw(r.fd, r.task, registered(r.fd, r.task));
+    }
+  }
+  read_again_running_.clear();
 }
 
 bool UringScheduler::watch_accept(int fd, Task* task,
@@ -404,6 +448,7 @@ bool UringScheduler::poll(Duration max_wait) {
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
     return __kernel_timespec{ns / 1000000000, ns % 1000000000};
   };
+  enable();
   io_uring_cqe* cqe = nullptr;
   int r;
   if (max_wait <= Duration::zero() || io_uring_cq_ready(&ring_) > 0) {
@@ -431,6 +476,8 @@ bool UringScheduler::poll(Duration max_wait) {
     return false;
   }
   begin_turn();
+  // Tasks that yielded last turn go first, then the completions.
+  run_read_again();
   // Completions are copied out before any is dispatched: a task's call may
   // submit (a full queue), and the ring's head must not move under us.
   struct Completion {
@@ -473,7 +520,19 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
   const auto r = static_cast<Reg>(user_data);
   const bool more = flags & IORING_CQE_F_MORE;
   switch (op) {
-    case kIgnore:
+    case kCancelRecv:
+    case kCancelAccept:
+    case kPollRemove: {
+      // EALREADY: the target is running and may not end by itself.
+      const Slot& s = slots_[r];
+      const bool armed = op == kCancelRecv ? s.receiving : op == kCancelAccept ? s.accepting : s.polling;
+      if (res == -EALREADY && armed) cancel(r, op);
+      done(r);
+      return;
+    }
+    case kPollUpdate:
+    case kClose:
+      done(r);
       return;
     case kWake:
       drain_wake();

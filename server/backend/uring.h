@@ -21,7 +21,15 @@
 //   queued; on_released() says when no completion can arrive any more.
 // - IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN where the kernel has them
 //   (completions are then produced only inside our own enter), and the ring
-//   fd registered (no fdget per enter).
+//   fd registered (no fdget per enter). The ring is created disabled and
+//   enabled by the first turn: SINGLE_ISSUER binds it to the thread that
+//   enables it, and a registered ring fd belongs to the thread that
+//   registers it, so a scheduler may be built on one thread and run on
+//   another.
+// - Cancels, poll updates and closes are operations of their registration
+//   like any other: a slot is not reused while one is in flight (its late
+//   completion would name the next connection), and a cancel that finds its
+//   target busy (EALREADY) is issued again.
 // - Debug check, the counterpart of the edge-triggered one: a task that
 //   returns from on_received() without taking every byte is named, and the
 //   program aborts.
@@ -36,6 +44,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "server/scheduler.h"
@@ -72,6 +81,7 @@ class UringScheduler final : public Scheduler {
   void remove(int fd) override;
   void forget(int fd) override;
   void read_again(int fd, Task* task) override;
+  bool has_pending() const override { return !read_again_.empty(); }
   bool watch_accept(int fd, Task* task, bool exclusive) override;
   void unwatch_accept(int fd) override;
 
@@ -99,11 +109,25 @@ class UringScheduler final : public Scheduler {
 
   // Counters, for tests and profiles.
   uint64_t enters() const { return enters_; }
+  // Registrations in use (attached, or released with operations in flight).
+  size_t registrations() const { return slots_.size() - free_slots_.size(); }
   bool single_issuer() const { return flags_ & IORING_SETUP_SINGLE_ISSUER; }
   bool defer_taskrun() const { return flags_ & IORING_SETUP_DEFER_TASKRUN; }
 
  private:
-  enum Op : uint8_t { kWake = 1, kPoll, kAccept, kRecv, kSend, kIgnore };
+  enum Op : uint8_t {
+    kWake = 1,
+    kPoll,
+    kAccept,
+    kRecv,
+    kSend,
+    // Operations on operations: each counted in flight like the others.
+    kCancelRecv,
+    kCancelAccept,
+    kPollRemove,
+    kPollUpdate,
+    kClose,
+  };
   struct Slot {
     Task* task = nullptr;
     int fd = -1;
@@ -117,6 +141,10 @@ class UringScheduler final : public Scheduler {
   };
 
   bool poll(Duration max_wait) override;
+  // Enables the ring on this thread (the first turn, or a submit before it).
+  void enable();
+  void run_read_again();
+  void cancel(Reg r, Op what);  // kCancelRecv, kCancelAccept or kPollRemove
   Reg attach_fd(int fd, Task* task);
   io_uring_sqe* sqe();
   static uint64_t data(Op op, Reg r) { return (uint64_t{op} << 32) | r; }
@@ -128,6 +156,10 @@ class UringScheduler final : public Scheduler {
   void on_recv(Reg r, int res, uint32_t flags);
   void done(Reg r);  // one operation of r ended for good
   void recycle(uint16_t bid);
+  bool registered(int fd, Task* task) const {
+    const Reg r = poll_reg(fd);
+    return r != kNoReg && slots_[r].task == task && !slots_[r].releasing;
+  }
   Reg poll_reg(int fd) const { return static_cast<size_t>(fd) < poll_regs_.size() ? poll_regs_[fd] : kNoReg; }
 
   Options opts_;
@@ -142,6 +174,14 @@ class UringScheduler final : public Scheduler {
   std::vector<Reg> free_slots_;
   std::vector<Reg> poll_regs_;  // readiness registrations by fd
   std::vector<Reg> rearm_;      // receives to arm again once buffers are back
+  struct ReadAgain {
+    int fd;
+    Task* task;
+  };
+  std::vector<ReadAgain> read_again_;          // for the next turn
+  std::vector<ReadAgain> read_again_running_;  // this turn's
+  bool enabled_ = false;
+  std::thread::id owner_;  // the thread that enabled the ring
   uint64_t enters_ = 0;
 };
 

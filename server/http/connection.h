@@ -382,7 +382,11 @@ void Connection<Io>::take_input(std::string_view bytes) {
   if (state_ == State::kLingering) return;  // discarded
   if (in_ && !in_->stash.empty()) {
     in_->stash.append(bytes);  // behind what waits already
-    if (wants_read()) drain_stash();
+    if (wants_read()) {
+      drain_stash();
+    } else if (in_->stash.size() >= in_->cap) {
+      update_interest();  // bounded: stop receiving
+    }
     return;
   }
   while (!bytes.empty()) {
