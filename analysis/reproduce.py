@@ -125,6 +125,7 @@ def do_list(args) -> int:
     for s in scen.SCENARIOS:
         tool, why = tools.for_scenario(s)
         scenario_list.append({"name": s.name, "title": s.title, "full_only": s.full_only,
+                              "named_only": s.named_only,
                               "client": tool, "missing": why})
     if args.json:
         json.dump({"servers": servers, "scenarios": scenario_list}, sys.stdout, indent=1)
@@ -137,7 +138,8 @@ def do_list(args) -> int:
     print("scenarios:")
     for s in scenario_list:
         where = "client: " + s["client"] if s["client"] else s["missing"]
-        print("  %-18s %-7s %s  [%s]" % (s["name"], "--full" if s["full_only"] else "", s["title"],
+        mode = "named" if s["named_only"] else "--full" if s["full_only"] else ""
+        print("  %-18s %-7s %s  [%s]" % (s["name"], mode, s["title"],
                                          where))
     return 0
 
