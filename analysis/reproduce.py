@@ -22,6 +22,7 @@ examples:
   ./hellepoll reproduce --compare results/A results/B
   ./hellepoll reproduce --report results/A    # redraw table, CSV and graphs from raw JSON
   ./hellepoll reproduce --targets results/A   # the performance targets, from per-round ratios
+  ./hellepoll reproduce --targets results/A --target-set uring
 
 deft is in no package archive: `./hellepoll setup reproduce` (and reproduce
 itself) builds it from source into ~/.cache/hellepoll/deft (analysis/deft_build.py);
@@ -102,8 +103,12 @@ def parse_args(argv):
     parser.add_argument("--report", metavar="DIR",
                         help="regenerate summary.csv, table.md and graphs from DIR/raw")
     parser.add_argument("--targets", metavar="DIR",
-                        help="check the performance targets (helloworld against floor, nginx and "
-                             "h2o) in DIR with per-round ratios; write DIR/targets.md")
+                        help="check the performance targets in DIR with per-round ratios; "
+                             "write DIR/targets.md")
+    parser.add_argument("--target-set", choices=targets.SET_CHOICES, default="auto",
+                        help="with --targets: helloworld (against floor, nginx and h2o), uring "
+                             "(uring_writev_procs against epoll and uring_floor), all, or auto "
+                             "(default: every set whose server is in DIR)")
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output for --list, --compare and --targets")
     args = parser.parse_args(argv)
@@ -236,7 +241,7 @@ def main(argv=None) -> int:
         if args.targets:
             if not os.path.isdir(os.path.join(args.targets, "raw")):
                 raise FileNotFoundError("%s has no raw/ runs" % args.targets)
-            results = targets.evaluate(args.targets)
+            results = targets.evaluate(args.targets, target_set=args.target_set)
             text = targets.render(results, args.targets)
             with open(os.path.join(args.targets, "targets.md"), "w") as f:
                 f.write(text)
