@@ -153,12 +153,15 @@ def raise_fd_limit() -> None:
     machine_mod.raise_fd_limit()
 
 
-def do_run(args) -> int:
+def do_run(args, specs=None, what: str = "reproduce") -> int:
+    """A run of the servers args.servers names (or of `specs`, ServerSpecs built by another
+    tool, such as analysis.uring_batch) into args.out or a new runs/<date>-<host>-<what>/,
+    which it also sets as args.out_dir; the exit status."""
     begun = time.monotonic()  # the time budget counts from here
     root = repo_root()
     profile = scen.PROFILES["quick" if args.quick else "full" if args.full else "default"]
     scenario_list = scen.select(args.scenarios, args.full)
-    specs = select_servers(args.servers)
+    specs = list(specs) if specs is not None else select_servers(args.servers)
     cpus = sorted(os.sched_getaffinity(0))
     server_cpus, client_cpus, pin_note = machine_mod.split_cpus(cpus)
     if args.server_cpus:
@@ -178,7 +181,8 @@ def do_run(args) -> int:
     if not settings.taskset:
         pin_note = (pin_note + "; " if pin_note else "") + "taskset missing: nothing pinned"
     tools = clients.Tools(args.client)
-    out_dir = rundir.out_dir(args.out, root, "reproduce", must_be_empty=True)
+    out_dir = rundir.out_dir(args.out, root, what, must_be_empty=True)
+    args.out_dir = out_dir
     raise_fd_limit()
     machine = machine_mod.describe(root, server_cpus, client_cpus, pin_note, tools,
                                    dict(settings.as_dict(),
