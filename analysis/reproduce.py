@@ -246,7 +246,7 @@ def main(argv=None) -> int:
             if not os.path.isdir(os.path.join(args.targets, "raw")):
                 raise FileNotFoundError("%s has no raw/ runs" % args.targets)
             results = targets.evaluate(args.targets, target_set=args.target_set)
-            text = targets.render(results, args.targets)
+            text = targets.render(results, args.targets, args.target_set)
             with open(os.path.join(args.targets, "targets.md"), "w") as f:
                 f.write(text)
             if args.json:

@@ -200,7 +200,7 @@ def _figure(r: Dict, value: float) -> str:
     return "%.2f" % value if r["kind"] == "absolute" else "%.2f×" % value
 
 
-def render(results: List[Dict], result_dir: str) -> str:
+def render(results: List[Dict], result_dir: str, target_set: str = "auto") -> str:
     lines = ["| target | server | rounds | median (of per-round ratios, or of runs) | min–max "
              "| met |",
              "|---|---|---:|---:|---|---|"]
@@ -219,6 +219,7 @@ def render(results: List[Dict], result_dir: str) -> str:
               "alternates the servers), then the median over rounds is compared with the bound; "
               "an absolute bound takes the median of the server's own runs; a growth is "
               "(ratio at the most connections) / (ratio at the fewest), per round. "
-              "`/usr/bin/python3 -m analysis.reproduce --targets %s` prints this table." % (
-                  result_dir, result_dir)]
+              "`/usr/bin/python3 -m analysis.reproduce --targets %s%s` prints this table." % (
+                  result_dir, result_dir,
+                  "" if target_set == "auto" else " --target-set " + target_set)]
     return "\n".join(lines) + "\n"

@@ -190,6 +190,10 @@ class TargetSetTest(unittest.TestCase):
     def test_auto_without_either_server_is_helloworld_not_measured(self):
         self.assertEqual({"helloworld"}, self.sets())
 
+    def test_the_table_names_the_command_that_prints_it(self):
+        text = targets.render(targets.evaluate(self.dir, target_set="uring"), self.dir, "uring")
+        self.assertIn("--targets %s --target-set uring` prints this table" % self.dir, text)
+
     def test_a_set_by_name_and_all(self):
         write_run(self.dir, "keepalive-c25", "helloworld", 1, 1, 5.0)
         self.assertEqual({"uring"}, self.sets("uring"))
