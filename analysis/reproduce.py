@@ -22,6 +22,7 @@ examples:
   ./hellepoll reproduce --compare results/A results/B
   ./hellepoll reproduce --report results/A    # redraw table, CSV and graphs from raw JSON
   ./hellepoll reproduce --targets results/A   # the performance targets, from per-round ratios
+  ./hellepoll reproduce --targets results/A --target-set uring
 
 deft is in no package archive: `./hellepoll setup reproduce` (and reproduce
 itself) builds it from source into ~/.cache/hellepoll/deft (analysis/deft_build.py);
@@ -102,8 +103,12 @@ def parse_args(argv):
     parser.add_argument("--report", metavar="DIR",
                         help="regenerate summary.csv, table.md and graphs from DIR/raw")
     parser.add_argument("--targets", metavar="DIR",
-                        help="check the performance targets (helloworld against floor, nginx and "
-                             "h2o) in DIR with per-round ratios; write DIR/targets.md")
+                        help="check the performance targets in DIR with per-round ratios; "
+                             "write DIR/targets.md")
+    parser.add_argument("--target-set", choices=targets.SET_CHOICES, default="auto",
+                        help="with --targets: helloworld (against floor, nginx and h2o), uring "
+                             "(uring_writev_procs against epoll and uring_floor), all, or auto "
+                             "(default: every set whose server is in DIR)")
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output for --list, --compare and --targets")
     args = parser.parse_args(argv)
@@ -125,6 +130,7 @@ def do_list(args) -> int:
     for s in scen.SCENARIOS:
         tool, why = tools.for_scenario(s)
         scenario_list.append({"name": s.name, "title": s.title, "full_only": s.full_only,
+                              "named_only": s.named_only,
                               "client": tool, "missing": why})
     if args.json:
         json.dump({"servers": servers, "scenarios": scenario_list}, sys.stdout, indent=1)
@@ -137,7 +143,8 @@ def do_list(args) -> int:
     print("scenarios:")
     for s in scenario_list:
         where = "client: " + s["client"] if s["client"] else s["missing"]
-        print("  %-18s %-7s %s  [%s]" % (s["name"], "--full" if s["full_only"] else "", s["title"],
+        mode = "named" if s["named_only"] else "--full" if s["full_only"] else ""
+        print("  %-18s %-7s %s  [%s]" % (s["name"], mode, s["title"],
                                          where))
     return 0
 
@@ -146,12 +153,15 @@ def raise_fd_limit() -> None:
     machine_mod.raise_fd_limit()
 
 
-def do_run(args) -> int:
+def do_run(args, specs=None, what: str = "reproduce") -> int:
+    """A run of the servers args.servers names (or of `specs`, ServerSpecs built by another
+    tool, such as analysis.uring_batch) into args.out or a new runs/<date>-<host>-<what>/,
+    which it also sets as args.out_dir; the exit status."""
     begun = time.monotonic()  # the time budget counts from here
     root = repo_root()
     profile = scen.PROFILES["quick" if args.quick else "full" if args.full else "default"]
     scenario_list = scen.select(args.scenarios, args.full)
-    specs = select_servers(args.servers)
+    specs = list(specs) if specs is not None else select_servers(args.servers)
     cpus = sorted(os.sched_getaffinity(0))
     server_cpus, client_cpus, pin_note = machine_mod.split_cpus(cpus)
     if args.server_cpus:
@@ -171,7 +181,8 @@ def do_run(args) -> int:
     if not settings.taskset:
         pin_note = (pin_note + "; " if pin_note else "") + "taskset missing: nothing pinned"
     tools = clients.Tools(args.client)
-    out_dir = rundir.out_dir(args.out, root, "reproduce", must_be_empty=True)
+    out_dir = rundir.out_dir(args.out, root, what, must_be_empty=True)
+    args.out_dir = out_dir
     raise_fd_limit()
     machine = machine_mod.describe(root, server_cpus, client_cpus, pin_note, tools,
                                    dict(settings.as_dict(),
@@ -234,8 +245,8 @@ def main(argv=None) -> int:
         if args.targets:
             if not os.path.isdir(os.path.join(args.targets, "raw")):
                 raise FileNotFoundError("%s has no raw/ runs" % args.targets)
-            results = targets.evaluate(args.targets)
-            text = targets.render(results, args.targets)
+            results = targets.evaluate(args.targets, target_set=args.target_set)
+            text = targets.render(results, args.targets, args.target_set)
             with open(os.path.join(args.targets, "targets.md"), "w") as f:
                 f.write(text)
             if args.json:

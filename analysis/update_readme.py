@@ -22,7 +22,7 @@ import sys
 
 from analysis.hellepoll_bench import variants
 
-FLOOR_WHAT = "the floor: no HTTP parsing, pre-rendered reply"
+FLOOR_WHAT = "the floor of `%s`'s backend: no HTTP parsing, pre-rendered reply"
 
 
 def section(table_md: str, heading: str) -> str:
@@ -85,8 +85,8 @@ def variants_table(rows, result_dir: str, declared: variants.Declared = variants
         r = ka.get(name)
         if r is None:
             continue
-        if name == "floor":
-            values, what = declared.floor_axes.split("_"), FLOOR_WHAT
+        if name in declared.floors:
+            values, what = declared.axis_values(name), FLOOR_WHAT % declared.floors[name]
         else:
             values = declared.axis_values(name)
             what = declared.what_it_shows(values)

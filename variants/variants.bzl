@@ -36,9 +36,11 @@ SHOWS = {
     },
 }
 
-# variants/floor.cc is not built from AXES; its fixed policies, as axis values,
-# for tables that show it beside the variants.
-FLOOR_AXES = "lt_write_procs"
+# The floors (variants/floor.cc: no HTTP parsing, a pre-rendered reply), not
+# built from AXES: each binary and the variant whose axis values it shares, for
+# tables that show it beside the variants and for the targets that hold a
+# variant to the floor of its own backend.
+FLOORS = {"floor": "lt_write_procs", "uring_floor": "uring_write_procs"}
 
 _DEFINES = ["HELLEPOLL_TRIGGER", "HELLEPOLL_WRITE", "HELLEPOLL_WORKERS"]
 
@@ -81,8 +83,14 @@ def _variant(name, values, **kwargs):
         **kwargs
     )
 
+def _check_floors():
+    for floor, axes in FLOORS.items():
+        if axes not in variant_names():
+            fail("variants.bzl: FLOORS[%r] = %r is no combination of AXES" % (floor, axes))
+
 def hellepoll_variants():
     """Declares every variant, plus `helloworld` built with HELLOWORLD's axes."""
+    _check_floors()
     for combo in _combinations(AXES):
         _variant("_".join(combo), combo, visibility = ["//visibility:public"])
     _variant("helloworld", HELLOWORLD.split("_"), visibility = ["//visibility:public"])

@@ -18,6 +18,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 # The named references every server is compared with, in the tables' order.
 REFERENCES = ("floor", "nginx")
 METRICS = (("cpu", "CPU"), ("rps", "req/s"))
+# Every metric a run gives (value()); all but req/s are costs, lower being better.
+LOWER_IS_BETTER = ("cpu", "syscalls", "p99")
 # The stopping rule's goal: every ratio's 95% interval within ±5% of it.
 WITHIN = 0.05
 # No scenario point runs more rounds than this, whatever its time cap allows.
@@ -98,11 +100,19 @@ def verdict(iv: Interval, metric: str) -> str:
 # From runs to ratios
 # ---------------------------------------------------------------------------
 def value(run: Dict, metric: str) -> Optional[float]:
-    """A valid run's req/s ("rps") or server CPU µs/request ("cpu"); None otherwise."""
+    """A valid run's req/s ("rps"), server CPU µs/request ("cpu"), syscalls/request
+    ("syscalls", None without perf) or p99 latency in µs ("p99", only when measured from
+    each request's scheduled send time: a fixed-rate run of loadgen, whose latency_us
+    says corrected); None otherwise."""
     if not run["result"].get("valid"):
         return None
     if metric == "rps":
         return run["result"].get("req_per_s") or None
+    if metric == "syscalls":
+        return (run.get("server_side") or {}).get("syscalls_per_request")
+    if metric == "p99":
+        latency = run.get("latency_us") or {}
+        return latency.get("p99") if latency.get("corrected") else None
     return (run.get("server_side") or {}).get("us_per_request") or None
 
 
@@ -117,16 +127,19 @@ def by_round(runs: Sequence[Dict], metric: str) -> Dict[int, Dict[str, float]]:
 
 
 def paired_ratios(rounds: Dict[int, Dict[str, float]], subject: str, refs: Tuple[str, ...],
-                  metric: str) -> List[float]:
+                  metric: str, any_ref: bool = False) -> List[float]:
     """subject/reference in every round where all of them have a valid run; with several
-    references, against the one hardest to beat in that round (lowest CPU, highest req/s)."""
+    references, against the one hardest to beat in that round (lowest cost, highest req/s).
+    any_ref: the round needs only one of the references, and takes the best of those it has."""
     ratios = []
     for _, values in sorted(rounds.items()):
-        if subject not in values or any(ref not in values for ref in refs):
+        present = [ref for ref in refs if ref in values]
+        if subject not in values or not present or (not any_ref and len(present) < len(refs)):
             continue
-        ref_values = [values[ref] for ref in refs]
-        ref = min(ref_values) if metric == "cpu" else max(ref_values)
-        ratios.append(values[subject] / ref)
+        ref_values = [values[ref] for ref in present]
+        ref = min(ref_values) if metric in LOWER_IS_BETTER else max(ref_values)
+        if ref:
+            ratios.append(values[subject] / ref)
     return ratios
 
 

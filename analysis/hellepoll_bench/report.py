@@ -292,7 +292,7 @@ def render_table(rows: List[Dict], machine: Dict, runs: Optional[List[Dict]] = N
             out.append("| " + " | ".join([r["server"], point] + cells +
                                          ["%d/%d" % (r["valid_runs"], r["runs"]), r["client"]])
                        + " |")
-        if scenario == "fixed-rate":
+        if scen.BY_NAME.get(scenario) and scen.BY_NAME[scenario].fixed_rate:
             out.append("")
             out.append("Latencies from a constant-rate run, measured from each request's "
                        "scheduled send time (no coordinated omission).")

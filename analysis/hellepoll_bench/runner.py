@@ -372,6 +372,9 @@ class Runner:
         blocks = []
         for scenario in self.scenarios:
             tool, why = self.tools.for_scenario(scenario)
+            if tool and scenario.rate_reference and scenario.rate_reference not in self.servers:
+                tool, why = None, ("its rate is a fraction of %s's peak, and %s is not running "
+                                   "(add it to --servers)" % ((scenario.rate_reference,) * 2))
             if not tool:
                 self.say("skip  scenario %-18s %s" % (scenario.name, why))
                 continue
@@ -449,7 +452,7 @@ class Runner:
                                       seconds, rate)
         rate = None
         if point.get("rate_fraction") and not warmup:
-            rate = self.peak.get(unit["server"], 0) * point["rate_fraction"]
+            rate = self.fixed_rate(unit["server"], scenario, point)
             if not rate:
                 return None
         if tool == "loadgen":
@@ -457,6 +460,11 @@ class Runner:
                                            scenario.pipeline, seconds, rate, json_path)
         return clients.wrk_command(self.tools.wrk, url, point["connections"], scenario.pipeline,
                                    seconds)
+
+    def fixed_rate(self, server: str, scenario: scen.Scenario, point: Dict) -> float:
+        """The rate of a fixed-rate point: a fraction of the server's own peak, or of the
+        scenario's rate_reference's (one rate for every server); 0 when that peak is unknown."""
+        return self.peak.get(scenario.rate_reference or server, 0) * point["rate_fraction"]
 
     def run_unit(self, unit: Dict) -> Dict:
         scenario, point = unit["scenario"], unit["point"]
@@ -484,10 +492,12 @@ class Runner:
         scenario, point = unit["scenario"], unit["point"]
         argv = self.client_command(unit, server, json_path)
         if point.get("rate_fraction") and unit["phase"] == "measure":
-            record["point"]["rate"] = round(self.peak.get(server.spec.name, 0)
-                                            * point["rate_fraction"])
+            record["point"]["rate"] = round(self.fixed_rate(server.spec.name, scenario, point))
+            if scenario.rate_reference:
+                record["point"]["rate_reference"] = scenario.rate_reference
         if argv is None:
-            record["result"] = not_run("not run: no valid peak to take a fixed rate from")
+            record["result"] = not_run("not run: no valid peak of %s to take a fixed rate from"
+                                       % (scenario.rate_reference or "its own"))
             return
         if not server.alive():
             record["result"] = not_run("not run: the server had exited (status %s)"

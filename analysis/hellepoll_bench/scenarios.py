@@ -17,7 +17,11 @@ class Scenario:
     pipeline: int = 1
     connections: Tuple[int, ...] = (25,)
     rate_fractions: Tuple[float, ...] = ()  # fixed-rate: fractions of peak
+    # None: each server at a fraction of its own peak; a server's name: every server at a
+    # fraction of that server's peak, one rate for all, so latencies compare at equal load.
+    rate_reference: Optional[str] = None
     full_only: bool = False
+    named_only: bool = False  # runs only when --scenarios names it (not even with --full)
 
     @property
     def fixed_rate(self) -> bool:
@@ -59,6 +63,19 @@ SCENARIOS = (
         keepalive=True,
         rate_fractions=(0.25, 0.5, 0.75),
         full_only=True,
+    ),
+    # The p99 targets compare servers at one load: at each server's own half peak a
+    # faster server would be held to a higher rate than the one it is compared with.
+    Scenario(
+        "fixed-rate-shared",
+        "constant rate at 50% of lt_writev_procs's peak for every server, 25 connections, "
+        "latency from scheduled send time",
+        "loadgen",
+        keepalive=True,
+        rate_fractions=(0.5,),
+        rate_reference="lt_writev_procs",
+        full_only=True,
+        named_only=True,
     ),
 )
 
@@ -111,9 +128,10 @@ PROFILES = {
 
 
 def select(names: Optional[str], full: bool):
-    """Scenarios from a comma list (None: defaults, plus sweep and fixed-rate with --full)."""
+    """Scenarios from a comma list (None: defaults, plus sweep and fixed-rate with --full;
+    a named_only scenario only when named)."""
     if not names:
-        return [s for s in SCENARIOS if full or not s.full_only]
+        return [s for s in SCENARIOS if not s.named_only and (full or not s.full_only)]
     chosen = []
     for name in names.split(","):
         name = name.strip()

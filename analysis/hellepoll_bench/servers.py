@@ -17,6 +17,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional, Tuple
 
+from .variants import DECLARED
+
 EXPECTED_BODY = b"Hello World"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -99,7 +101,7 @@ class Variant(ServerSpec):
         self.name = name
         self.label = name
         self.root = root
-        if name == "floor":
+        if name in DECLARED.floors:
             self.keepalive_only = "it never closes first, so it serves keep-alive scenarios only"
 
     def binary(self) -> Optional[str]:

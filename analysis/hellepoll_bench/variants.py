@@ -1,10 +1,12 @@
 """Our variants, read from variants/variants.bzl: the one list Bazel builds from.
 
 variants.bzl assigns AXES (each axis with its values, in order), HELLOWORLD
-(the variant served as `helloworld`) and TITLES (how tables name a value) as
+(the variant served as `helloworld`), TITLES (how tables name a value), SHOWS
+and FLOORS (each floor binary and the variant whose axis values it shares) as
 literals; ast.literal_eval reads them without running Starlark. The order
 tables and graphs show: helloworld, every combination in AXES order (the
-first axis varies slowest, as in the macro), then floor (no HTTP parsing).
+first axis varies slowest, as in the macro), then the floors in FLOORS' order
+(no HTTP parsing: `floor` on epoll, `uring_floor` on io_uring).
 """
 
 import ast
@@ -23,18 +25,26 @@ class Declared(NamedTuple):
     helloworld: str  # e.g. "lt_writev_procs"
     titles: Dict[str, Dict[str, str]]  # axis -> value -> title
     shows: Dict[str, Dict[str, str]] = {}  # axis -> value -> what a variant's cost shows
-    floor_axes: str = "lt_write_procs"  # floor.cc's fixed policies as axis values
+    # floor binary -> the variant whose axis values it shares (floor.cc's fixed policies)
+    floors: Dict[str, str] = {"floor": "lt_write_procs"}
 
     def combinations(self) -> List[str]:
         return ["_".join(c) for c in itertools.product(*(values for _, values in self.axes))]
 
     def names(self) -> List[str]:
         """Every variant binary, in display order."""
-        return ["helloworld"] + self.combinations() + ["floor"]
+        return ["helloworld"] + self.combinations() + list(self.floors)
 
     def axis_values(self, name: str) -> List[str]:
-        """The axis values of a combination (helloworld: HELLOWORLD's)."""
-        return (self.helloworld if name == "helloworld" else name).split("_")
+        """The axis values of a combination (helloworld: HELLOWORLD's; a floor: FLOORS')."""
+        if name == "helloworld":
+            return self.helloworld.split("_")
+        return self.floors.get(name, name).split("_")
+
+    def with_value(self, axis: str, value: str) -> List[str]:
+        """The combinations that take `value` on `axis` (e.g. trigger "uring")."""
+        i = [a for a, _ in self.axes].index(axis)
+        return [n for n in self.combinations() if n.split("_")[i] == value]
 
     def title(self, axis: str, value: str) -> str:
         return self.titles.get(axis, {}).get(value, value)
@@ -57,7 +67,7 @@ def read(path: Optional[str] = None) -> Declared:
     for node in tree.body:
         if (isinstance(node, ast.Assign) and len(node.targets) == 1
                 and isinstance(node.targets[0], ast.Name)
-                and node.targets[0].id in ("AXES", "HELLOWORLD", "TITLES", "SHOWS", "FLOOR_AXES")):
+                and node.targets[0].id in ("AXES", "HELLOWORLD", "TITLES", "SHOWS", "FLOORS")):
             found[node.targets[0].id] = ast.literal_eval(node.value)
     missing = [k for k in ("AXES", "HELLOWORLD") if k not in found]
     if missing:
@@ -69,9 +79,12 @@ def read(path: Optional[str] = None) -> Declared:
                 raise ValueError("%s: axis value %r of %s contains '_' (names are values joined by '_')"
                                  % (path, value, axis))
     declared = Declared(axes, found["HELLOWORLD"], found.get("TITLES", {}), found.get("SHOWS", {}),
-                        found.get("FLOOR_AXES", "lt_write_procs"))
+                        found.get("FLOORS", {"floor": "lt_write_procs"}))
     if declared.helloworld not in declared.combinations():
         raise ValueError("%s: HELLOWORLD %r is no combination of AXES" % (path, declared.helloworld))
+    for floor, shares in declared.floors.items():
+        if shares not in declared.combinations():
+            raise ValueError("%s: FLOORS[%r] = %r is no combination of AXES" % (path, floor, shares))
     return declared
 
 

@@ -223,6 +223,40 @@ class PlanTest(unittest.TestCase):
         self.assertNotIn("not_applicable", machine_info["servers"]["helloworld"])
 
 
+class SharedRateTest(unittest.TestCase):
+    """fixed-rate-shared holds every server at one rate: a fraction of the reference's peak."""
+
+    def runner(self, names):
+        settings = Settings(scenarios.PROFILES["quick"], repeats=1, warmup_s=0.1, duration_s=0.1,
+                            server_cpus="0", client_cpus="0", use_perf=False)
+        runner = Runner([], [scenarios.BY_NAME["fixed-rate-shared"], scenarios.BY_NAME["fixed-rate"]],
+                        settings, fake_tools(), tempfile.gettempdir(),
+                        {"servers": {n: {} for n in names}}, log=io.StringIO())
+        runner.servers = {n: Started(n) for n in names}
+        runner.peak = {"lt_writev_procs": 100e3, "uring_writev_procs": 180e3}
+        return runner
+
+    def test_every_server_gets_half_the_references_peak(self):
+        runner = self.runner(["lt_writev_procs", "uring_writev_procs"])
+        shared, own = scenarios.BY_NAME["fixed-rate-shared"], scenarios.BY_NAME["fixed-rate"]
+        point = next(shared.points())
+        self.assertEqual("c25-r50%", scenarios.point_label(point))
+        self.assertEqual(50e3, runner.fixed_rate("uring_writev_procs", shared, point))
+        self.assertEqual(50e3, runner.fixed_rate("lt_writev_procs", shared, point))
+        # fixed-rate: each at its own peak.
+        self.assertEqual(90e3, runner.fixed_rate("uring_writev_procs", own, {"rate_fraction": 0.5}))
+
+    def test_without_the_reference_running_the_scenario_is_skipped(self):
+        runner = self.runner(["uring_writev_procs"])
+        self.assertEqual({"fixed-rate"}, {u["scenario"].name for u in runner.plan()})
+        self.assertIn("lt_writev_procs is not running", runner.log.getvalue())
+
+    def test_only_when_named(self):
+        self.assertNotIn("fixed-rate-shared", [s.name for s in scenarios.select(None, full=True)])
+        self.assertEqual(["fixed-rate-shared"],
+                         [s.name for s in scenarios.select("fixed-rate-shared", full=False)])
+
+
 class BudgetTest(unittest.TestCase):
     """share_budget: what the budget leaves after warm-ups goes to the rounds, in equal shares."""
 

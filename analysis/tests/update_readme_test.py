@@ -96,6 +96,22 @@ class UpdateReadmeTest(unittest.TestCase):
         self.assertIn("| `lt_writev_fibers` | level-triggered | writev | fibers |", table)
         self.assertIn("median of 3 runs", table)
 
+    def test_uring_rows_and_each_floor_with_its_backend(self):
+        declared = variants.Declared(
+            [("trigger", ["lt", "uring"]), ("write", ["writev"]), ("workers", ["procs"])],
+            "lt_writev_procs", {"trigger": {"lt": "level-triggered", "uring": "io_uring"}},
+            {"trigger": {"uring": "one enter a turn"}},
+            {"floor": "lt_writev_procs", "uring_floor": "uring_writev_procs"})
+        rows = [{"scenario": "keepalive-c25", "valid": "true", "server": name,
+                 "server_cpu_us_per_req": "5.0", "syscalls_per_req": "1.0", "valid_runs": "3"}
+                for name in ("lt_writev_procs", "uring_writev_procs", "floor", "uring_floor")]
+        table = update_readme.variants_table(rows, self.run_dir, declared).splitlines()
+        self.assertEqual(["`lt_writev_procs`", "`uring_writev_procs`", "`floor`", "`uring_floor`"],
+                         [line.split(" | ")[0][2:] for line in table[2:6]])
+        self.assertIn("| `uring_writev_procs` | io_uring | writev | procs | one enter a turn |", table[3])
+        self.assertIn("| `uring_floor` | io_uring | writev | procs | the floor of `uring_writev_procs`'s "
+                      "backend: no HTTP parsing, pre-rendered reply |", table[5])
+
     def test_without_options_the_optional_sections_are_left_alone(self):
         self.assertEqual(0, update_readme.main(["update_readme.py", self.run_dir, "--readme", self.readme]))
         text = self.read()

@@ -63,6 +63,25 @@ class VariantsTest(unittest.TestCase):
         self.assertEqual("reads until EAGAIN", declared.what_it_shows(["et", "write", "procs"]))
         self.assertEqual("", declared.what_it_shows(["lt", "write", "procs"]))
 
+    def test_floors_follow_the_combinations_with_the_axis_values_they_share(self):
+        declared = self.read(BZL % "" + 'FLOORS = {"floor": "lt_write_procs", "et_floor": "et_write_procs"}\n')
+        self.assertEqual(["floor", "et_floor"], declared.names()[-2:])
+        self.assertEqual(["et", "write", "procs"], declared.axis_values("et_floor"))
+
+    def test_without_floors_there_is_the_epoll_floor(self):
+        declared = self.read(BZL % "")
+        self.assertEqual("floor", declared.names()[-1])
+        self.assertEqual(["lt", "write", "procs"], declared.axis_values("floor"))
+
+    def test_a_floor_outside_the_axes_is_an_error(self):
+        with self.assertRaises(ValueError):
+            self.read(BZL % "" + 'FLOORS = {"uring_floor": "uring_write_procs"}\n')
+
+    def test_variants_with_an_axis_value(self):
+        declared = self.read(BZL % "")
+        self.assertEqual(["et_write_threads", "et_write_procs", "et_writev_threads", "et_writev_procs"],
+                         declared.with_value("trigger", "et"))
+
     def test_a_file_without_axes_is_an_error(self):
         with self.assertRaises(ValueError):
             self.read('HELLOWORLD = "lt"\n')
@@ -72,6 +91,9 @@ class VariantsTest(unittest.TestCase):
         declared = variants.read(os.path.join(root, "variants", "variants.bzl"))
         self.assertEqual(tuple(declared.names()), variants.VARIANTS)
         self.assertIn(declared.helloworld, variants.VARIANTS)
+        # The reference run (every variant by default) has the uring variants and both floors.
+        for name in ("uring_writev_procs", "floor", "uring_floor"):
+            self.assertIn(name, variants.VARIANTS)
 
 
 if __name__ == "__main__":
