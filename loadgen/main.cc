@@ -1,8 +1,9 @@
 // loadgen: Hellepoll's HTTP/1.x load generator. See loadgen/README.md.
 //
-// main() parses the command line, raises the descriptor limit, resolves the
-// target, starts one Worker per thread on a common start time, waits, merges
-// the per-thread Stats and reports. Exit status: 0 when every request got a
+// main() parses the command line, checks that --backend can run here,
+// raises the descriptor limit, resolves the target, runs one Worker per
+// thread on --backend's scheduler from a common start time (run_workers()),
+// merges the per-thread Stats and reports. Exit status: 0 when every request got a
 // 2xx (or the expected) response with the expected body, 1 when any failed,
 // went unanswered or was not sent, 2 on bad usage or setup.
 #include <signal.h>
