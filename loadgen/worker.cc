@@ -235,12 +235,9 @@ void Connection<S>::flush() {
   if constexpr (kUring) {
     // One send in flight at a time: on_sent() sends what was queued
     // meanwhile. The bytes are the run's request batch, which stays put
-    // until every worker is gone. The send goes out with this turn's wait,
-    // so a request counts as sent from now (the rest of this turn's work is
-    // counted as the server's: at most one turn).
+    // until every worker is gone. The send goes out with this turn's wait.
     if (sending_ > 0 || send_error_ != 0 || total == 0) return;
     sending_ = total;
-    send_queued_ = Clock::now();
     w_.sched_.send(reg_, w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
     return;
   }
@@ -401,7 +398,12 @@ void Connection<S>::on_sent(int result) {
       fail(e == ECONNRESET || e == EPIPE ? Failure::kReset : Failure::kWrite, e);
       return;
     }
-    took(static_cast<size_t>(result), send_queued_);
+    // Sent when the wait that brought this completion ended (the turn's
+    // start): a send the socket takes at once completes inside the enter
+    // that submits it, which then returns without sleeping; one that waited
+    // for room ends the wait it completes in. Not when it was queued: a
+    // send held up by a server that reads nothing would count its stall.
+    took(static_cast<size_t>(result), w_.sched_.now());
     if (unwritten_ > 0) flush();  // the rest of a short send, or requests queued meanwhile
   }
 }

@@ -166,11 +166,10 @@ class Connection final : public hellepoll::Task {
   // io_uring only. While connecting the fd is a readiness registration;
   // once open, a completion registration (reg_).
   hellepoll::UringScheduler::Reg reg_ = hellepoll::UringScheduler::kNoReg;
-  bool polled_ = false;                 // registered for readiness (connecting)
-  bool released_now_ = false;           // on_released() came inside release()
-  int send_error_ = 0;                  // a send met a reset: the receive's end decides
-  size_t sending_ = 0;                  // bytes of the send in flight (0: none)
-  hellepoll::TimePoint send_queued_{};  // when it was queued: it goes out with this turn's wait
+  bool polled_ = false;        // registered for readiness (connecting)
+  bool released_now_ = false;  // on_released() came inside release()
+  int send_error_ = 0;         // a send met a reset: the receive's end decides
+  size_t sending_ = 0;         // bytes of the send in flight (0: none)
 };
 
 template <class Sched>
