@@ -461,7 +461,10 @@ bool Connection<S>::on_response(TimePoint now) {
     return true;
   }
   // Answered before its last byte was written: the server will not read the
-  // rest as a new request, so the connection cannot be used again.
+  // rest as a new request, so the connection cannot be used again. On
+  // io_uring, written() is as current as on epoll: a send the socket takes
+  // at once completes at submission, before any answer to it can arrive,
+  // and a send that waits completes before the server has the last byte.
   const bool early = !written(0);
   const Slot s = ring_[head_];
   head_ = (head_ + 1) % static_cast<uint32_t>(ring_.size());
