@@ -3,7 +3,8 @@
 // Like wrk's threads on redis ae: each Worker owns an event loop and a share
 // of the connections, quota and rate; workers share nothing mutable but the
 // few atomics in Run. A Connection is a Task that writes pre-rendered request
-// bytes and parses responses straight out of the worker's read buffer.
+// bytes and parses responses where they were read (the worker's read buffer,
+// or io_uring's provided buffer), copying only an incomplete head.
 //
 // Closed loop (no --rate): a connection keeps `pipeline` requests in flight;
 // after each read it tops up with one write. Open loop (--rate): requests
