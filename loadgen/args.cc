@@ -56,6 +56,8 @@ std::optional<Url> parse_url(std::string_view s, std::string* error) {
   return url;
 }
 
+std::string_view backend_name(Backend b) { return b == Backend::kUring ? "uring" : "epoll"; }
+
 namespace {
 
 struct Option {
@@ -76,6 +78,7 @@ constexpr Option kOptions[] = {
     {nullptr, "--json", true},        {"-h", "--help", false},
     {"-V", "--version", false},       {nullptr, "--expect-status", true},
     {nullptr, "--expect-body", true}, {nullptr, "--allow-unanswered", true},
+    {nullptr, "--backend", true},
 };
 
 // Finds the option `arg` names; sets *inline_value for "-c25" and "--x=25".
@@ -181,6 +184,14 @@ ParseResult parse_args(int argc, const char* const* argv) {
       if (!n || *n == 0 || *n > 1024) return bad("1 to 1024");
       c.pipeline = static_cast<uint32_t>(*n);
       pipeline_given = true;
+    } else if (name == "--backend") {
+      if (v == "epoll") {
+        c.backend = Backend::kEpoll;
+      } else if (v == "uring") {
+        c.backend = Backend::kUring;
+      } else {
+        return bad("epoll or uring");
+      }
     } else if (name == "--rate") {
       auto x = parse_si(v);
       if (!x || *x <= 0) return bad("requests per second such as 5000 or 50k");
@@ -275,6 +286,10 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -d, --duration D       run for D (default 10s; with -n, a time limit)
   -c, --connections N    concurrent connections (default 10)
   -t, --threads N        threads, each with its own event loop (default 1)
+      --backend B        the threads' event loop: epoll (edge-triggered
+                         readiness) or uring (io_uring completions)
+                         (default )" +
+         std::string(backend_name(kDefaultBackend)) + R"()
   -k, --keepalive        keep connections alive (the default with -d)
       --no-keepalive     a new connection per request, also with -d
       --pipeline N       requests in flight per connection (default 1)
@@ -316,6 +331,7 @@ Examples:
   loadgen -n 20k -c 25 --http1.0 http://127.0.0.1:42042/    ab -c25: a connection per request
   loadgen -d 10s -t 1 -c 25 --latency http://127.0.0.1:42042/
   loadgen -d 10s -c 25 --pipeline 16 http://127.0.0.1:42042/
+  loadgen -d 10s -c 25 --backend uring http://127.0.0.1:42042/
   loadgen -d 30s -c 25 --rate 50k --warmup 5s --json out.json http://127.0.0.1:42042/
   loadgen -d 10s -c 25 --expect-status 200 --expect-body 'Hello World' http://127.0.0.1:42042/
 )";

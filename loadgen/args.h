@@ -27,6 +27,14 @@ struct Url {
 // Parses "http://host[:port][/path]". Only http: is supported.
 std::optional<Url> parse_url(std::string_view s, std::string* error);
 
+// The scheduler a worker runs on: epoll (edge-triggered readiness) or
+// io_uring (completions: multishot receive, sends submitted with the wait).
+enum class Backend : uint8_t { kEpoll, kUring };
+// The default, in one place: to be chosen by measurement.
+inline constexpr Backend kDefaultBackend = Backend::kEpoll;
+// "epoll" or "uring", as --backend and the JSON spell it.
+std::string_view backend_name(Backend b);
+
 struct Config {
   std::string url_text;
   Url url;
@@ -38,6 +46,7 @@ struct Config {
   uint32_t threads = 1;
   uint32_t connections = 10;
   uint32_t pipeline = 1;
+  Backend backend = kDefaultBackend;
   double rate = 0;  // total requests per second; 0 = closed loop
   bool keepalive = true;
   bool http10 = false;

@@ -45,7 +45,14 @@ const std::vector<GoodCase> kGood = {
        EXPECT_TRUE(c.keepalive);
        EXPECT_EQ(c.method, "GET");
        EXPECT_EQ(c.timeout, seconds(2));
+       EXPECT_EQ(c.backend, kDefaultBackend);
      }},
+    {"backend_epoll",
+     {"--backend", "epoll", kUrl},
+     [](const Config& c) { EXPECT_EQ(c.backend, Backend::kEpoll); }},
+    {"backend_uring",
+     {"--backend=uring", kUrl},
+     [](const Config& c) { EXPECT_EQ(c.backend, Backend::kUring); }},
     {"ab_mode_without_k_closes",
      {"-n", "100k", "-c", "25", kUrl},
      [](const Config& c) {
@@ -194,6 +201,8 @@ const std::vector<BadCase> kBad = {
     {{"--expect-body", "@/nonexistent/file", kUrl}, "cannot read --expect-body file"},
     {{"-m", "HEAD", "--expect-body", "x", kUrl}, "HEAD"},
     {{"--allow-unanswered", "some", kUrl}, "--allow-unanswered"},
+    {{"--backend", "kqueue", kUrl}, "bad value for --backend: 'kqueue' (epoll or uring)"},
+    {{"--backend"}, "--backend needs a value"},
 };
 
 TEST(Args, BadCommandLinesSayWhatIsWrong) {
@@ -219,6 +228,8 @@ TEST(Args, HelpAndVersion) {
   EXPECT_EQ(parse({"--version"}).action, ParseResult::Action::kVersion);
   EXPECT_NE(usage().find("Examples:"), std::string::npos);
   EXPECT_NE(usage().find(hellepoll::kDurationHelp), std::string::npos);
+  EXPECT_NE(usage().find("--backend B"), std::string::npos);
+  EXPECT_NE(usage().find("(default " + std::string(backend_name(kDefaultBackend)) + ")"), std::string::npos);
 }
 
 TEST(Units, Counts) {

@@ -1,7 +1,9 @@
 // Integration: the built loadgen binary against small in-test servers on
 // ephemeral ports, each misbehaving in one way. Asserts on the --json counts
 // and the exit status. No sleeps: servers listen before loadgen starts, and
-// loadgen's own -n / --timeout / -d bound every run.
+// loadgen's own -n / --timeout / -d bound every run. Every real-socket case
+// runs on each --backend (epoll, uring); uring's are skipped, with the
+// reason, where io_uring is unavailable.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -28,6 +30,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/backend/uring.h"
 #include "server/fd.h"
 
 extern char** environ;
@@ -311,8 +314,10 @@ std::string slurp(const std::string& path) {
 }
 
 // Runs the loadgen binary (a data dependency, at loadgen/loadgen in the
-// runfiles tree, which is the test's working directory).
-RunResult run_loadgen(const std::vector<std::string>& args, const std::string& url) {
+// runfiles tree, which is the test's working directory), behind `launcher`
+// (a command and its arguments) if one is given.
+RunResult run_loadgen(const std::vector<std::string>& args, const std::string& url,
+                      const std::vector<std::string>& launcher = {}) {
   static std::atomic<int> serial{0};
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string dir = tmp ? tmp : "/tmp";
@@ -320,7 +325,8 @@ RunResult run_loadgen(const std::vector<std::string>& args, const std::string& u
   const std::string json_path = dir + "/loadgen-" + tag + ".json";
   const std::string out_path = dir + "/loadgen-" + tag + ".out";
 
-  std::vector<std::string> argv = {"loadgen/loadgen"};
+  std::vector<std::string> argv = launcher;
+  argv.push_back("loadgen/loadgen");
   argv.insert(argv.end(), args.begin(), args.end());
   argv.insert(argv.end(), {"--json", json_path, url});
   std::vector<char*> cargv;
@@ -335,7 +341,7 @@ RunResult run_loadgen(const std::vector<std::string>& args, const std::string& u
   RunResult r;
   const int rc = posix_spawn(&pid, cargv[0], &fa, nullptr, cargv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
-  EXPECT_EQ(rc, 0) << "cannot start loadgen/loadgen from " << get_current_dir_name();
+  EXPECT_EQ(rc, 0) << "cannot start " << argv[0] << " from " << get_current_dir_name();
   if (rc != 0) return r;
   g_loadgen_pid = pid;
   std::mutex mu;
@@ -610,7 +616,25 @@ std::string dead_url() {
   return "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
 }
 
-TEST(Loadgen, EveryErrorIsCountedAndReported) {
+// The backend under test, passed to every run as --backend.
+class Loadgen : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == "uring") {
+      const std::string why = hellepoll::UringScheduler::unavailable();
+      if (!why.empty()) GTEST_SKIP() << "io_uring unavailable: " << why;
+    }
+  }
+  RunResult run(std::vector<std::string> args, const std::string& url) {
+    args.insert(args.end(), {"--backend", GetParam()});
+    return run_loadgen(args, url);
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(Backends, Loadgen, ::testing::Values("epoll", "uring"),
+                         [](const ::testing::TestParamInfo<std::string>& p) { return p.param; });
+
+TEST_P(Loadgen, EveryErrorIsCountedAndReported) {
   for (const Case& c : kCases) {
     SCOPED_TRACE(c.name);
     std::optional<TestServer> server;
@@ -619,7 +643,7 @@ TEST(Loadgen, EveryErrorIsCountedAndReported) {
     for (std::string& a : args) {
       if (a == kBigBody) a = big_body_file();
     }
-    const RunResult r = run_loadgen(args, server ? server->url() : dead_url());
+    const RunResult r = run(args, server ? server->url() : dead_url());
     EXPECT_EQ(r.exit_code, c.exit_code) << r.output;
     ASSERT_FALSE(r.json.empty()) << r.output;
     for (const Expect& e : c.equal) {
@@ -648,9 +672,9 @@ void expect_accounting_adds_up(const RunResult& r) {
   EXPECT_EQ(json_number(r.json, "result.miscounted_connections"), 0) << r.json;
 }
 
-TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
+TEST_P(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
   TestServer server(Behaviour::kGood);
-  const RunResult r = run_loadgen({"-d", "1200ms", "-t", "2", "-c", "4", "--pipeline", "4"}, server.url());
+  const RunResult r = run({"-d", "1200ms", "-t", "2", "-c", "4", "--pipeline", "4"}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   EXPECT_GT(json_number(r.json, "result.responses").value_or(0), 100);
   EXPECT_EQ(json_number(r.json, "result.errors.total"), 0);
@@ -661,6 +685,8 @@ TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
   expect_accounting_adds_up(r);
   EXPECT_EQ(json_number(r.json, "setting.threads"), 2);
   EXPECT_EQ(json_number(r.json, "setting.pipeline"), 4);
+  EXPECT_NE(r.json.find("\"backend\":\"" + GetParam() + "\""), std::string::npos) << r.json;
+  EXPECT_NE(r.output.find(", backend " + GetParam()), std::string::npos) << r.output;
   EXPECT_NE(r.json.find("\"timeline\":[{\"t\":1,\"responses\":"), std::string::npos) << r.json;
   EXPECT_NE(r.json.find("\"spectrum\":[["), std::string::npos);
   EXPECT_NE(r.output.find("Requests/sec:"), std::string::npos);
@@ -670,9 +696,9 @@ TEST(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {
 // ~80 requests that fell due meanwhile wait too: measured from their due
 // times they show the stall in the tail, measured from their sends only the
 // held request does.
-TEST(Loadgen, RateIsHeldAndLatencyCorrected) {
+TEST_P(Loadgen, RateIsHeldAndLatencyCorrected) {
   TestServer server(Behaviour::kStallOnce);
-  const RunResult r = run_loadgen({"--rate", "400", "-d", "1s", "-c", "1", "--latency"}, server.url());
+  const RunResult r = run({"--rate", "400", "-d", "1s", "-c", "1", "--latency"}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   const double responses = json_number(r.json, "result.responses").value_or(0);
   EXPECT_NEAR(responses, 400, 20) << r.output;  // 5%
@@ -690,10 +716,10 @@ TEST(Loadgen, RateIsHeldAndLatencyCorrected) {
 // kStall, starts reading; it answers as soon as it has read it. Measured from
 // the send that took its last byte the answer is quick; from the due time it
 // took the stall.
-TEST(Loadgen, UncorrectedLatencyStartsWhenTheRequestIsSent) {
+TEST_P(Loadgen, UncorrectedLatencyStartsWhenTheRequestIsSent) {
   TestServer server(Behaviour::kSlowReader);
-  const RunResult r = run_loadgen(
-      {"--rate", "2", "-d", "1s", "-c", "1", "-m", "POST", "--body-file", big_body_file()}, server.url());
+  const RunResult r =
+      run({"--rate", "2", "-d", "1s", "-c", "1", "-m", "POST", "--body-file", big_body_file()}, server.url());
   EXPECT_EQ(r.exit_code, 0) << r.output;
   const double stall_us = std::chrono::duration<double, std::micro>(kStall).count();
   EXPECT_GE(json_number(r.json, "latency_us.max").value_or(0), stall_us * 0.99) << r.output;
@@ -703,10 +729,10 @@ TEST(Loadgen, UncorrectedLatencyStartsWhenTheRequestIsSent) {
 // A server that answers only the first request of a pipelined batch: the
 // rest stay in flight; at the deadline loadgen waits --timeout for them and
 // then counts them, so the run is invalid.
-TEST(Loadgen, UnansweredPipelinedRequestsMakeTheRunInvalid) {
+TEST_P(Loadgen, UnansweredPipelinedRequestsMakeTheRunInvalid) {
   TestServer server(Behaviour::kFirstOfBatch);
   const std::vector<std::string> args = {"-d", "200ms", "-c", "2", "--pipeline", "8", "--timeout", "1s"};
-  const RunResult r = run_loadgen(args, server.url());
+  const RunResult r = run(args, server.url());
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(json_number(r.json, "result.valid"), 0);
   EXPECT_GT(json_number(r.json, "result.responses").value_or(0), 0) << r.output;
@@ -719,7 +745,7 @@ TEST(Loadgen, UnansweredPipelinedRequestsMakeTheRunInvalid) {
   // An explicit allowance makes the same run valid, and says so.
   std::vector<std::string> allowed = args;
   allowed.insert(allowed.end(), {"--allow-unanswered", "1000"});
-  const RunResult a = run_loadgen(allowed, server.url());
+  const RunResult a = run(allowed, server.url());
   EXPECT_EQ(a.exit_code, 0) << a.output;
   EXPECT_GT(json_number(a.json, "result.unanswered_at_end").value_or(0), 0) << a.output;
   EXPECT_NE(a.output.find("within --allow-unanswered 1000"), std::string::npos) << a.output;
@@ -727,10 +753,9 @@ TEST(Loadgen, UnansweredPipelinedRequestsMakeTheRunInvalid) {
 
 // At a fixed rate, requests that fall due while the only connection waits
 // on unanswered ones are never sent: counted, and in the latency at their age.
-TEST(Loadgen, RequestsNeverSentAtAFixedRateAreCounted) {
+TEST_P(Loadgen, RequestsNeverSentAtAFixedRateAreCounted) {
   TestServer server(Behaviour::kStall);
-  const RunResult r =
-      run_loadgen({"--rate", "100", "-d", "300ms", "-c", "1", "--timeout", "1s"}, server.url());
+  const RunResult r = run({"--rate", "100", "-d", "300ms", "-c", "1", "--timeout", "1s"}, server.url());
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_EQ(json_number(r.json, "result.unanswered_at_end"), 1) << r.output;
   EXPECT_GE(json_number(r.json, "result.not_sent").value_or(0), 25) << r.output;
@@ -748,6 +773,30 @@ TEST(Loadgen, HelpAndBadUsage) {
   r = run_loadgen({"-c", "0"}, "http://127.0.0.1:1/");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.output.find("bad value for --connections"), std::string::npos) << r.output;
+}
+
+// Where io_uring is refused (a seccomp filter on io_uring_setup, as a
+// container runtime's default profile installs), --backend uring says why
+// in one line and exits 2; it never falls back to epoll.
+TEST(Loadgen, UringRefusedIsOneLineAndExit2) {
+  TestServer server(Behaviour::kGood);
+  for (const char* err : {"EPERM", "ENOSYS"}) {
+    SCOPED_TRACE(err);
+    const RunResult r = run_loadgen({"-n", "10", "-c", "1", "-k", "--backend", "uring"}, server.url(),
+                                    {"variants/deny_io_uring", err});
+    EXPECT_EQ(r.exit_code, 2) << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    EXPECT_EQ(r.output.rfind("loadgen: ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find("io_uring"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find("--backend epoll"), std::string::npos) << r.output;
+    EXPECT_TRUE(r.json.empty()) << r.json;
+    EXPECT_EQ(server.connections(), 0);
+  }
+  // The same filter leaves --backend epoll running: the line came from the refusal.
+  const RunResult e = run_loadgen({"-n", "10", "-c", "1", "-k", "--backend", "epoll"}, server.url(),
+                                  {"variants/deny_io_uring", "EPERM"});
+  EXPECT_EQ(e.exit_code, 0) << e.output;
+  EXPECT_EQ(json_number(e.json, "result.responses"), 10) << e.output;
 }
 
 }  // namespace

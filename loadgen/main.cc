@@ -1,16 +1,17 @@
 // loadgen: Hellepoll's HTTP/1.x load generator. See loadgen/README.md.
 //
-// main() parses the command line, raises the descriptor limit, resolves the
-// target, starts one Worker per thread on a common start time, waits, merges
-// the per-thread Stats and reports. Exit status: 0 when every request got a
+// main() parses the command line, checks that --backend can run here,
+// raises the descriptor limit, resolves the target, runs one Worker per
+// thread on --backend's scheduler from a common start time (run_workers()),
+// merges the per-thread Stats and reports. Exit status: 0 when every request got a
 // 2xx (or the expected) response with the expected body, 1 when any failed,
 // went unanswered or was not sent, 2 on bad usage or setup.
 #include <signal.h>
 
 #include <cstdio>
 #include <cstring>
-#include <memory>
-#include <thread>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "loadgen/args.h"
@@ -19,6 +20,7 @@
 #include "loadgen/request.h"
 #include "loadgen/units.h"
 #include "loadgen/worker.h"
+#include "server/backend/uring.h"
 
 namespace {
 
@@ -30,8 +32,20 @@ void on_interrupt(int) {
   if (g_stop) g_stop->store(true);  // the workers' sweep timers notice within 100 ms
 }
 
-// Descriptors each thread needs besides its connections: epoll, eventfd,
-// timerfd, and slack for stdio and the JSON file.
+// Why --backend uring cannot run here, in one line; empty when it can. The
+// scheduler's line ends with the server's advice (an epoll variant), which
+// for loadgen is --backend epoll.
+std::string uring_unavailable() {
+  std::string why = hellepoll::UringScheduler::unavailable();
+  constexpr std::string_view kServerAdvice = " (or run an epoll variant: lt_* or et_*)";
+  if (const size_t at = why.find(kServerAdvice); at != std::string::npos) {
+    why.replace(at, kServerAdvice.size(), " (or use --backend epoll)");
+  }
+  return why;
+}
+
+// Descriptors each thread needs besides its connections: epoll or the
+// io_uring ring, eventfd, timerfd, and slack for stdio and the JSON file.
 constexpr uint64_t kFdsPerThread = 4;
 constexpr uint64_t kFdsSpare = 32;
 
@@ -54,6 +68,15 @@ int main(int argc, char** argv) {
       break;
   }
   Config& cfg = parsed.config;
+  if (cfg.backend == Backend::kUring) {
+    // Never a silent fallback to epoll: the figures would name the wrong
+    // backend.
+    const std::string why = uring_unavailable();
+    if (!why.empty()) {
+      std::fprintf(stderr, "loadgen: %s\n", why.c_str());
+      return 2;
+    }
+  }
   std::vector<std::string> notes;
 
   const uint64_t fd_limit = raise_fd_limit();
@@ -89,14 +112,6 @@ int main(int argc, char** argv) {
   run.measure_start = run.start + cfg.warmup;
   if (!cfg.count_mode() || cfg.duration_given) run.end = run.measure_start + cfg.duration;
 
-  std::vector<std::unique_ptr<Worker>> workers;
-  uint32_t first = 0;
-  for (uint32_t i = 0; i < cfg.threads; ++i) {
-    const uint32_t conns = cfg.connections / cfg.threads + (i < cfg.connections % cfg.threads);
-    const uint64_t quota = cfg.requests / cfg.threads + (i < cfg.requests % cfg.threads);
-    workers.push_back(std::make_unique<Worker>(run, i, first, conns, quota, cfg.rate / cfg.threads));
-    first += conns;
-  }
   if (target->loopback_v4) {
     const uint32_t spread = (cfg.connections - 1) / kConnectionsPerSource + 1;
     run.sources_used.store(std::min(spread, kMaxSourceIndex + 1));
@@ -109,12 +124,7 @@ int main(int argc, char** argv) {
   sigaction(SIGTERM, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);  // send() uses MSG_NOSIGNAL; this covers the rest
 
-  std::vector<std::thread> threads;
-  for (auto& w : workers) threads.emplace_back([&w] { w->run(); });
-  for (auto& t : threads) t.join();
-
-  Stats total;
-  for (auto& w : workers) total.merge(w->stats());
+  const Stats total = run_workers(run);
   Report report{cfg, target->text, total, run.fatal(), g_interrupted.load(), run.sources_used.load(), notes};
 
   const bool json_stdout = cfg.json_path == "-";

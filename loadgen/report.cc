@@ -56,6 +56,7 @@ std::string setting_line(const Config& c, uint32_t connections) {
                   std::to_string(connections) + " connections, ";
   s += c.keepalive ? "keep-alive, " : "a connection per request, ";
   s += c.http10 ? "HTTP/1.0" : "HTTP/1.1";
+  s += ", backend " + std::string(backend_name(c.backend));
   if (c.pipeline > 1) s += ", pipeline " + std::to_string(c.pipeline);
   if (c.rate > 0) s += ", rate " + format_si(c.rate) + "/s";
   if (c.warmup > hellepoll::Duration::zero()) s += ", warm-up " + format_us(to_seconds(c.warmup) * 1e6);
@@ -303,6 +304,7 @@ std::string to_json(const Report& r) {
   j.key("threads").num(uint64_t{c.threads});
   j.key("connections").num(uint64_t{c.connections});
   j.key("pipeline").num(uint64_t{c.pipeline});
+  j.key("backend").string(backend_name(c.backend));
   j.key("rate").num(c.rate);
   j.key("duration_s").num(c.count_mode() && !c.duration_given ? 0.0 : to_seconds(c.duration));
   j.key("requests").num(c.requests);

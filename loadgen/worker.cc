@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <thread>
+#include <utility>
 
 #include "loadgen/units.h"
 
@@ -68,7 +70,8 @@ std::string connect_hint(int e) {
 
 // ---------------------------------------------------------------- Connection
 
-Connection::Connection(Worker& w, uint32_t pipeline, uint32_t source)
+template <class S>
+Connection<S>::Connection(Worker<S>& w, uint32_t pipeline, uint32_t source)
     : w_(w), ring_(pipeline), body_(w.cfg_.expect_body), source_(source), reopen_(w.sched_, [this] {
         // After the deadline only a fixed rate still has requests to send.
         if (!w_.done_ && (!w_.draining_ || w_.owes_requests())) start();
@@ -76,16 +79,21 @@ Connection::Connection(Worker& w, uint32_t pipeline, uint32_t source)
   parser_.reset(w_.run_.request.head);
 }
 
-Connection::~Connection() { close(false); }
+template <class S>
+Connection<S>::~Connection() {
+  close(false);
+}
 
-uint32_t Connection::room() const {
+template <class S>
+uint32_t Connection<S>::room() const {
   if (w_.cfg_.keepalive) {
     return state_ == State::kOpen ? static_cast<uint32_t>(ring_.size()) - count_ : 0;
   }
   return state_ == State::kIdle && count_ == 0 ? 1 : 0;
 }
 
-void Connection::start() {
+template <class S>
+void Connection<S>::start() {
   if (w_.cfg_.keepalive) {
     // A kept-alive connection opens first and asks for work once open.
     if (w_.measuring_ && w_.quota_left() == 0) return;
@@ -96,19 +104,21 @@ void Connection::start() {
   }
 }
 
-void Connection::push(TimePoint scheduled, TimePoint sent, bool measured) {
+template <class S>
+void Connection<S>::push(TimePoint scheduled, TimePoint sent, bool measured) {
   ring_[(head_ + count_) % ring_.size()] = Slot{scheduled, sent, measured};
   ++count_;
   ++unwritten_;
   ++w_.in_flight_;
 }
 
-void Connection::mark_sent(uint32_t n) {
+template <class S>
+void Connection<S>::mark_sent(uint32_t n, std::optional<TimePoint> when) {
   // Latency from here is what the server and network cost, the uncorrected
   // figure; a request queued behind a full socket buffer does not count as
   // sent yet.
   if (n == 0) return;
-  const TimePoint now = Clock::now();
+  const TimePoint now = when ? *when : Clock::now();
   for (uint32_t i = count_ - unwritten_, end = i + n; i < end; ++i) {
     Slot& s = slot(i);
     s.sent = now;
@@ -119,7 +129,8 @@ void Connection::mark_sent(uint32_t n) {
   }
 }
 
-void Connection::send_or_connect() {
+template <class S>
+void Connection<S>::send_or_connect() {
   if (state_ == State::kOpen) {
     flush();
   } else if (state_ == State::kIdle) {
@@ -127,7 +138,8 @@ void Connection::send_or_connect() {
   }
 }
 
-void Connection::connect() {
+template <class S>
+void Connection<S>::connect() {
   connect_start_ = Clock::now();
   bool in_progress = false;
   for (;;) {
@@ -145,6 +157,21 @@ void Connection::connect() {
     fail(Failure::kConnect, e);
     return;
   }
+  if constexpr (kUring) {
+    // Connecting is readiness (a poll for EPOLLOUT); the completion
+    // operations start once the socket is connected (finish_connect()).
+    state_ = State::kConnecting;
+    if (!in_progress) {
+      finish_connect();
+      return;
+    }
+    if (!w_.sched_.add(fd_.get(), this, hellepoll::kWritable)) {
+      fail(Failure::kConnect, errno);
+      return;
+    }
+    polled_ = true;
+    return;
+  }
   const uint32_t interest = in_progress ? hellepoll::kWritable : hellepoll::kReadable;
   if (!w_.sched_.add(fd_.get(), this, interest)) {
     fail(Failure::kConnect, errno);
@@ -154,7 +181,8 @@ void Connection::connect() {
   if (!in_progress) finish_connect();
 }
 
-void Connection::finish_connect() {
+template <class S>
+void Connection<S>::finish_connect() {
   int err = 0;
   socklen_t len = sizeof err;
   if (getsockopt(fd_.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
@@ -168,7 +196,18 @@ void Connection::finish_connect() {
   if (!w_.run_.ever_connected.load(std::memory_order_relaxed)) {
     w_.run_.ever_connected.store(true, std::memory_order_relaxed);
   }
-  w_.sched_.modify(fd_.get(), hellepoll::kReadable);
+  if constexpr (kUring) {
+    // From readiness to completions: the poll goes, a registration comes,
+    // with its multishot receive (submitted with this turn's wait).
+    if (polled_) {
+      w_.sched_.forget(fd_.get());
+      polled_ = false;
+    }
+    reg_ = w_.sched_.attach(fd_.get(), this);
+    w_.sched_.receive(reg_);
+  } else {
+    w_.sched_.modify(fd_.get(), hellepoll::kReadable);
+  }
   if (unwritten_ > 0) {
     flush();
   } else {
@@ -176,20 +215,34 @@ void Connection::finish_connect() {
   }
 }
 
-void Connection::flush() {
+template <class S>
+void Connection<S>::took(size_t n, std::optional<TimePoint> when) {
+  const size_t size = w_.run_.request.size;
+  if (w_.measuring_) w_.stats_.bytes_written += n;
+  write_offset_ += n;
+  const size_t whole = write_offset_ / size;
+  mark_sent(static_cast<uint32_t>(whole), when);
+  unwritten_ -= static_cast<uint32_t>(whole);
+  write_offset_ -= whole * size;
+}
+
+template <class S>
+void Connection<S>::flush() {
   const size_t size = w_.run_.request.size;
   const size_t total = unwritten_ * size - write_offset_;
   // All requests are identical and the batch holds `pipeline` copies back to
   // back, so any run of pending requests is one contiguous slice: one send().
-  const ssize_t n = ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
-  if (n > 0) {
-    if (w_.measuring_) w_.stats_.bytes_written += static_cast<uint64_t>(n);
-    write_offset_ += static_cast<size_t>(n);
-    const size_t whole = write_offset_ / size;
-    mark_sent(static_cast<uint32_t>(whole));
-    unwritten_ -= static_cast<uint32_t>(whole);
-    write_offset_ -= whole * size;
+  if constexpr (kUring) {
+    // One send in flight at a time: on_sent() sends what was queued
+    // meanwhile. The bytes are the run's request batch, which stays put
+    // until every worker is gone. The send goes out with this turn's wait.
+    if (sending_ > 0 || send_error_ != 0 || total == 0) return;
+    sending_ = total;
+    w_.sched_.send(reg_, w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+    return;
   }
+  const ssize_t n = ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+  if (n > 0) took(static_cast<size_t>(n), std::nullopt);
   if (n == static_cast<ssize_t>(total)) {
     if (want_write_) {
       want_write_ = false;
@@ -217,7 +270,8 @@ void Connection::flush() {
   }
 }
 
-void Connection::on_writable() {
+template <class S>
+void Connection<S>::on_writable() {
   if (state_ == State::kConnecting) {
     finish_connect();
   } else if (state_ == State::kOpen && unwritten_ > 0) {
@@ -225,7 +279,14 @@ void Connection::on_writable() {
   }
 }
 
-void Connection::on_readable() {
+template <class S>
+void Connection<S>::on_readable() {
+  if constexpr (kUring) {
+    // Readiness only while connecting (a refusal is EPOLLERR); once open,
+    // bytes come through on_received().
+    if (state_ == State::kConnecting) finish_connect();
+    return;
+  }
   if (state_ != State::kOpen) {
     mark_sated();  // nothing to read yet: an error or hang-up while connecting
     if (state_ == State::kConnecting) finish_connect();
@@ -261,7 +322,8 @@ void Connection::on_readable() {
   }
 }
 
-ssize_t Connection::read_and_process(bool* drained) {
+template <class S>
+ssize_t Connection<S>::read_and_process(bool* drained) {
   char* buf = w_.rbuf_.data();
   const size_t have = carry_.size();
   if (have > 0) std::memcpy(buf, carry_.data(), have);
@@ -277,7 +339,77 @@ ssize_t Connection::read_and_process(bool* drained) {
   return n;
 }
 
-void Connection::process(const char* data, size_t len) {
+// ---- the completion backend's events (io_uring)
+
+template <class S>
+size_t Connection<S>::on_received(std::string_view bytes) {
+  if constexpr (kUring) {
+    if (state_ != State::kOpen) return bytes.size();
+    if (w_.measuring_) w_.stats_.bytes_read += bytes.size();
+    if (carry_.empty()) {
+      process(bytes.data(), bytes.size());  // parsed in the provided buffer, no copy
+    } else {
+      // An incomplete head from the last buffer goes first, as on epoll:
+      // both into the worker's read buffer (a head is at most 64 KiB,
+      // kMaxHeadBytes; a provided buffer a few KiB; the read buffer 256 KiB).
+      char* buf = w_.rbuf_.data();
+      const size_t have = carry_.size();
+      std::memcpy(buf, carry_.data(), have);
+      std::memcpy(buf + have, bytes.data(), bytes.size());
+      carry_.clear();
+      process(buf, have + bytes.size());
+    }
+  }
+  // Every byte is taken: parsed, copied to the carry (process() keeps an
+  // incomplete head), or dropped with a connection that failed on it.
+  return bytes.size();
+}
+
+template <class S>
+void Connection<S>::on_receive_end(int err) {
+  if constexpr (kUring) {
+    if (state_ != State::kOpen || err == ECANCELED) return;  // this task never stops receiving
+    if (send_error_ != 0) {
+      // A send met a reset; the answers that came before it were taken.
+      fail(Failure::kReset, send_error_);
+    } else if (err == 0) {
+      on_eof();
+    } else {
+      fail(err == ECONNRESET ? Failure::kReset : Failure::kRead, err);
+    }
+  }
+}
+
+template <class S>
+void Connection<S>::on_sent(int result) {
+  if constexpr (kUring) {
+    sending_ = 0;
+    if (state_ != State::kOpen) return;
+    if (result < 0) {
+      const int e = -result;
+      // As on epoll: a server that answers early (413, 400) and closes
+      // resets what we still send, and its answer counts as what it says.
+      // It may be in a receive completion not yet delivered: the receive
+      // ends with the reset, and on_receive_end() decides.
+      if ((e == ECONNRESET || e == EPIPE) && count_ > 0) {
+        send_error_ = e;
+        return;
+      }
+      fail(e == ECONNRESET || e == EPIPE ? Failure::kReset : Failure::kWrite, e);
+      return;
+    }
+    // Sent when the wait that brought this completion ended (the turn's
+    // start): a send the socket takes at once completes inside the enter
+    // that submits it, which then returns without sleeping; one that waited
+    // for room ends the wait it completes in. Not when it was queued: a
+    // send held up by a server that reads nothing would count its stall.
+    took(static_cast<size_t>(result), w_.sched_.now());
+    if (unwritten_ > 0) flush();  // the rest of a short send, or requests queued meanwhile
+  }
+}
+
+template <class S>
+void Connection<S>::process(const char* data, size_t len) {
   // One clock read per read(): responses that arrived together share it.
   const TimePoint now = Clock::now();
   const bool checking_body = w_.cfg_.expect_body_given;
@@ -309,7 +441,8 @@ void Connection::process(const char* data, size_t len) {
   if (count_ == 0 || w_.rate_mode()) w_.offer(this);  // one write for all the room
 }
 
-void Connection::check_body(const char* data, const ResponseParser::Result& r, bool was_in_body) {
+template <class S>
+void Connection<S>::check_body(const char* data, const ResponseParser::Result& r, bool was_in_body) {
   size_t head = 0;
   if (!was_in_body) {
     if (r.status != ResponseParser::Status::kDone && !parser_.in_body()) return;  // head incomplete
@@ -319,7 +452,8 @@ void Connection::check_body(const char* data, const ResponseParser::Result& r, b
   if (r.consumed > head) body_.feed(data + head, r.consumed - head);
 }
 
-bool Connection::on_response(TimePoint now) {
+template <class S>
+bool Connection<S>::on_response(TimePoint now) {
   const ResponseHead& h = parser_.head();
   if (h.status < 200) {  // interim (100 Continue): the final response follows
     if (w_.measuring_) ++w_.stats_.status[1];
@@ -327,7 +461,10 @@ bool Connection::on_response(TimePoint now) {
     return true;
   }
   // Answered before its last byte was written: the server will not read the
-  // rest as a new request, so the connection cannot be used again.
+  // rest as a new request, so the connection cannot be used again. On
+  // io_uring, written() is as current as on epoll: a send the socket takes
+  // at once completes at submission, before any answer to it can arrive,
+  // and a send that waits completes before the server has the last byte.
   const bool early = !written(0);
   const Slot s = ring_[head_];
   head_ = (head_ + 1) % static_cast<uint32_t>(ring_.size());
@@ -358,7 +495,8 @@ bool Connection::on_response(TimePoint now) {
   return false;
 }
 
-void Connection::on_eof() {
+template <class S>
+void Connection<S>::on_eof() {
   if (parser_.in_body() && parser_.head().framing == Framing::kUntilClose) {
     parser_.finish();
     on_response(Clock::now());
@@ -373,7 +511,8 @@ void Connection::on_eof() {
   if (!w_.done_) reopen_.start(Duration::zero());
 }
 
-void Connection::fail(Failure why, int sys_errno) {
+template <class S>
+void Connection<S>::fail(Failure why, int sys_errno) {
   // Requests sent are lost with the connection; those not yet written go
   // back to be sent on another.
   uint64_t lost = 0;
@@ -398,8 +537,29 @@ void Connection::fail(Failure why, int sys_errno) {
   if (!w_.done_) reopen_.start(why == Failure::kConnect ? backoff_ : Duration::zero());
 }
 
-void Connection::close(bool hand_back) {
-  if (fd_) {
+template <class S>
+void Connection<S>::close(bool hand_back) {
+  if constexpr (kUring) {
+    if (reg_ != hellepoll::UringScheduler::kNoReg) {
+      // A send blocked on a server that reads nothing would hold the
+      // socket open after the ring's close: shutting the write side ends it.
+      if (sending_ > 0) ::shutdown(fd_.get(), SHUT_WR);
+      // The ring closes the fd behind the queued sends. Nothing of ours is
+      // lent to it but the run's request batch, which outlives the worker,
+      // so the connection need not wait for on_released() to open its next
+      // socket: detach() keeps the old registration's completions away.
+      const auto r = std::exchange(reg_, hellepoll::UringScheduler::kNoReg);
+      released_now_ = false;
+      w_.sched_.release(r, std::move(fd_));
+      if (!released_now_) w_.sched_.detach(r);
+    } else if (fd_) {
+      if (polled_) w_.sched_.forget(fd_.get());
+      fd_.reset();
+    }
+    polled_ = false;
+    sending_ = 0;
+    send_error_ = 0;
+  } else if (fd_) {
     w_.sched_.forget(fd_.get());  // close() drops it from epoll
     fd_.reset();
   }
@@ -419,7 +579,8 @@ void Connection::close(bool hand_back) {
   parser_.reset(w_.run_.request.head);
 }
 
-void Connection::check_timeout(TimePoint now, Duration timeout) {
+template <class S>
+void Connection<S>::check_timeout(TimePoint now, Duration timeout) {
   if (state_ == State::kConnecting && now - connect_start_ > timeout) {
     fail(Failure::kConnect, ETIMEDOUT);
   } else if (state_ == State::kOpen && count_ > 0 && now - ring_[head_].sent > timeout) {
@@ -432,9 +593,10 @@ void Connection::check_timeout(TimePoint now, Duration timeout) {
 // Wakes the loop when the next scheduled request is due. A timerfd, not a
 // scheduler Timer: epoll_wait's millisecond timeout would add up to 1 ms to
 // every corrected latency; the timerfd fires to the microsecond.
-class Worker::PaceTimer final : public hellepoll::Task {
+template <class S>
+class Worker<S>::PaceTimer final : public hellepoll::Task {
  public:
-  explicit PaceTimer(Worker& w) : w_(w), fd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
+  explicit PaceTimer(Worker<S>& w) : w_(w), fd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
     if (fd_) w_.sched_.add(fd_.get(), this, hellepoll::kReadable);
   }
   ~PaceTimer() override {
@@ -465,15 +627,16 @@ class Worker::PaceTimer final : public hellepoll::Task {
   std::string_view task_name() const override { return "loadgen-pace"; }
 
  private:
-  Worker& w_;
+  Worker<S>& w_;
   hellepoll::UniqueFd fd_;
   TimePoint armed_{};
 };
 
 // ---------------------------------------------------------------- Worker
 
-Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t connections, uint64_t quota,
-               double rate)
+template <class S>
+Worker<S>::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t connections, uint64_t quota,
+                  double rate)
     : run_(run),
       cfg_(run.config),
       index_(index),
@@ -501,13 +664,15 @@ Worker::Worker(Run& run, uint32_t index, uint32_t first_connection, uint32_t con
     if (run_.target.loopback_v4) {
       source = std::min<uint32_t>((first_connection + i) / kConnectionsPerSource, kMaxSourceIndex);
     }
-    conns_.push_back(std::make_unique<Connection>(*this, cfg_.pipeline, source));
+    conns_.push_back(std::make_unique<Conn>(*this, cfg_.pipeline, source));
   }
 }
 
-Worker::~Worker() = default;
+template <class S>
+Worker<S>::~Worker() = default;
 
-void Worker::run() {
+template <class S>
+void Worker<S>::run() {
   // Timer slack defaults to 50 us; the pacing timerfd should fire on time.
   prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
   if (rate_mode() && !pace_->ok()) {
@@ -539,7 +704,8 @@ void Worker::run() {
   for (auto& c : conns_) c->close(false);
 }
 
-void Worker::begin_measuring() {
+template <class S>
+void Worker<S>::begin_measuring() {
   stats_.reset();
   for (auto& c : conns_) c->tally_ = {};
   issued_ = finished_ = 0;
@@ -547,7 +713,8 @@ void Worker::begin_measuring() {
   thread_cpu(&user0_, &sys0_);
 }
 
-void Worker::begin_drain() {
+template <class S>
+void Worker<S>::begin_drain() {
   if (done_) return;
   draining_ = true;
   // At a fixed rate, what fell due before the deadline still goes out as
@@ -564,11 +731,13 @@ void Worker::begin_drain() {
   drain_timer_.start(cfg_.timeout > Duration::zero() ? cfg_.timeout : Duration(std::chrono::seconds(2)));
 }
 
-bool Worker::owes_requests() const {
+template <class S>
+bool Worker<S>::owes_requests() const {
   return rate_mode() && quota_left() > 0 && (!retry_.empty() || next_due_ < due_at_drain_);
 }
 
-void Worker::settle() {
+template <class S>
+void Worker<S>::settle() {
   if (draining_ && in_flight_ == 0 && !owes_requests()) finish();
 }
 
@@ -576,11 +745,12 @@ void Worker::settle() {
 // sent. At a fixed rate each enters the latency figures at its age, so a
 // server that stops answering cannot shorten the tail by leaving requests
 // out of it.
-void Worker::count_unfinished(TimePoint now) {
+template <class S>
+void Worker<S>::count_unfinished(TimePoint now) {
   const bool rate = rate_mode();
   for (auto& c : conns_) {
     for (uint32_t i = 0; i < c->count_; ++i) {
-      const Connection::Slot& s = c->slot(i);
+      const RequestSlot& s = c->slot(i);
       if (!s.measured) continue;
       if (rate) stats_.latency.record(nanos(now - s.scheduled));
       if (c->written(i)) {
@@ -607,7 +777,8 @@ void Worker::count_unfinished(TimePoint now) {
   }
 }
 
-void Worker::finish() {
+template <class S>
+void Worker<S>::finish() {
   if (done_) return;
   if (measuring_) {
     const TimePoint now = Clock::now();
@@ -622,7 +793,8 @@ void Worker::finish() {
   sched_.stop();
 }
 
-void Worker::sweep() {
+template <class S>
+void Worker<S>::sweep() {
   if (run_.stop.load(std::memory_order_relaxed)) {
     finish();
     return;
@@ -636,7 +808,8 @@ void Worker::sweep() {
   }
 }
 
-void Worker::offer(Connection* c) {
+template <class S>
+void Worker<S>::offer(Conn* c) {
   if (done_) return;
   if (rate_mode()) {
     if (!c->in_ready_) {
@@ -659,7 +832,8 @@ void Worker::offer(Connection* c) {
   c->send_or_connect();
 }
 
-void Worker::dispatch() {
+template <class S>
+void Worker<S>::dispatch() {
   if (done_) return;
   // A send that meets a reset reads the answers waiting behind it (flush()),
   // and an answer's offer() comes back here: a nested pass would pop
@@ -679,11 +853,12 @@ void Worker::dispatch() {
   if (ready_size_ > 0 && (!measuring_ || quota_left() > 0)) pace_->arm(schedule_.time_of(next_due_));
 }
 
-void Worker::hand_out_due() {
+template <class S>
+void Worker<S>::hand_out_due() {
   const TimePoint now = Clock::now();
   uint64_t due = (draining_ ? due_at_drain_ : schedule_.due_by(now)) - next_due_ + retry_.size();
   while (due > 0 && ready_size_ > 0) {
-    Connection* c = ready_[ready_head_];
+    Conn* c = ready_[ready_head_];
     if (c->can_take()) {
       uint64_t k = std::min<uint64_t>(c->room(), due);
       if (measuring_) k = std::min(k, quota_left());
@@ -711,7 +886,8 @@ void Worker::hand_out_due() {
   }
 }
 
-void Worker::hand_back(const Connection::Slot& s, bool written) {
+template <class S>
+void Worker<S>::hand_back(const RequestSlot& s, bool written) {
   if (!s.measured || done_) return;
   if (written) --stats_.requests;  // counted again when it is sent again
   if (rate_mode()) {
@@ -730,7 +906,8 @@ void Worker::hand_back(const Connection::Slot& s, bool written) {
   --issued_;
 }
 
-void Worker::record_response(const Connection::Slot& s, int status, bool body_ok, TimePoint now) {
+template <class S>
+void Worker<S>::record_response(const RequestSlot& s, int status, bool body_ok, TimePoint now) {
   if (!s.measured || done_) return;  // sent during the warm-up, or after the end
   ++stats_.responses;
   const int cls = status / 100;
@@ -750,7 +927,8 @@ void Worker::record_response(const Connection::Slot& s, int status, bool body_ok
   if (quota_ && finished_ >= quota_) finish();
 }
 
-void Worker::record_failure(Failure why, uint64_t lost_requests) {
+template <class S>
+void Worker<S>::record_failure(Failure why, uint64_t lost_requests) {
   if (!measuring_ || done_) return;
   stats_.count(why, std::max<uint64_t>(lost_requests, 1));
   stats_.lost += lost_requests;
@@ -765,7 +943,8 @@ void Worker::record_failure(Failure why, uint64_t lost_requests) {
   if (quota_ && finished_ >= quota_) finish();
 }
 
-void Worker::note_connect_failure(int sys_errno) {
+template <class S>
+void Worker<S>::note_connect_failure(int sys_errno) {
   ++connect_failures_;
   const bool never = !run_.ever_connected.load(std::memory_order_relaxed);
   // Give up early when the target is plainly not there: every connection
@@ -778,6 +957,52 @@ void Worker::note_connect_failure(int sys_errno) {
                   (never ? ", none succeeded" : " in a row") + "); " + connect_hint(sys_errno));
     finish();
   }
+}
+
+// ---------------------------------------------------------------- threads
+
+template class Connection<hellepoll::EdgeScheduler>;
+template class Worker<hellepoll::EdgeScheduler>;
+template class Connection<hellepoll::UringScheduler>;
+template class Worker<hellepoll::UringScheduler>;
+
+namespace {
+
+template <class S>
+Stats run_on(Run& run) {
+  const Config& cfg = run.config;
+  std::vector<Stats> stats(cfg.threads);
+  std::vector<std::thread> threads;
+  uint32_t first = 0;
+  for (uint32_t i = 0; i < cfg.threads; ++i) {
+    const uint32_t conns = cfg.connections / cfg.threads + (i < cfg.connections % cfg.threads);
+    const uint64_t quota = cfg.requests / cfg.threads + (i < cfg.requests % cfg.threads);
+    const double rate = cfg.rate / cfg.threads;
+    threads.emplace_back([&run, &stats, i, first, conns, quota, rate] {
+      // Built, run and destroyed here: an io_uring ring set up with
+      // SINGLE_ISSUER takes submissions only from the thread that set it up.
+      Worker<S> w(run, i, first, conns, quota, rate);
+      w.run();
+      stats[i] = w.stats();
+    });
+    first += conns;
+  }
+  for (auto& t : threads) t.join();
+  Stats total;
+  for (const Stats& s : stats) total.merge(s);
+  return total;
+}
+
+}  // namespace
+
+Stats run_workers(Run& run) {
+  switch (run.config.backend) {
+    case Backend::kUring:
+      return run_on<hellepoll::UringScheduler>(run);
+    case Backend::kEpoll:
+      break;
+  }
+  return run_on<hellepoll::EdgeScheduler>(run);
 }
 
 }  // namespace loadgen
