@@ -502,9 +502,21 @@ bool UringScheduler::poll(Duration max_wait) {
   }
   // Receives that ended (the buffers ran out, a cancel that was changed
   // back) and are wanted again: armed behind the buffers just returned.
-  for (Reg reg : rearm_) {
+  // One stopped after it ended (no cancel was needed) is told it ended.
+  for (size_t i = 0; i < rearm_.size(); ++i) {
+    const Reg reg = rearm_[i];
     const Slot& s = slots_[reg];
-    if (s.want_receive && !s.receiving && !s.releasing && s.task) arm_receive(reg);
+    if (s.receiving || s.releasing || !s.task) continue;
+    if (s.want_receive) {
+      arm_receive(reg);
+      continue;
+    }
+    Task* t = s.task;
+    try {
+      t->on_receive_end(ECANCELED);
+    } catch (...) {
+      task_threw(slots_[reg].fd, t, slots_[reg].task == t && !slots_[reg].releasing);
+    }
   }
   rearm_.clear();
   return true;
@@ -615,8 +627,10 @@ void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {
         t->on_receive_end(-res);
       } else if (slots_[r].want_receive) {
         rearm_.push_back(r);  // out of buffers, or ended while wanted: again
-      } else if (res == -ECANCELED) {
-        t->on_receive_end(ECANCELED);  // stop_receiving() took effect: nothing more comes
+      } else if (res == -ECANCELED || res == -ENOBUFS) {
+        // stop_receiving() took effect: nothing more comes. Out of buffers
+        // after it was called counts the same (its cancel will find nothing).
+        t->on_receive_end(ECANCELED);
       }
     }
   } catch (...) {
