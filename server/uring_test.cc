@@ -286,6 +286,85 @@ TEST(UringReceive, StopReceivingEndsItWithEcanceledAndReceiveResumes) {
   EXPECT_EQ(1u, c.ends.size());
 }
 
+// A task that stops receiving from inside on_received(), as a connection
+// pausing for back-pressure does.
+class StopsAtFirstBytes : public Conn {
+ public:
+  StopsAtFirstBytes(UringScheduler& s) : s_(s) {}
+  size_t on_received(std::string_view bytes) override {
+    if (in.empty()) s_.stop_receiving(reg);
+    return Conn::on_received(bytes);
+  }
+  UringScheduler& s_;
+  UringScheduler::Reg reg = UringScheduler::kNoReg;
+};
+
+// The input is larger than the pool: in the turn the task stops, the
+// multishot receive also ends by running out of buffers (ENOBUFS) before
+// its cancel lands. The task is still told that receiving ended.
+TEST(UringReceive, StopReceivingIsHeardWhenTheReceiveRanOutOfBuffersMeanwhile) {
+  UringScheduler s({.buffers = 8, .buffer_size = 64});
+  Pair p;
+  StopsAtFirstBytes c(s);
+  c.reg = s.attach(p.b.get(), &c);
+  s.receive(c.reg);
+  run_turns(s, 1);  // armed
+  const std::string big(4096, 'x');
+  ASSERT_EQ(4096, ::write(p.a.get(), big.data(), big.size()));
+  ASSERT_TRUE(run_until(s, [&] { return !c.ends.empty(); })) << "no on_receive_end() after stop_receiving()";
+  EXPECT_EQ(std::vector<int>{ECANCELED}, c.ends);
+  EXPECT_FALSE(s.receiving(c.reg));
+  const size_t got = c.in.size();
+  EXPECT_LE(got, 8u * 64u);  // at most the pool, then nothing more
+  run_turns(s, 3);
+  EXPECT_EQ(got, c.in.size());
+  s.receive(c.reg);  // resumes with the rest
+  ASSERT_TRUE(run_until(s, [&] { return c.in.size() == big.size(); })) << c.in.size();
+}
+
+// A readiness task that stops another registration's receive when woken.
+class Stopper : public Task {
+ public:
+  Stopper(UringScheduler& s, int fd, UringScheduler::Reg victim) : s_(s), fd_(fd), victim_(victim) {}
+  void on_readable() override {
+    char buf[64];
+    while (::read(fd_, buf, sizeof buf) > 0) {
+    }
+    mark_sated();
+    s_.stop_receiving(victim_);
+  }
+
+ private:
+  UringScheduler& s_;
+  int fd_;
+  UringScheduler::Reg victim_;
+};
+
+// The receive runs out of buffers, and in the same turn, after that, another
+// task stops it: no cancel is needed, and the task is told all the same.
+TEST(UringReceive, StopReceivingAfterTheReceiveRanOutOfBuffersIsHeard) {
+  UringScheduler s({.buffers = 8, .buffer_size = 64});
+  Pair p, wake;
+  Conn c;
+  const auto r = s.attach(p.b.get(), &c);
+  s.receive(r);
+  Stopper stopper(s, wake.b.get(), r);
+  ASSERT_TRUE(s.add(wake.b.get(), &stopper, kReadable));
+  run_turns(s, 1);  // armed
+  const std::string big(4096, 'x');
+  ASSERT_EQ(4096, ::write(p.a.get(), big.data(), big.size()));
+  ASSERT_EQ(1, ::write(wake.a.get(), "!", 1));  // its completion comes after the receive's
+  ASSERT_TRUE(run_until(s, [&] { return !c.ends.empty(); })) << "no on_receive_end() after stop_receiving()";
+  EXPECT_EQ(std::vector<int>{ECANCELED}, c.ends);
+  EXPECT_FALSE(s.receiving(r));
+  const size_t got = c.in.size();
+  run_turns(s, 3);
+  EXPECT_EQ(got, c.in.size()) << "bytes after on_receive_end(ECANCELED)";
+  s.receive(r);
+  ASSERT_TRUE(run_until(s, [&] { return c.in.size() == big.size(); })) << c.in.size();
+  s.remove(wake.b.get());
+}
+
 // ---------------------------------------------------------------- send
 
 TEST(UringSend, SendAndSendmsgReportTheBytesSent) {
@@ -525,6 +604,26 @@ TEST(UringRelease, QueuedCloseIsDoneWhenDestroyedOnAnotherThread) {
   EXPECT_EQ(-1, ::fcntl(fd, F_GETFD));
   EXPECT_EQ(EBADF, errno);
   EXPECT_EQ("<EOF>", read_to_eof(p.a.get()));
+}
+
+// Destroyed on the test thread, a scheduler that ran on another thread
+// leaves the test thread's own ring alone: its ring fd was registered in the
+// other thread, at an index this thread's own registered ring may also use.
+TEST(UringRelease, DestroyedOnAnotherThreadLeavesThisThreadsRingAlone) {
+  auto other = std::make_unique<UringScheduler>();
+  std::thread loop([&] {
+    other->add_callback([&] { other->stop(); });
+    EXPECT_TRUE(other->run());
+  });
+  loop.join();
+  UringScheduler mine;
+  Pair p;
+  Conn c;
+  mine.receive(mine.attach(p.b.get(), &c));
+  ASSERT_TRUE(mine.run_once(milliseconds(1)));  // enabled here, its ring fd registered here
+  other.reset();
+  ASSERT_EQ(2, ::write(p.a.get(), "ok", 2));
+  EXPECT_TRUE(run_until(mine, [&] { return c.in == "ok"; })) << "this thread's ring stopped working";
 }
 
 // ---------------------------------------------------------------- batch
