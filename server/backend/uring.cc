@@ -174,17 +174,30 @@ UringScheduler::UringScheduler(Options opts) : opts_(opts) {
 }
 
 void UringScheduler::enable() {
-  if (enabled_) return;
-  // liburing 2.3 declares io_uring_enable_rings() but does not export it.
-  if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
-    std::fprintf(stderr, "hellepoll: io_uring cannot enable its ring: %s\n", std::strerror(errno));
-    std::abort();
+  if (!enabled_) {
+    // liburing 2.3 declares io_uring_enable_rings() but does not export it.
+    if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+      std::fprintf(stderr, "hellepoll: io_uring cannot enable its ring: %s\n", std::strerror(errno));
+      std::abort();
+    }
+    enabled_ = true;
+    owner_ = std::this_thread::get_id();
   }
-  enabled_ = true;
-  owner_ = std::this_thread::get_id();
   // A registered ring fd saves the fd lookup in every io_uring_enter; a
-  // kernel without it (before 5.18) just does not. It is this thread's.
-  io_uring_register_ring_fd(&ring_);
+  // kernel without it (before 5.18) just does not. It is this thread's:
+  // given back when run() ends (run_ended()), registered again next turn.
+  if (!ring_fd_registered_ && ring_fd_registrable_ && owner_ == std::this_thread::get_id()) {
+    ring_fd_registered_ = io_uring_register_ring_fd(&ring_) == 1;
+    ring_fd_registrable_ = ring_fd_registered_;
+  }
+}
+
+void UringScheduler::run_ended() {
+  // A ring fd registered in this thread holds the ring for as long as the
+  // thread lives: destroyed on another thread meanwhile, the scheduler
+  // would leave the ring running, its armed receives holding their sockets
+  // open and aiming at buffers it unmapped.
+  if (ring_fd_registered_ && io_uring_unregister_ring_fd(&ring_) == 1) ring_fd_registered_ = false;
 }
 
 UringScheduler::~UringScheduler() {
