@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -624,6 +625,39 @@ TEST(UringRelease, DestroyedOnAnotherThreadLeavesThisThreadsRingAlone) {
   other.reset();
   ASSERT_EQ(2, ::write(p.a.get(), "ok", 2));
   EXPECT_TRUE(run_until(mine, [&] { return c.in == "ok"; })) << "this thread's ring stopped working";
+}
+
+// As above, but the connection's receive is armed in the kernel (it holds
+// the socket) and the thread that ran the scheduler is still alive when it
+// is destroyed elsewhere: the socket is closed all the same.
+TEST(UringRelease, ArmedConnectionIsClosedWhenDestroyedOnAnotherThreadWhileItsThreadLives) {
+  auto s = std::make_unique<UringScheduler>();
+  Pair p;
+  Conn c;
+  const int fd = p.b.get();
+  std::promise<void> stopped, may_exit;
+  std::thread loop([&] {
+    UringScheduler::Reg r = UringScheduler::kNoReg;
+    s->add_callback([&] {
+      r = s->attach(p.b.get(), &c);
+      s->receive(r);
+    });
+    s->call_later(milliseconds(20), [&] {  // turns later: the receive is armed
+      s->release(r, std::move(p.b));
+      s->stop();
+    });
+    EXPECT_TRUE(s->run());
+    stopped.set_value();
+    may_exit.get_future().wait();  // a worker thread that lives on
+  });
+  stopped.get_future().wait();
+  s.reset();
+  errno = 0;
+  EXPECT_EQ(-1, ::fcntl(fd, F_GETFD));
+  EXPECT_EQ(EBADF, errno);
+  EXPECT_EQ("<EOF>", read_to_eof(p.a.get())) << "the armed receive kept the socket open";
+  may_exit.set_value();
+  loop.join();
 }
 
 // ---------------------------------------------------------------- batch
