@@ -148,6 +148,7 @@ bool Scheduler::run() {
       break;
     }
   }
+  run_ended();
   loop_thread_.store(std::thread::id{});
   // A stop() request is consumed by the run() it ended (or, if it came
   // before run() started, by the next one).

@@ -231,6 +231,9 @@ class Scheduler {
   virtual bool poll(Duration max_wait) = 0;
   // Whether the backend has work queued for the next turn (it must not sleep).
   virtual bool has_pending() const { return false; }
+  // run() is returning, on the loop thread: the backend lets go of what it
+  // holds in this thread (io_uring: its registered ring fd).
+  virtual void run_ended() {}
 
   void begin_turn() {
     now_ = Clock::now();

@@ -16,9 +16,11 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "server/backend/epoll.h"
+#include "server/backend/uring.h"
 
 namespace hellepoll {
 namespace {
@@ -61,6 +63,24 @@ struct Pair {
   UniqueFd a, b;
 };
 
+// The backend-neutral contract holds on every backend. UringScheduler's
+// readiness is a multishot poll, which reports a wake-up once like an edge:
+// the tasks below that are not level-specific read until EAGAIN.
+template <class S>
+class Backend : public ::testing::Test {};
+
+struct BackendName {
+  template <class S>
+  static std::string GetName(int) {
+    return S::kTrigger == Trigger::kLevel  ? "EpollLevel"
+           : S::kTrigger == Trigger::kEdge ? "EpollEdge"
+                                           : "IoUring";
+  }
+};
+
+using Backends = ::testing::Types<LevelScheduler, EdgeScheduler, UringScheduler>;
+TYPED_TEST_SUITE(Backend, Backends, BackendName);
+
 TEST(Scheduler, LevelTriggeredRedeliversUntilDrained) {
   LevelScheduler s;
   Pair p;
@@ -98,8 +118,10 @@ TEST(SchedulerDeathTest, EdgeTriggeredCheckNamesTaskThatLeftInput) {
 }
 #endif
 
-// Reads one 4-byte chunk per call and, edge-triggered, asks to be called
-// again rather than read on: a task that yields its turn.
+// Reads one 4-byte chunk per call and asks to be called again rather than
+// read on: a task that yields its turn. Once it has input it takes itself
+// off readiness (no interest), so that on every backend, level-triggered
+// too, each later call is read_again()'s.
 class YieldingReader : public Task {
  public:
   YieldingReader(Scheduler& s, int fd) : s_(s), fd_(fd) {}
@@ -109,6 +131,7 @@ class YieldingReader : public Task {
     ssize_t n = ::read(fd_, buf, sizeof buf);
     if (n > 0) {
       bytes += n;
+      s_.modify(fd_, 0);
       s_.read_again(fd_, this);
       s_.read_again(fd_, this);  // a second request in one turn is one call
       return;
@@ -121,16 +144,21 @@ class YieldingReader : public Task {
   int bytes = 0;
 };
 
-// An edge-triggered scheduler with one YieldingReader registered.
+// A scheduler with one YieldingReader registered.
+template <class S>
 class ReadAgain : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(s.add(p.b.get(), &r, kReadable)); }
-  EdgeScheduler s;
+  S s;
   Pair p;
   YieldingReader r{s, p.b.get()};
 };
+TYPED_TEST_SUITE(ReadAgain, Backends, BackendName);
 
-TEST_F(ReadAgain, CallsTheTaskOnceNextTurnWithoutSleeping) {
+TYPED_TEST(ReadAgain, CallsTheTaskOnceNextTurnWithoutSleeping) {
+  auto& s = this->s;
+  auto& p = this->p;
+  auto& r = this->r;
   ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
   const auto t0 = std::chrono::steady_clock::now();
   for (int turn = 1; turn <= 3; ++turn) {
@@ -146,7 +174,10 @@ TEST_F(ReadAgain, CallsTheTaskOnceNextTurnWithoutSleeping) {
   EXPECT_LT(std::chrono::steady_clock::now() - t0, milliseconds(1000));
 }
 
-TEST_F(ReadAgain, SkipsARemovedTaskAndWorksAfterItIsAddedBack) {
+TYPED_TEST(ReadAgain, SkipsARemovedTaskAndWorksAfterItIsAddedBack) {
+  auto& s = this->s;
+  auto& p = this->p;
+  auto& r = this->r;
   ASSERT_EQ(8, ::write(p.a.get(), "01234567", 8));
   s.run_once(milliseconds(100));
   ASSERT_EQ(1, r.calls);
@@ -166,8 +197,8 @@ TEST_F(ReadAgain, SkipsARemovedTaskAndWorksAfterItIsAddedBack) {
   EXPECT_EQ(9, r.bytes);
 }
 
-TEST(Scheduler, RemoveStopsDelivery) {
-  LevelScheduler s;
+TYPED_TEST(Backend, RemoveStopsDelivery) {
+  TypeParam s;
   Pair p;
   Reader r(s, p.b.get(), true);
   ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
@@ -179,8 +210,8 @@ TEST(Scheduler, RemoveStopsDelivery) {
   EXPECT_EQ(0, r.bytes);
 }
 
-TEST(Timer, OneShotFiresOnceInDeadlineOrder) {
-  LevelScheduler s;
+TYPED_TEST(Backend, TimerOneShotFiresOnceInDeadlineOrder) {
+  TypeParam s;
   std::vector<int> order;
   Timer t1(s, [&] { order.push_back(1); });
   Timer t2(s, [&] { order.push_back(2); });
@@ -194,8 +225,8 @@ TEST(Timer, OneShotFiresOnceInDeadlineOrder) {
   EXPECT_FALSE(t1.active());
 }
 
-TEST(Timer, CancelledTimerNeverFires) {
-  LevelScheduler s;
+TYPED_TEST(Backend, TimerCancelledTimerNeverFires) {
+  TypeParam s;
   int fired = 0;
   Timer t(s, [&] { ++fired; });
   t.start(milliseconds(5));
@@ -204,8 +235,8 @@ TEST(Timer, CancelledTimerNeverFires) {
   EXPECT_EQ(0, fired);
 }
 
-TEST(Timer, PeriodicCancelsItselfFromItsCallback) {
-  LevelScheduler s;
+TYPED_TEST(Backend, TimerPeriodicCancelsItselfFromItsCallback) {
+  TypeParam s;
   int fired = 0;
   Timer* self = nullptr;
   Timer t(s, [&] {
@@ -219,8 +250,8 @@ TEST(Timer, PeriodicCancelsItselfFromItsCallback) {
   EXPECT_FALSE(t.active());
 }
 
-TEST(Timer, DestroyedFromItsOwnCallbackIsSafe) {
-  LevelScheduler s;
+TYPED_TEST(Backend, TimerDestroyedFromItsOwnCallbackIsSafe) {
+  TypeParam s;
   int fired = 0;
   std::unique_ptr<Timer> t;
   t = std::make_unique<Timer>(s, [&] {
@@ -235,8 +266,8 @@ TEST(Timer, DestroyedFromItsOwnCallbackIsSafe) {
 
 // Many fire-and-forget timers, some scheduled from inside others: every one
 // fires exactly once, in deadline order.
-TEST(Timer, CallLaterFiresEachOnceInDeadlineOrder) {
-  LevelScheduler s;
+TYPED_TEST(Backend, TimerCallLaterFiresEachOnceInDeadlineOrder) {
+  TypeParam s;
   constexpr int kTimers = 100000;
   std::vector<int> order;
   order.reserve(kTimers + 1);
@@ -250,8 +281,8 @@ TEST(Timer, CallLaterFiresEachOnceInDeadlineOrder) {
   EXPECT_EQ(99, order.back());
 }
 
-TEST(Scheduler, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
-  LevelScheduler s;
+TYPED_TEST(Backend, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
+  TypeParam s;
   std::vector<int> seen;
   std::thread::id loop_id;
   std::thread loop([&] {
@@ -282,28 +313,30 @@ TEST(Scheduler, CallbacksFromOtherThreadsRunOnLoopThreadInOrder) {
   for (int i = 0; i < kEach; ++i) ASSERT_EQ(i, seen[i]);
 }
 
-// Whether thread `tid` of this process sleeps in epoll_wait: its wait
-// channel names it, or, where the kernel hides wait channels, it sleeps.
-bool asleep_in_epoll_wait(pid_t tid) {
+// Whether thread `tid` of this process sleeps in its backend's wait: its
+// wait channel names `wait` ("epoll", "io_cqring"), or, where the kernel
+// hides wait channels, it sleeps.
+bool asleep_in(pid_t tid, std::string_view wait) {
   const std::string dir = "/proc/self/task/" + std::to_string(tid) + "/";
   std::string wchan;
   std::getline(std::ifstream(dir + "wchan"), wchan);
-  if (!wchan.empty() && wchan != "0") return wchan.find("epoll") != std::string::npos;
+  if (!wchan.empty() && wchan != "0") return wchan.find(wait) != std::string::npos;
   std::string stat;
   std::getline(std::ifstream(dir + "stat"), stat);
   const size_t paren = stat.rfind(')');
   return paren != std::string::npos && stat.compare(paren, 3, ") S") == 0;
 }
 
-// The loop is seen asleep in epoll_wait (run() sleeps an hour a turn when
+// The loop is seen asleep in its wait (run() sleeps an hour a turn when
 // idle) before stop() comes from another thread, so only the wake-up can
 // end it. A signal rescues the loop if the wake-up is lost: the test then
 // fails instead of hanging.
-TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
+TYPED_TEST(Backend, StopFromAnotherThreadWakesASleepingLoop) {
   struct sigaction sa {};
-  sa.sa_handler = [](int) {};  // no SA_RESTART: epoll_wait returns EINTR
+  sa.sa_handler = [](int) {};  // no SA_RESTART: the wait returns EINTR
   ASSERT_EQ(0, sigaction(SIGUSR1, &sa, nullptr));
-  LevelScheduler s;
+  const std::string_view wait = TypeParam::kTrigger == Trigger::kCompletion ? "io_cqring" : "epoll";
+  TypeParam s;
   std::atomic<pid_t> loop_tid{0};
   std::promise<void> returned;
   std::thread loop([&] {
@@ -312,19 +345,40 @@ TEST(Scheduler, StopFromAnotherThreadWakesASleepingLoop) {
     returned.set_value();
   });
   const auto until = Clock::now() + std::chrono::seconds(10);
-  while ((loop_tid == 0 || !asleep_in_epoll_wait(loop_tid)) && Clock::now() < until) {
+  while ((loop_tid == 0 || !asleep_in(loop_tid, wait)) && Clock::now() < until) {
     std::this_thread::sleep_for(milliseconds(1));  // polling /proc: the kernel sends no event for it
   }
-  const bool asleep = loop_tid != 0 && asleep_in_epoll_wait(loop_tid);
+  const bool asleep = loop_tid != 0 && asleep_in(loop_tid, wait);
   const uint64_t turns = s.turns();
   s.stop();
   std::future<void> done = returned.get_future();
   const bool woke = done.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
   if (!woke) pthread_kill(loop.native_handle(), SIGUSR1);
   loop.join();
-  ASSERT_TRUE(asleep) << "the loop never went to sleep: the test proves nothing";
-  EXPECT_TRUE(woke) << "stop() did not wake the loop from epoll_wait";
+  ASSERT_TRUE(asleep) << "the loop never went to sleep in " << wait << ": the test proves nothing";
+  EXPECT_TRUE(woke) << "stop() did not wake the loop from its wait";
   EXPECT_EQ(turns + 1, s.turns());  // the turn the wake-up ended, no other
+}
+
+// A scheduler built on one thread runs on another (UringScheduler: the ring
+// is enabled by the first turn), takes callbacks and stop() from the thread
+// that built it, and is destroyed there.
+TYPED_TEST(Backend, BuiltOnOneThreadRunsOnAnother) {
+  auto s = std::make_unique<TypeParam>();
+  std::thread::id ran_on;
+  std::promise<void> ran;
+  std::thread loop([&] { EXPECT_TRUE(s->run()); });
+  const std::thread::id loop_id = loop.get_id();
+  s->add_callback([&] {
+    ran_on = std::this_thread::get_id();
+    ran.set_value();
+  });
+  const bool served = ran.get_future().wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  s->stop();
+  loop.join();
+  EXPECT_TRUE(served) << "a callback from the building thread never ran";
+  EXPECT_EQ(loop_id, ran_on);
+  s.reset();  // on the building thread, not the one that ran it
 }
 
 // ---------------------------------------------------------------- turns
@@ -380,12 +434,12 @@ const RearmCase kRearmCases[] = {
 
 // A callback that arms itself again runs once a turn, and the turn goes on
 // to I/O: a socket with input is served every turn meanwhile.
-TEST(Timer, ArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
+TYPED_TEST(Backend, TimerArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
   for (const RearmCase& c : kRearmCases) {
     SCOPED_TRACE(c.name);
-    LevelScheduler s;
+    TypeParam s;
     Pair p;
-    Reader r(s, p.b.get(), /*drain=*/false);
+    YieldingReader r(s, p.b.get());
     ASSERT_TRUE(s.add(p.b.get(), &r, kReadable));
     ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
     std::vector<uint64_t> fired_in;  // s.turns() at each run
@@ -395,18 +449,36 @@ TEST(Timer, ArmedFromItsOwnCallbackRunsOnceATurnAndIoIsServed) {
     };
     std::shared_ptr<void> keep = c.arm(s, fired);
     for (int turn = 0; turn < 3; ++turn) s.run_once(milliseconds(100));
-    EXPECT_EQ(3, r.reads);  // 4 + 4 + 2 bytes, one read a turn
+    EXPECT_EQ(3, r.calls);  // 4 + 4 + 2 bytes, one read a turn
+    EXPECT_EQ(10, r.bytes);
     EXPECT_EQ((std::vector<uint64_t>{1, 2, 3}), fired_in);
   }
 }
 
 // ---------------------------------------------------------------- exceptions
 
+// A backend as a value, for tests parametrised by backend and case.
+struct BackendCase {
+  const char* name;
+  std::unique_ptr<Scheduler> (*make)();
+  Trigger trigger;
+};
+
+std::ostream& operator<<(std::ostream& os, const BackendCase& b) { return os << b.name; }
+
+const BackendCase kBackends[] = {
+    {"EpollLevel", [] { return std::unique_ptr<Scheduler>(new LevelScheduler); }, Trigger::kLevel},
+    {"EpollEdge", [] { return std::unique_ptr<Scheduler>(new EdgeScheduler); }, Trigger::kEdge},
+    {"IoUring", [] { return std::unique_ptr<Scheduler>(new UringScheduler); }, Trigger::kCompletion},
+};
+
 // A scheduler with bystanders that must go on being served after something
-// else threw: a task with 10 bytes to read (4 a turn) and a periodic timer.
-// Captures stderr, where the scheduler logs what threw.
+// else threw: a task with 10 bytes to read (level-triggered: 4 a turn) and a
+// periodic timer. Captures stderr, where the scheduler logs what threw.
 class Exceptions : public ::testing::Test {
  protected:
+  explicit Exceptions(const BackendCase& b)
+      : owned_(b.make()), s(*owned_), reader{s, p.b.get(), /*drain=*/b.trigger != Trigger::kLevel} {}
   void SetUp() override {
     ASSERT_TRUE(s.add(p.b.get(), &reader, kReadable));
     ASSERT_EQ(10, ::write(p.a.get(), "0123456789", 10));
@@ -429,9 +501,10 @@ class Exceptions : public ::testing::Test {
     return logged_;
   }
 
-  LevelScheduler s;
+  std::unique_ptr<Scheduler> owned_;
+  Scheduler& s;
   Pair p;
-  Reader reader{s, p.b.get(), /*drain=*/false};
+  Reader reader;
   int ticks = 0;
   Timer ticker{s, [this] { ++ticks; }};
 
@@ -477,14 +550,19 @@ std::ostream& operator<<(std::ostream& os, ThrowingTask::From f) {
                                                      : "on_readable called again");
 }
 
-class TaskExceptions : public Exceptions, public ::testing::WithParamInterface<ThrowingTask::From> {};
+class TaskExceptions : public Exceptions,
+                       public ::testing::WithParamInterface<std::tuple<BackendCase, ThrowingTask::From>> {
+ protected:
+  TaskExceptions() : Exceptions(std::get<0>(GetParam())) {}
+  static ThrowingTask::From from() { return std::get<1>(GetParam()); }
+};
 
 // The task that threw hears of it once, the line names it, and it and the
 // others go on being served.
 TEST_P(TaskExceptions, AreLoggedToldToTheTaskAndTheLoopGoesOn) {
   Pair q;
-  ThrowingTask t(s, q.b.get(), GetParam());
-  const uint32_t interest = GetParam() == ThrowingTask::From::kWritable ? kReadable | kWritable : kReadable;
+  ThrowingTask t(s, q.b.get(), from());
+  const uint32_t interest = from() == ThrowingTask::From::kWritable ? kReadable | kWritable : kReadable;
   ASSERT_TRUE(s.add(q.b.get(), &t, interest));
   ASSERT_EQ(1, ::write(q.a.get(), "x", 1));
   run_until([&] { return t.exceptions > 0; });
@@ -499,18 +577,21 @@ TEST_P(TaskExceptions, AreLoggedToldToTheTaskAndTheLoopGoesOn) {
 }
 
 INSTANTIATE_TEST_SUITE_P(From, TaskExceptions,
-                         ::testing::Values(ThrowingTask::From::kReadable, ThrowingTask::From::kWritable,
-                                           ThrowingTask::From::kReadAgain),
+                         ::testing::Combine(::testing::ValuesIn(kBackends),
+                                            ::testing::Values(ThrowingTask::From::kReadable,
+                                                              ThrowingTask::From::kWritable,
+                                                              ThrowingTask::From::kReadAgain)),
                          [](const auto& info) {
-                           switch (info.param) {
+                           std::string name = std::get<0>(info.param).name;
+                           switch (std::get<1>(info.param)) {
                              case ThrowingTask::From::kReadable:
-                               return "OnReadable";
+                               return name + "OnReadable";
                              case ThrowingTask::From::kWritable:
-                               return "OnWritable";
+                               return name + "OnWritable";
                              case ThrowingTask::From::kReadAgain:
-                               return "OnReadableCalledAgain";
+                               return name + "OnReadableCalledAgain";
                            }
-                           return "";
+                           return name;
                          });
 
 // A timer or callback that throws on its first run. `runs` counts its runs;
@@ -565,21 +646,30 @@ const CallbackThrowCase kCallbackThrowCases[] = {
      1, "hellepoll: callback threw: unknown exception\n"},
 };
 
-class CallbackExceptions : public Exceptions, public ::testing::WithParamInterface<CallbackThrowCase> {};
+class CallbackExceptions : public Exceptions,
+                           public ::testing::WithParamInterface<std::tuple<BackendCase, CallbackThrowCase>> {
+ protected:
+  CallbackExceptions() : Exceptions(std::get<0>(GetParam())) {}
+  static const CallbackThrowCase& c() { return std::get<1>(GetParam()); }
+};
 
 TEST_P(CallbackExceptions, AreLoggedAndTheLoopGoesOn) {
   int runs = 0;
-  std::shared_ptr<void> keep = GetParam().arm(s, runs);
-  run_until([&] { return runs >= GetParam().runs_to_see; });
-  if (GetParam().runs_to_see == 1) {
+  std::shared_ptr<void> keep = c().arm(s, runs);
+  run_until([&] { return runs >= c().runs_to_see; });
+  if (c().runs_to_see == 1) {
     EXPECT_EQ(1, runs);  // a periodic one runs on meanwhile
   }
-  EXPECT_LE(GetParam().runs_to_see, runs);
-  EXPECT_NE(std::string::npos, stderr_text().find(GetParam().logged)) << stderr_text();
+  EXPECT_LE(c().runs_to_see, runs);
+  EXPECT_NE(std::string::npos, stderr_text().find(c().logged)) << stderr_text();
 }
 
-INSTANTIATE_TEST_SUITE_P(Sources, CallbackExceptions, ::testing::ValuesIn(kCallbackThrowCases),
-                         [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Sources, CallbackExceptions,
+                         ::testing::Combine(::testing::ValuesIn(kBackends),
+                                            ::testing::ValuesIn(kCallbackThrowCases)),
+                         [](const auto& info) {
+                           return std::string(std::get<0>(info.param).name) + std::get<1>(info.param).name;
+                         });
 
 TEST(Error, InternalIsNamed) { EXPECT_EQ("internal error", Error{ErrorKind::kInternal}.name()); }
 

@@ -174,17 +174,30 @@ UringScheduler::UringScheduler(Options opts) : opts_(opts) {
 }
 
 void UringScheduler::enable() {
-  if (enabled_) return;
-  // liburing 2.3 declares io_uring_enable_rings() but does not export it.
-  if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
-    std::fprintf(stderr, "hellepoll: io_uring cannot enable its ring: %s\n", std::strerror(errno));
-    std::abort();
+  if (!enabled_) {
+    // liburing 2.3 declares io_uring_enable_rings() but does not export it.
+    if (syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0) < 0) {
+      std::fprintf(stderr, "hellepoll: io_uring cannot enable its ring: %s\n", std::strerror(errno));
+      std::abort();
+    }
+    enabled_ = true;
+    owner_ = std::this_thread::get_id();
   }
-  enabled_ = true;
-  owner_ = std::this_thread::get_id();
   // A registered ring fd saves the fd lookup in every io_uring_enter; a
-  // kernel without it (before 5.18) just does not. It is this thread's.
-  io_uring_register_ring_fd(&ring_);
+  // kernel without it (before 5.18) just does not. It is this thread's:
+  // given back when run() ends (run_ended()), registered again next turn.
+  if (!ring_fd_registered_ && ring_fd_registrable_ && owner_ == std::this_thread::get_id()) {
+    ring_fd_registered_ = io_uring_register_ring_fd(&ring_) == 1;
+    ring_fd_registrable_ = ring_fd_registered_;
+  }
+}
+
+void UringScheduler::run_ended() {
+  // A ring fd registered in this thread holds the ring for as long as the
+  // thread lives: destroyed on another thread meanwhile, the scheduler
+  // would leave the ring running, its armed receives holding their sockets
+  // open and aiming at buffers it unmapped.
+  if (ring_fd_registered_ && io_uring_unregister_ring_fd(&ring_) == 1) ring_fd_registered_ = false;
 }
 
 UringScheduler::~UringScheduler() {
@@ -502,9 +515,21 @@ bool UringScheduler::poll(Duration max_wait) {
   }
   // Receives that ended (the buffers ran out, a cancel that was changed
   // back) and are wanted again: armed behind the buffers just returned.
-  for (Reg reg : rearm_) {
+  // One stopped after it ended (no cancel was needed) is told it ended.
+  for (size_t i = 0; i < rearm_.size(); ++i) {
+    const Reg reg = rearm_[i];
     const Slot& s = slots_[reg];
-    if (s.want_receive && !s.receiving && !s.releasing && s.task) arm_receive(reg);
+    if (s.receiving || s.releasing || !s.task) continue;
+    if (s.want_receive) {
+      arm_receive(reg);
+      continue;
+    }
+    Task* t = s.task;
+    try {
+      t->on_receive_end(ECANCELED);
+    } catch (...) {
+      task_threw(slots_[reg].fd, t, slots_[reg].task == t && !slots_[reg].releasing);
+    }
   }
   rearm_.clear();
   return true;
@@ -615,8 +640,10 @@ void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {
         t->on_receive_end(-res);
       } else if (slots_[r].want_receive) {
         rearm_.push_back(r);  // out of buffers, or ended while wanted: again
-      } else if (res == -ECANCELED) {
-        t->on_receive_end(ECANCELED);  // stop_receiving() took effect: nothing more comes
+      } else if (res == -ECANCELED || res == -ENOBUFS) {
+        // stop_receiving() took effect: nothing more comes. Out of buffers
+        // after it was called counts the same (its cancel will find nothing).
+        t->on_receive_end(ECANCELED);
       }
     }
   } catch (...) {

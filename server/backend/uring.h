@@ -25,7 +25,9 @@
 //   enabled by the first turn: SINGLE_ISSUER binds it to the thread that
 //   enables it, and a registered ring fd belongs to the thread that
 //   registers it, so a scheduler may be built on one thread and run on
-//   another.
+//   another. The ring fd is given back when run() returns, so that one
+//   destroyed on a third thread is torn down while the second lives on
+//   (a scheduler driven by run_once() alone keeps it until its thread ends).
 // - Cancels, poll updates and closes are operations of their registration
 //   like any other: a slot is not reused while one is in flight (its late
 //   completion would name the next connection), and a cancel that finds its
@@ -141,7 +143,9 @@ class UringScheduler final : public Scheduler {
   };
 
   bool poll(Duration max_wait) override;
-  // Enables the ring on this thread (the first turn, or a submit before it).
+  void run_ended() override;
+  // Enables the ring on this thread (the first turn, or a submit before it)
+  // and registers its fd here.
   void enable();
   void run_read_again();
   void cancel(Reg r, Op what);  // kCancelRecv, kCancelAccept or kPollRemove
@@ -181,7 +185,9 @@ class UringScheduler final : public Scheduler {
   std::vector<ReadAgain> read_again_;          // for the next turn
   std::vector<ReadAgain> read_again_running_;  // this turn's
   bool enabled_ = false;
-  std::thread::id owner_;  // the thread that enabled the ring
+  bool ring_fd_registered_ = false;  // in owner_'s registry
+  bool ring_fd_registrable_ = true;  // false where the kernel refused it
+  std::thread::id owner_;            // the thread that enabled the ring
   uint64_t enters_ = 0;
 };
 
