@@ -287,6 +287,24 @@ TEST(UringReceive, StopReceivingEndsItWithEcanceledAndReceiveResumes) {
   EXPECT_EQ(1u, c.ends.size());
 }
 
+// receive() before the cancel of stop_receiving() lands takes the stop
+// back: the task hears no end, and bytes go on arriving.
+TEST(UringReceive, ReceiveAgainBeforeTheCancelLandsTakesTheStopBack) {
+  UringScheduler s;
+  Pair p;
+  Conn c;
+  const auto r = s.attach(p.b.get(), &c);
+  s.receive(r);
+  run_turns(s, 1);  // armed
+  s.stop_receiving(r);
+  s.receive(r);
+  run_turns(s, 2);  // the cancel lands, the receive is armed again
+  ASSERT_EQ(4, ::write(p.a.get(), "more", 4));
+  ASSERT_TRUE(run_until(s, [&] { return c.in == "more"; })) << c.in;
+  EXPECT_TRUE(c.ends.empty()) << "on_receive_end(" << c.ends[0] << ") though receive() came again";
+  EXPECT_TRUE(s.receiving(r));
+}
+
 // A task that stops receiving from inside on_received(), as a connection
 // pausing for back-pressure does.
 class StopsAtFirstBytes : public Conn {
@@ -364,6 +382,51 @@ TEST(UringReceive, StopReceivingAfterTheReceiveRanOutOfBuffersIsHeard) {
   s.receive(r);
   ASSERT_TRUE(run_until(s, [&] { return c.in.size() == big.size(); })) << c.in.size();
   s.remove(wake.b.get());
+}
+
+// ---------------------------------------------------------------- readiness
+
+// Counts readiness calls; reads until EAGAIN (a multishot poll reports a
+// wake-up once).
+class Watcher : public Task {
+ public:
+  explicit Watcher(int fd) : fd_(fd) {}
+  void on_readable() override {
+    ++readable;
+    char buf[64];
+    while (::read(fd_, buf, sizeof buf) > 0) {
+    }
+    mark_sated();
+  }
+  void on_writable() override { ++writable; }
+  int readable = 0;
+  int writable = 0;
+
+ private:
+  int fd_;
+};
+
+// modify() changes what the multishot poll waits for, in place.
+TEST(UringReadiness, ModifyChangesTheInterest) {
+  UringScheduler s;
+  Pair p;
+  Watcher w(p.b.get());
+  ASSERT_TRUE(s.add(p.b.get(), &w, kReadable));
+  run_turns(s, 2);
+  EXPECT_EQ(0, w.readable);
+  EXPECT_EQ(0, w.writable);  // writable, but not asked
+  ASSERT_TRUE(s.modify(p.b.get(), kReadable | kWritable));
+  ASSERT_TRUE(run_until(s, [&] { return w.writable > 0; }));
+  ASSERT_TRUE(s.modify(p.b.get(), kReadable));
+  run_turns(s, 2);
+  const int writable = w.writable;
+  ASSERT_EQ(1, ::write(p.a.get(), "x", 1));  // a wake-up: readable only
+  ASSERT_TRUE(run_until(s, [&] { return w.readable > 0; }));
+  run_turns(s, 2);
+  EXPECT_EQ(writable, w.writable);
+  EXPECT_FALSE(s.modify(p.a.get(), kReadable)) << "modify() of an fd never added";
+  s.remove(p.b.get());
+  ASSERT_TRUE(run_until(s, [&] { return s.registrations() == 0; }));
 }
 
 // ---------------------------------------------------------------- send
