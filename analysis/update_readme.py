@@ -1,14 +1,14 @@
 """Regenerates README.md's speed and variants tables from a result directory.
 
 Usage: /usr/bin/python3 -m analysis.update_readme results/<date>-<host>
-           [--targets results/<targets run>] [--microbench results/<microbench run>]
+           [--targets results/<targets run> ...] [--microbench results/<microbench run>]
            [--readme PATH]   (default: the repository's README.md)
 
 Replaces the text between <!-- speed-table:begin/end --> (the original
 table reproduced, and the paired ratios of README_RATIO_SCENARIOS) and <!-- variants-table:begin/end -->
 (the variants with their keepalive-c25 costs); with --targets, the text
-between <!-- targets-table:begin/end --> (that run's targets.md, from
-`./hellepoll reproduce --targets`); with --microbench, <!-- microbench-table:begin/end -->
+between <!-- targets-table:begin/end --> (each named run's targets.md, from
+`./hellepoll reproduce --targets`, in order; --targets may be repeated); with --microbench, <!-- microbench-table:begin/end -->
 (the parser table of that run's README.md, from `./hellepoll microbench`).
 The variants come from variants/variants.bzl, in its order.
 Nothing is typed by hand: rerun after committing a new reference run.
@@ -125,7 +125,8 @@ def main(argv):
     parser = argparse.ArgumentParser(prog="python3 -m analysis.update_readme", description=__doc__.split("\n\n")[0],
                                      usage=__doc__.split("\n\n")[1].replace("Usage: ", "", 1))
     parser.add_argument("result_dir")
-    parser.add_argument("--targets", metavar="DIR")
+    parser.add_argument("--targets", metavar="DIR", action="append",
+                        help="a targets run; repeat it for several (each set's table, in order)")
     parser.add_argument("--microbench", metavar="DIR")
     parser.add_argument("--readme", metavar="PATH")
     args = parser.parse_args(argv[1:])
@@ -152,7 +153,8 @@ def main(argv):
     text = replace_between(text, "speed-table", speed)
     text = replace_between(text, "variants-table", variants_table(rows, result_dir))
     if args.targets:
-        text = replace_between(text, "targets-table", targets_table(args.targets.rstrip("/")))
+        text = replace_between(text, "targets-table",
+                               "\n\n".join(targets_table(d.rstrip("/")) for d in args.targets))
     if args.microbench:
         text = replace_between(text, "microbench-table", microbench_table(args.microbench.rstrip("/")))
     with open(readme, "w") as f:

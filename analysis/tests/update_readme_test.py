@@ -119,6 +119,18 @@ class UpdateReadmeTest(unittest.TestCase):
         self.assertIn("old microbench", text)
         self.assertNotIn("old speed", text)
 
+    def test_several_targets_runs_are_shown_in_order(self):
+        second = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, second)
+        with open(os.path.join(second, "targets.md"), "w") as f:
+            f.write("| second set |\n")
+        rc = update_readme.main(["update_readme.py", self.run_dir, "--targets", self.run_dir,
+                                 "--targets", second, "--readme", self.readme])
+        self.assertEqual(0, rc)
+        text = self.read()
+        self.assertLess(text.index("| target | server | rounds |"), text.index("| second set |"))
+        self.assertLess(text.index("| second set |"), text.index("<!-- targets-table:end -->"))
+
     def test_a_targets_dir_without_targets_md_is_an_error(self):
         os.remove(os.path.join(self.run_dir, "targets.md"))
         with self.assertRaises(SystemExit):
