@@ -557,6 +557,11 @@ class Runner:
             report = clients.Tools.load_json(json_path)
             result, latency = clients.parse_loadgen(report, exit_code, stdout + stderr)
             client_output = report if report is not None else stdout + stderr
+            if isinstance(report, dict) and isinstance(report.get("latency_us"), dict) \
+                    and (latency or {}).get("spectrum"):
+                # The spectrum is kept once, in the record's latency_us.
+                client_output = dict(report, latency_us={k: v for k, v in report["latency_us"].items()
+                                                         if k != "spectrum"})
         if not server.alive():
             result = clients._finish(result, 1, "server died during the run (status %s)"
                                      % server.proc.returncode)
@@ -613,8 +618,10 @@ class Runner:
         name = "%s-%s.json" % (record["server"], "warmup" if record["phase"] == "warmup"
                                else "r%d" % record["repeat"])
         path = os.path.join(directory, name)
+        # Compact: a loadgen run's latency spectrum is thousands of entries,
+        # which indentation would triple, and reference runs are committed.
         with open(path, "w") as f:
-            json.dump(record, f, indent=1, sort_keys=True)
+            json.dump(record, f, sort_keys=True, separators=(",", ":"))
             f.write("\n")
         return path
 
