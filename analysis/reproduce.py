@@ -7,7 +7,7 @@ alternated rounds, repeated until every paired ratio against the floor and
 nginx is known within ±5% (95% interval) or the time budget is spent, and
 writes to a new, git-ignored runs/<date>-<host>-reproduce/
 (or --out DIR; a maintainer refreshing the reference run passes --out results/<name>):
-  raw/<scenario>/<point>/<server>-r<N>.json   one file per run
+  raw/<scenario>.jsonl                        every run, one JSON line each
   summary.csv   table.md   machine.json   graphs/*.png *.svg   logs/<server>.log
 
 examples:
@@ -220,6 +220,7 @@ def do_run(args, specs=None, what: str = "reproduce") -> int:
               file=sys.stderr)
         return 1
     written = report.write_reports(out_dir, plots=not args.no_graphs)
+    report.pack_raw(out_dir)  # one file per scenario, for a run that is kept in git
     for note in written["notes"]:
         print("note  " + note)
     print("wrote %s in %s" % (", ".join(os.path.relpath(p, out_dir) for p in written["written"]), out_dir))

@@ -1,6 +1,6 @@
 """summary.csv, table.md and --compare, computed from a result directory alone.
 
-Input: <dir>/machine.json and <dir>/raw/**/*.json (one file per run, written
+Input: <dir>/machine.json and <dir>/raw/ (a file per run, or a JSON line per run once packed; written
 by runner.py). Rows are (scenario, point, server). A row is valid only when
 every measured run of it is; an invalid row shows why, never a throughput
 (docs/benchmarking.md). Figures are medians over runs with min–max beside;
@@ -48,15 +48,55 @@ def load_machine(result_dir: str) -> Dict:
         return {}
 
 
+def raw_records(result_dir: str) -> List[Dict]:
+    """Every run record under raw/: one file per run as the runner writes them
+    (raw/<scenario>/<point>/<server>-<run>.json), or packed, one line per run
+    (raw/<scenario>.jsonl, pack_raw()); in a stable order."""
+    records = []
+    for path in sorted(glob.glob(os.path.join(result_dir, "raw", "**", "*.json*"), recursive=True)):
+        with open(path) as f:
+            if path.endswith(".jsonl"):
+                records.extend(json.loads(line) for line in f if line.strip())
+            elif path.endswith(".json"):
+                records.append(json.load(f))
+    return records
+
+
+def has_raw(result_dir: str) -> bool:
+    return bool(glob.glob(os.path.join(result_dir, "raw", "**", "*.json*"), recursive=True))
+
+
+def pack_raw(result_dir: str) -> List[str]:
+    """Packs raw/<scenario>/**/*.json into raw/<scenario>.jsonl, one line per run in
+    path order, and removes the files: a reference run is committed, and one file per
+    run made hundreds. Returns the files written."""
+    raw = os.path.join(result_dir, "raw")
+    written = []
+    if not os.path.isdir(raw):
+        return written
+    for scenario in sorted(os.listdir(raw)):
+        directory = os.path.join(raw, scenario)
+        if not os.path.isdir(directory):
+            continue
+        paths = sorted(glob.glob(os.path.join(directory, "**", "*.json"), recursive=True))
+        target = directory + ".jsonl"
+        with open(target, "a") as out:
+            for path in paths:
+                with open(path) as f:
+                    record = json.load(f)
+                out.write(json.dumps(record, sort_keys=True, separators=(",", ":")) + "\n")
+        for path in paths:
+            os.remove(path)
+        for d, _, _ in sorted(os.walk(directory), reverse=True):
+            if not os.listdir(d):
+                os.rmdir(d)
+        written.append(target)
+    return written
+
+
 def load_runs(result_dir: str) -> List[Dict]:
     """Measured runs (warm-ups left out), in a stable order."""
-    runs = []
-    for path in sorted(glob.glob(os.path.join(result_dir, "raw", "**", "*.json"), recursive=True)):
-        with open(path) as f:
-            record = json.load(f)
-        if record.get("phase") == "measure":
-            runs.append(record)
-    return runs
+    return [r for r in raw_records(result_dir) if r.get("phase") == "measure"]
 
 
 def _median(values) -> Optional[float]:
@@ -441,7 +481,7 @@ def _notes(rows: List[Dict], machine: Dict) -> List[str]:
 # ---------------------------------------------------------------------------
 def rows_of(result_dir: str) -> List[Dict]:
     """A result directory's rows: from raw JSON when present, else from summary.csv."""
-    if glob.glob(os.path.join(result_dir, "raw", "**", "*.json"), recursive=True):
+    if has_raw(result_dir):
         return load_rows(result_dir)
     path = os.path.join(result_dir, "summary.csv")
     if os.path.exists(path):

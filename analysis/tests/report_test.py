@@ -23,6 +23,19 @@ def copy_of(result_dir):
     return tmp, dest
 
 
+class PackTest(unittest.TestCase):
+    def test_packed_runs_read_back_as_the_files_they_replace(self):
+        tmp, dest = copy_of(RESULT_A)
+        self.addCleanup(shutil.rmtree, tmp)
+        before = report.raw_records(dest)
+        written = report.pack_raw(dest)
+        self.assertTrue(written)
+        left = [os.path.join(d, n) for d, _, names in os.walk(os.path.join(dest, "raw")) for n in names]
+        self.assertEqual(sorted(written), sorted(left))  # one .jsonl a scenario, nothing else
+        self.assertEqual(before, report.raw_records(dest))
+        self.assertEqual(report.load_rows(RESULT_A), report.load_rows(dest))
+
+
 class AggregateTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
