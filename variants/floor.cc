@@ -108,7 +108,11 @@ class UringFloorConnection final : public Task {
     if (!fd_) return bytes.size();
     if (size_t answers = counter_.count(bytes.data(), bytes.size())) {
       render(next_, answers);
-      if (out_.empty()) send_next();
+      if (out_.empty()) {
+        send_next();
+      } else if (next_.size() > kMaxOwed) {
+        close();  // the floor does not queue without bound for a client that does not read
+      }
     }
     return bytes.size();
   }
@@ -141,8 +145,13 @@ class UringFloorConnection final : public Task {
     sched_.send(reg_, out_.data(), out_.size(), MSG_NOSIGNAL);
   }
   void close() {
-    if (fd_) sched_.release(reg_, std::move(fd_));
+    if (!fd_) return;
+    // A send in flight holds the socket open until the peer reads; the
+    // ring's close would wait for it. Shut down, it fails at once.
+    if (!out_.empty()) ::shutdown(fd_.get(), SHUT_RDWR);
+    sched_.release(reg_, std::move(fd_));
   }
+  static constexpr size_t kMaxOwed = 256 * 1024;
 
   UringScheduler& sched_;
   std::vector<UringFloorConnection*>& free_;

@@ -2,8 +2,10 @@
 // exposed server meets on the internet. Each case checks that the bad client gets a clear
 // answer or a close, and that everyone else keeps being served.
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cerrno>
@@ -365,6 +367,66 @@ TEST_P(Hostile, NeverReadingClientIsBounded) {
   EXPECT_LT(grown, max_growth) << "server grew by " << grown << " KiB for a client that never reads";
   close_with_reset(hog);
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+}
+
+// A client that pipelines, half-closes and never reads its answers: the
+// answer that cannot be sent is cut at the write timeout and the connection
+// gives its descriptor back (on io_uring a send in flight holds the socket
+// until it ends: the close must end it).
+TEST_P(Hostile, HalfClosedNeverReadingClientIsCut) {
+  auto s = start({"--write-timeout", "500ms", "--drain-timeout", "1s"});
+  ASSERT_TRUE(s->ready());
+  // After a first connection (a worker opens what it opens lazily), once
+  // its close is done: on io_uring the ring issues it at its next turn.
+  ASSERT_EQ("Hello World", fetch(s->port(), kGet).body);
+  std::this_thread::sleep_for(100ms);
+  const int fds_before = count_fds(s->pid());
+  // A small receive buffer, set before connecting (no autotuning): the
+  // server's answers stall at once instead of trickling into a window that
+  // grows, each trickle re-arming the write timeout.
+  UniqueFd hog(::socket(AF_INET, SOCK_STREAM, 0));
+  ASSERT_TRUE(hog);
+  const int small = 4096;
+  ASSERT_EQ(0, ::setsockopt(hog.get(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(s->port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(0, ::connect(hog.get(), reinterpret_cast<sockaddr *>(&addr), sizeof addr)) << strerror(errno);
+  std::string batch;
+  for (int k = 0; k < 1000; ++k) batch += kGet;
+  auto last_progress = Clock::now();
+  const auto until = Clock::now() + 20s;
+  bool cut = false;  // the write timeout may cut it while it still sends
+  while (Clock::now() < until && Clock::now() - last_progress < 300ms) {
+    ssize_t n = ::send(hog.get(), batch.data(), batch.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      last_progress = Clock::now();
+    } else if (n < 0 && (errno == ECONNRESET || errno == EPIPE)) {
+      cut = true;
+      break;
+    } else {
+      ASSERT_TRUE(n < 0 && (errno == EAGAIN || errno == EINTR)) << strerror(errno);
+      std::this_thread::sleep_for(20ms);
+    }
+  }
+  if (!cut) {
+    ASSERT_EQ(0, ::shutdown(hog.get(), SHUT_WR)) << strerror(errno);
+  }
+  int fds_after = count_fds(s->pid());
+  for (int i = 0; i < 250 && fds_after > fds_before; ++i) {
+    std::this_thread::sleep_for(20ms);  // the write timeout is 500 ms
+    fds_after = count_fds(s->pid());
+  }
+  EXPECT_LE(fds_after, fds_before) << "the never-reading client's connection is still open";
+  EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+  // Gone for good, not just out of the descriptor table (a send that holds
+  // the socket would keep the connection counted): the drain finds nothing
+  // owed, and the server exits 0 while the client still holds its end.
+  ASSERT_TRUE(s->signal(SIGTERM));
+  const int status = s->wait(10s);
+  EXPECT_TRUE(status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "status " << status << ": " << s->output();
 }
 
 // 10,000 connections (or what the fd limit allows) opened, then all dropped

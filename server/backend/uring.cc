@@ -213,6 +213,14 @@ UringScheduler::~UringScheduler() {
       const io_uring_sqe& q = ring_.sq.sqes[i & ring_.sq.ring_mask];
       if (q.opcode == IORING_OP_CLOSE) ::close(q.fd);
     }
+    if (ring_fd_registered_) {
+      // Registered in the owner's registry (a scheduler driven by
+      // run_once(), never run()): queue_exit would unregister that index
+      // in this thread's registry, someone else's ring. liburing 2.3 keeps
+      // the registration in int_flags bit 0 and enter_ring_fd.
+      ring_.int_flags &= static_cast<__u8>(~1u);
+      ring_.enter_ring_fd = ring_.ring_fd;
+    }
   }
   io_uring_queue_exit(&ring_);  // cancels what is in flight; the tasks are not told
   if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
@@ -256,9 +264,15 @@ void UringScheduler::done(Reg r) {
   Slot& s = slots_[r];
   if (--s.inflight != 0 || !s.releasing) return;
   Task* t = s.task;
+  const int fd = s.fd;
   s = Slot{};
   free_slots_.push_back(r);
-  if (t) t->on_released();
+  if (!t) return;
+  try {
+    t->on_released();
+  } catch (...) {
+    task_threw(fd, t, false);
+  }
 }
 
 void UringScheduler::detach(Reg r) { slots_[r].task = nullptr; }
@@ -517,9 +531,11 @@ bool UringScheduler::poll(Duration max_wait) {
   // back) and are wanted again: armed behind the buffers just returned.
   // One stopped after it ended (no cancel was needed) is told it ended.
   for (size_t i = 0; i < rearm_.size(); ++i) {
-    const Reg reg = rearm_[i];
+    const auto [reg, task] = rearm_[i];
     const Slot& s = slots_[reg];
-    if (s.receiving || s.releasing || !s.task) continue;
+    // A slot freed and reused this turn (a full queue submits mid-turn)
+    // names another task now: not this receive's.
+    if (s.receiving || s.releasing || !s.task || s.task != task) continue;
     if (s.want_receive) {
       arm_receive(reg);
       continue;
@@ -584,7 +600,7 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
         }
         // A multishot poll can end without being asked (its completion
         // queue overflowed): armed again while the task is registered.
-        if (!more && live() && res >= 0) arm_poll(r);
+        if (!more && live() && res >= 0 && !slots_[r].polling) arm_poll(r);
         break;
       case kAccept:
         if (!more) slots_[r].accepting = false;
@@ -614,11 +630,11 @@ void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {
   auto live = [&] { return t && slots_[r].task == t && !slots_[r].releasing; };
   if (!more) slots_[r].receiving = false;
   try {
-    if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
+    if (flags & IORING_CQE_F_BUFFER) {
       const auto bid = static_cast<uint16_t>(flags >> IORING_CQE_BUFFER_SHIFT);
       // Back to the ring at the end of the turn, whatever the task does.
       recycle(bid);
-      if (live()) {
+      if (res > 0 && live()) {
         const std::string_view bytes(bufs_ + size_t{bid} * opts_.buffer_size, static_cast<size_t>(res));
         [[maybe_unused]] const size_t took = t->on_received(bytes);
 #ifndef NDEBUG
@@ -639,10 +655,11 @@ void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {
       } else if (res < 0 && res != -ENOBUFS && res != -ECANCELED) {
         t->on_receive_end(-res);
       } else if (slots_[r].want_receive) {
-        rearm_.push_back(r);  // out of buffers, or ended while wanted: again
-      } else if (res == -ECANCELED || res == -ENOBUFS) {
-        // stop_receiving() took effect: nothing more comes. Out of buffers
-        // after it was called counts the same (its cancel will find nothing).
+        rearm_.push_back({r, t});  // out of buffers, or ended while wanted: again
+      } else {
+        // stop_receiving() took effect: nothing more comes. A receive that
+        // ended by itself after it was called (out of buffers, a full
+        // completion queue) counts the same: its cancel will find nothing.
         t->on_receive_end(ECANCELED);
       }
     }

@@ -16,9 +16,12 @@
 // - Readiness (add/modify/remove/forget) for the odd fd (signalfd, the wake-up
 //   eventfd, a client's connect): multishot poll, which reports each wake-up
 //   once, as an edge: such a task reads until EAGAIN.
-// - A connection is a registration (attach()); release() cancels what is in
-//   flight and closes the fd in the ring, in order behind the sends already
-//   queued; on_released() says when no completion can arrive any more.
+// - A connection is a registration (attach()); release() cancels its
+//   receive, accept or poll and closes the fd in the ring, in order behind
+//   the sends already queued; on_released() says when no completion can
+//   arrive any more. A send in flight is not cancelled (it may carry the
+//   last answer): it holds the socket until it completes, so an abortive
+//   close shuts the socket down first.
 // - IORING_SETUP_SINGLE_ISSUER and DEFER_TASKRUN where the kernel has them
 //   (completions are then produced only inside our own enter), and the ring
 //   fd registered (no fdget per enter). The ring is created disabled and
@@ -47,6 +50,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "server/scheduler.h"
@@ -102,8 +106,9 @@ class UringScheduler final : public Scheduler {
   // *m and its iovecs must outlive the submit.
   void sendmsg(Reg r, const msghdr* m, int flags);
   // Ends the registration: cancels its receive, closes `fd` once the queued
-  // operations are issued. The task hears only on_released() from now on,
-  // at once if nothing is in flight.
+  // operations are issued. Sends in flight run to their end (shutdown() the
+  // socket first to end them now). The task hears only on_released() from
+  // now on, at once if nothing is in flight.
   void release(Reg r, UniqueFd fd);
   // For a task destroyed while its release is still in flight: it hears
   // nothing, not even on_released().
@@ -176,8 +181,8 @@ class UringScheduler final : public Scheduler {
   unsigned recycled_ = 0;  // buffers added back this turn, not yet published
   std::vector<Slot> slots_;
   std::vector<Reg> free_slots_;
-  std::vector<Reg> poll_regs_;  // readiness registrations by fd
-  std::vector<Reg> rearm_;      // receives to arm again once buffers are back
+  std::vector<Reg> poll_regs_;                // readiness registrations by fd
+  std::vector<std::pair<Reg, Task*>> rearm_;  // receives to arm again once buffers are back
   struct ReadAgain {
     int fd;
     Task* task;

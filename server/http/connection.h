@@ -183,6 +183,9 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
 
   // ---- bookkeeping
   bool wants_read() const { return !peer_eof_ && !paused_ && state_ <= State::kLingering; }
+  // On io_uring: whether received bytes are processed now rather than
+  // stashed. Bytes that came before the peer's FIN are still requests.
+  bool takes_input() const { return !paused_ && state_ <= State::kLingering; }
   // Read and not yet served (on io_uring, also what waits in the stash).
   bool input_buffered() const { return in_ && (in_->len > req_start_ || !in_->stash.empty()); }
   void pause_reading();
@@ -382,7 +385,7 @@ void Connection<Io>::take_input(std::string_view bytes) {
   if (state_ == State::kLingering) return;  // discarded
   if (in_ && !in_->stash.empty()) {
     in_->stash.append(bytes);  // behind what waits already
-    if (wants_read()) {
+    if (takes_input()) {
       drain_stash();
     } else if (in_->stash.size() >= in_->cap) {
       update_interest();  // bounded: stop receiving
@@ -390,7 +393,7 @@ void Connection<Io>::take_input(std::string_view bytes) {
     return;
   }
   while (!bytes.empty()) {
-    if (!wants_read()) {
+    if (!takes_input()) {
       if (!in_) in_ = ctx_.take_in();
       in_->stash.append(bytes);
       if (in_->stash.size() >= in_->cap) update_interest();  // bounded: stop receiving
@@ -503,6 +506,9 @@ void Connection<Io>::end_when_idle() {
       return;
     }
     if (u_.drain_wait) return;
+    // A receive that ran out of buffers waits to be armed again: the bytes
+    // are still in the socket.
+    if (input_waiting()) return;
   } else {
     if (input_waiting()) return;
   }
@@ -531,7 +537,9 @@ void Connection<Io>::process() {
     if (state_ == State::kIdle || state_ == State::kHead) {
       if (state_ == State::kIdle) {
         state_ = State::kHead;
-        ctx_.reading.push(this, ctx_.sched->now());  // slowloris: the whole head has one deadline
+        // Slowloris: the whole head has one deadline. While an answer is
+        // blocked its write deadline binds (output_sent() starts this one).
+        if (!write_blocked_) ctx_.reading.push(this, ctx_.sched->now());
       }
       auto r = in_->parser.parse(in_->data.get() + req_start_, avail, in_->head);
       if (r == RequestParser::Result::kIncomplete) {
@@ -638,7 +646,7 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
     after_response();
   } else if (res_.deferred()) {
     state_ = State::kHandler;
-    ctx_.handler.push(this, ctx_.sched->now());
+    if (!write_blocked_) ctx_.handler.push(this, ctx_.sched->now());  // else output_sent() does
     update_interest();  // level-triggered: stop hearing pipelined bytes
   } else if (!res_.streaming()) {
     // Returned without answering or deferring: a handler bug, not the
@@ -735,6 +743,11 @@ void Connection<Io>::flush() {
     if (out_ && out_->pending()) {
       u_.sending = ctx_.out_pool.take();
       out_->hand_over(*u_.sending);
+      // A send the socket cannot take completes only when the peer reads:
+      // until on_sent() it counts as a blocked write on epoll does (the
+      // write timeout runs, a FIN waits for it).
+      ctx_.writing.push(this, ctx_.sched->now());
+      write_blocked_ = true;
       submit_send();
       return;
     }
@@ -907,12 +920,12 @@ void Connection<Io>::resume_reading() {
   paused_ = false;
   update_interest();
   process();  // requests already buffered; ends with a flush
-  if (closed() || !wants_read()) return;
   if constexpr (kUring) {
-    drain_stash();
-  } else {
-    on_readable();  // edge-triggered: bytes that arrived while paused raise no new edge
+    if (!closed() && takes_input()) drain_stash();
+    return;
   }
+  if (closed() || !wants_read()) return;
+  on_readable();  // edge-triggered: bytes that arrived while paused raise no new edge
 }
 
 template <class Io>
@@ -1068,7 +1081,11 @@ void Connection<Io>::close() {
   state_ = State::kIdle;
   if constexpr (kUring) {
     // The ring closes the fd behind what is queued; the object is free
-    // once nothing in flight names it (on_released()).
+    // once nothing in flight names it (on_released()). A send in flight
+    // would hold the socket open until the peer reads, which it may never
+    // do: shut down, the send fails at once. (Only an abortive close meets
+    // one: an answer that ends the connection is sent before it closes.)
+    if (registered && u_.sending) ::shutdown(fd.get(), SHUT_RDWR);
     if (registered) {
       sched()->release(u_.reg, std::move(fd));
       return;

@@ -393,6 +393,21 @@ TYPED_TEST(HttpServerTest, HalfClosedClientStillAnswered) {
   EXPECT_TRUE(c.wait_closed());
 }
 
+// A request that arrives while a deferred handler owns the answer, followed
+// by the client's FIN: both are answered, then the connection closes (on
+// io_uring the second request waits in the stash, behind the FIN).
+TYPED_TEST(HttpServerTest, HalfCloseBehindADeferredResponseAnswersEverything) {
+  this->start();
+  Client c(this->port());
+  ASSERT_TRUE(c.send("GET /later?a HTTP/1.1\r\nHost: t\r\n\r\n"));
+  ASSERT_TRUE(eventually([&] { return this->requests() == 1; }));  // the handler has it
+  ASSERT_TRUE(c.send(kGet));
+  c.shutdown_write();
+  EXPECT_EQ("later a", c.read_reply().body);
+  EXPECT_EQ("Hello World", c.read_reply().body);
+  EXPECT_TRUE(c.wait_closed());
+}
+
 TYPED_TEST(HttpServerTest, HeadHasLengthButNoBody) {
   this->start();
   Client c(this->port());
