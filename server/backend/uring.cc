@@ -422,23 +422,29 @@ void UringScheduler::read_again(int fd, Task* task) {
   // Multishot poll reports a wake-up once: a task that stopped early is
   // called again next turn, if still registered then.
   if (!registered(fd, task)) return;
+  again(poll_reg(fd));
+}
+
+void UringScheduler::again(Reg r) {
+  Task* task = slots_[r].task;
+  if (!holds(r, task)) return;
   sated_of(task) = true;
   if (read_again_of(task)) return;
   read_again_of(task) = true;
-  read_again_.push_back({fd, task});
+  read_again_.push_back({r, task});
 }
 
 void UringScheduler::run_read_again() {
   if (read_again_.empty()) return;
   read_again_running_.swap(read_again_);
-  for (const ReadAgain& r : read_again_running_) {
-    if (!registered(r.fd, r.task)) continue;
-    read_again_of(r.task) = false;
+  for (const ReadAgain& a : read_again_running_) {
+    if (!holds(a.reg, a.task)) continue;
+    read_again_of(a.task) = false;
     try {
-      events_of(r.task) = EPOLLIN;
-      r.task->on_readable();
+      events_of(a.task) = EPOLLIN;
+      a.task->on_readable();
     } catch (...) {
-      task_threw(r.fd, r.task, registered(r.fd, r.task));
+      task_threw(slots_[a.reg].fd, a.task, holds(a.reg, a.task));
     }
   }
   read_again_running_.clear();
@@ -544,7 +550,7 @@ bool UringScheduler::poll(Duration max_wait) {
     try {
       t->on_receive_end(ECANCELED);
     } catch (...) {
-      task_threw(slots_[reg].fd, t, slots_[reg].task == t && !slots_[reg].releasing);
+      task_threw(slots_[reg].fd, t, holds(reg, t));
     }
   }
   rearm_.clear();

@@ -100,6 +100,10 @@ class UringScheduler final : public Scheduler {
   // Cancels it: bytes already on their way still arrive, then the task
   // hears on_receive_end(ECANCELED) unless receive() was called again.
   void stop_receiving(Reg r);
+  // The task's on_readable() runs at the start of the next turn, before the
+  // completions, if r still names it: for one that stopped early (a
+  // pipelining flood used its turn's share), as read_again() for readiness.
+  void again(Reg r);
   // Whether a receive is armed (or its cancel not yet complete).
   bool receiving(Reg r) const { return slots_[r].receiving; }
   void send(Reg r, const void* p, size_t n, int flags);
@@ -165,8 +169,8 @@ class UringScheduler final : public Scheduler {
   void on_recv(Reg r, int res, uint32_t flags);
   void done(Reg r);  // one operation of r ended for good
   void recycle(uint16_t bid);
-  bool registered(int fd, Task* task) const {
-    const Reg r = poll_reg(fd);
+  bool registered(int fd, Task* task) const { return holds(poll_reg(fd), task); }
+  bool holds(Reg r, Task* task) const {
     return r != kNoReg && slots_[r].task == task && !slots_[r].releasing;
   }
   Reg poll_reg(int fd) const { return static_cast<size_t>(fd) < poll_regs_.size() ? poll_regs_[fd] : kNoReg; }
@@ -184,7 +188,7 @@ class UringScheduler final : public Scheduler {
   std::vector<Reg> poll_regs_;                // readiness registrations by fd
   std::vector<std::pair<Reg, Task*>> rearm_;  // receives to arm again once buffers are back
   struct ReadAgain {
-    int fd;
+    Reg reg;
     Task* task;
   };
   std::vector<ReadAgain> read_again_;          // for the next turn

@@ -91,6 +91,7 @@ class ByteBuffer {
   }
   // Drops the first `n` bytes.
   void consume(size_t n) {
+    if (n == 0) return;
     if (n >= size_) {
       size_ = 0;
       return;

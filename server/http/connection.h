@@ -174,7 +174,9 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   // ---- socket
   ReadResult read_some(ssize_t* n, size_t* room);
   void take_input(std::string_view bytes);
+  size_t consume_input(std::string_view bytes);
   void drain_stash();
+  void stashed();
   void flush();
   void submit_send();
   void end_when_idle();
@@ -195,6 +197,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void compact();
   void release_buffers();
   bool take_read();
+  size_t take_share(size_t want);
   void socket_emptied() { emptied_turn_ = static_cast<uint32_t>(ctx_.sched->turns()); }
   // Read to empty in this turn (never known on io_uring: the ring reads).
   bool emptied_this_turn() const {
@@ -224,7 +227,10 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   // Fairness: at most kReadsPerTurn reads per scheduler turn, so that a
   // pipelining flood cannot keep the worker from its other connections.
   // (Beside fd_, in what would be padding: an idle connection's size counts.)
-  static constexpr uint8_t kReadsPerTurn = 4;  // ~68 KB of input, ~2,500 minimal requests
+  // On io_uring the share is counted in units of kUringReadUnit bytes (a
+  // provided buffer): the same ~68 KB whatever the completions' sizes.
+  static constexpr size_t kUringReadUnit = 4096;
+  static constexpr uint8_t kReadsPerTurn = kUring ? 17 : 4;  // ~68 KB of input, ~2,500 minimal requests
   uint8_t budget_turn_ = 0;                    // low byte of the turn reads_left_ belongs to
   uint8_t reads_left_ = 0;
   State state_ = State::kIdle;
@@ -284,7 +290,12 @@ void Connection<Io>::open(UniqueFd fd) {
 
 template <class Io>
 void Connection<Io>::on_readable() {
-  if constexpr (kUring) return;  // bytes come through on_received()
+  if constexpr (kUring) {
+    // Bytes come through on_received(); this is the next turn of one that
+    // used its share (again()).
+    if (!closed()) drain_stash();
+    return;
+  }
   if (closed()) return;
   if (!wants_read()) {
     // Not reading now (a handler owns the answer, back-pressure, or the
@@ -376,55 +387,74 @@ size_t Connection<Io>::on_received(std::string_view bytes) {
 }
 
 // Bytes the ring received: into the read buffer, through the same process()
-// as a recv() on epoll. While not reading (a handler owns the answer,
-// back-pressure, the answer that ends the connection is queued), they wait
-// in the stash, up to the read buffer's size.
+// as a recv() on epoll. What is not processed now waits in the stash, in
+// order: while not reading (a handler owns the answer, back-pressure, the
+// answer that ends the connection is queued), and once this turn's share is
+// used (the rest is processed at the start of the next turn, as epoll's
+// read_again()). The stash is bounded: at the read buffer's size the ring
+// stops receiving for this connection.
 template <class Io>
 void Connection<Io>::take_input(std::string_view bytes) {
   if (closed()) return;
   if (state_ == State::kLingering) return;  // discarded
   if (in_ && !in_->stash.empty()) {
-    in_->stash.append(bytes);  // behind what waits already
-    if (takes_input()) {
-      drain_stash();
-    } else if (in_->stash.size() >= in_->cap) {
-      update_interest();  // bounded: stop receiving
-    }
+    // Behind what waits already: taken when reading resumes, or at the
+    // start of the next turn (again()), not byte by byte now.
+    in_->stash.append(bytes);
+    stashed();
     return;
   }
-  while (!bytes.empty()) {
-    if (!takes_input()) {
-      if (!in_) in_ = ctx_.take_in();
-      in_->stash.append(bytes);
-      if (in_->stash.size() >= in_->cap) update_interest();  // bounded: stop receiving
-      return;
-    }
+  const size_t used = consume_input(bytes);
+  if (closed() || used == bytes.size()) return;
+  if (!in_) in_ = ctx_.take_in();
+  in_->stash.append(bytes.substr(used));
+  stashed();
+}
+
+// Into the read buffer and process()ed, while the connection takes input and
+// this turn's share lasts. Returns how many bytes were taken.
+template <class Io>
+size_t Connection<Io>::consume_input(std::string_view bytes) {
+  size_t used = 0;
+  while (used < bytes.size() && takes_input()) {
+    if (state_ == State::kLingering) return bytes.size();  // discarded
     if (!in_) in_ = ctx_.take_in();
     if (in_->len == in_->cap) compact();
     const size_t room = in_->cap - in_->len;
     if (room == 0) {
-      pause_reading();
-      continue;  // stashed above
+      pause_reading();  // a head that fills the buffer: the parser answers it
+      continue;
     }
-    const size_t n = std::min(room, bytes.size());
-    std::memcpy(in_->data.get() + in_->len, bytes.data(), n);
+    const size_t n = take_share(std::min(room, bytes.size() - used));
+    if (n == 0) break;  // this turn's share is used
+    std::memcpy(in_->data.get() + in_->len, bytes.data() + used, n);
     in_->len += static_cast<uint32_t>(n);
-    bytes.remove_prefix(n);
+    used += n;
     process();
-    if (closed()) return;
+    if (closed()) break;
   }
+  return used;
 }
 
-// What arrived while not reading, before anything received later.
+// What waits in the stash, before anything received later.
 template <class Io>
 void Connection<Io>::drain_stash() {
-  if (!in_ || in_->stash.empty()) return;
-  ByteBuffer stash;
-  stash.swap(in_->stash);
-  take_input(stash.view());
-  if (!closed() && in_ && in_->stash.empty()) {
-    stash.clear();
-    in_->stash.swap(stash);  // the capacity stays with the pooled buffer
+  if (!in_ || in_->stash.empty() || !takes_input()) return;
+  InBuffer* in = in_;  // process() never gives it back while the stash holds bytes
+  const size_t used = consume_input(in->stash.view());
+  if (closed() || in_ != in) return;  // lingering discarded the stash
+  in->stash.consume(used);
+  stashed();
+}
+
+// The stash changed: what is left in it waits for the next turn, if input
+// is being taken (the share is used), else for reading to resume; the
+// receive stops at the bound and resumes below it.
+template <class Io>
+void Connection<Io>::stashed() {
+  if constexpr (kUring) {
+    if (in_ && !in_->stash.empty() && takes_input()) sched()->again(u_.reg);
+    update_interest();
   }
 }
 
@@ -893,9 +923,9 @@ void Connection<Io>::update_interest() {
     if (!registered_) return;
     // Not reading, the ring still receives (into the stash, up to its
     // bound): that is how a reset reaches a deferred handler, as EPOLLHUP
-    // and EPOLLERR do on epoll.
-    const bool receive =
-        !peer_eof_ && !u_.drain_wait && (wants_read() || !in_ || in_->stash.size() < in_->cap);
+    // and EPOLLERR do on epoll. Reading, the stash is what waits for the
+    // next turn: the same bound holds.
+    const bool receive = !peer_eof_ && !u_.drain_wait && (!in_ || in_->stash.size() < in_->cap);
     if (receive) {
       sched()->receive(u_.reg);  // no-op while armed
     } else {
@@ -958,6 +988,16 @@ bool Connection<Io>::take_read() {
   if (reads_left_ == 0) return false;
   --reads_left_;
   return true;
+}
+
+// On io_uring: up to `want` bytes of this turn's share (0 once it is used).
+template <class Io>
+size_t Connection<Io>::take_share(size_t want) {
+  const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
+  if (turn != budget_turn_) grant_reads(turn);
+  const size_t units = std::min<size_t>((want + kUringReadUnit - 1) / kUringReadUnit, reads_left_);
+  reads_left_ -= static_cast<uint8_t>(units);
+  return std::min(want, units * kUringReadUnit);
 }
 
 // Bytes the peer sent that are still in the socket, not yet read.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 
 #include "server/http/buffer.h"
 #include "server/http/date.h"
@@ -35,6 +36,37 @@ struct ServerConfig {
 // it was sent, which is always at a request boundary (a partial head or body
 // keeps its head bytes in the buffer), so the parser and decoder here are
 // never carried between connections mid-request.
+// io_uring: received bytes not yet processed, in order. Taken from the
+// front without moving the rest: a flood's stash holds many turns' shares,
+// and a turn takes one. What is left is moved to the front only once it is
+// smaller than what was taken, so each byte is moved at most about once.
+class Stash {
+ public:
+  size_t size() const { return bytes_.size() - head_; }
+  bool empty() const { return head_ == bytes_.size(); }
+  std::string_view view() const { return bytes_.view().substr(head_); }
+  void append(std::string_view s) {
+    if (head_ > 0 && head_ >= size()) {
+      bytes_.consume(head_);
+      head_ = 0;
+    }
+    bytes_.append(s);
+  }
+  void consume(size_t n) {
+    head_ += n;
+    if (head_ >= bytes_.size()) clear();
+  }
+  void clear() {
+    bytes_.clear();
+    head_ = 0;
+  }
+  void trim(size_t keep) { bytes_.trim(keep); }  // when empty
+
+ private:
+  ByteBuffer bytes_;
+  size_t head_ = 0;
+};
+
 struct InBuffer {
   explicit InBuffer(const Limits& limits)
       : data(new char[limits.max_head_bytes + 1024]),
@@ -51,9 +83,9 @@ struct InBuffer {
   RequestParser parser;
   ChunkedDecoder chunked;
   ByteBuffer body;  // bodies that do not fit in place, and chunked ones
-  // io_uring: bytes that arrived while the connection was not reading
-  // (between stop_receiving() and its completion), read first on resuming.
-  ByteBuffer stash;
+  // io_uring: bytes received while the connection was not reading, or past
+  // its turn's share; processed before anything received later.
+  Stash stash;
 };
 
 struct ServerStats {
