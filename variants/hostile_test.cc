@@ -179,7 +179,12 @@ TEST_P(Hostile, PipeliningFloodDoesNotStarveOthers) {
   EXPECT_GE(before, 4u << 20) << "the flood never got going";
   EXPECT_GT(during, 0u) << "the flood was not served meanwhile";
   EXPECT_LT(worst, 1s) << "a flooding connection kept the worker from others";
-  EXPECT_LT(grown, max_rss_growth_kib()) << "server grew by " << grown << " KiB for a flooding client";
+  // Under ASan the flood's 64 MiB of requests pass through buffers whose
+  // freed blocks fill the quarantine: RSS counts allocation volume there,
+  // so this bound is the plain build's check (CI runs both).
+  if (!kAsan) {
+    EXPECT_LT(grown, max_rss_growth_kib()) << "server grew by " << grown << " KiB for a flooding client";
+  }
   std::printf(
       "flood: %zu bytes of answers while the other client's 50 "
       "requests took at worst %lld ms\n",

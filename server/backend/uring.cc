@@ -257,6 +257,9 @@ UringScheduler::Reg UringScheduler::attach(int fd, Task* task) {
   slots_[r] = Slot{};
   slots_[r].task = task;
   slots_[r].fd = fd;
+  // A pooled task's entry from its last registration may have been dropped
+  // unrun (released first): its flag must not block again() now.
+  read_again_of(task) = false;
   return r;
 }
 
@@ -426,6 +429,7 @@ void UringScheduler::read_again(int fd, Task* task) {
 }
 
 void UringScheduler::again(Reg r) {
+  if (r == kNoReg) return;
   Task* task = slots_[r].task;
   if (!holds(r, task)) return;
   sated_of(task) = true;
@@ -438,7 +442,7 @@ void UringScheduler::run_read_again() {
   if (read_again_.empty()) return;
   read_again_running_.swap(read_again_);
   for (const ReadAgain& a : read_again_running_) {
-    if (!holds(a.reg, a.task)) continue;
+    if (!holds(a.reg, a.task)) continue;  // released: attach() clears its flag
     read_again_of(a.task) = false;
     try {
       events_of(a.task) = EPOLLIN;

@@ -826,8 +826,10 @@ void Connection<Io>::output_sent(bool was_blocked) {
       return;
     case State::kHead:
     case State::kBody:
-      if (peer_eof_) {
-        close();  // the request can never complete
+      // The request can never complete, unless its rest waits in the stash
+      // past this turn's share (io_uring): that is drained next turn.
+      if (peer_eof_ && !(in_ && !in_->stash.empty())) {
+        close();
         return;
       }
       if (was_blocked) ctx_.reading.push(this, ctx_.sched->now());  // out of the writing queue
