@@ -190,6 +190,8 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   bool takes_input() const { return !paused_ && state_ <= State::kLingering; }
   // Read and not yet served (on io_uring, also what waits in the stash).
   bool input_buffered() const { return in_ && (in_->len > req_start_ || !in_->stash.empty()); }
+  // On io_uring: received bytes wait in the stash.
+  bool stash_waiting() const { return in_ && !in_->stash.empty(); }
   void pause_reading();
   void resume_reading();
   uint32_t wanted_interest() const;
@@ -202,6 +204,12 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   // Read to empty in this turn (never known on io_uring: the ring reads).
   bool emptied_this_turn() const {
     return !kUring && emptied_turn_ == static_cast<uint32_t>(ctx_.sched->turns());
+  }
+  // A stale byte matches once every 256 turns: then a connection idle since
+  // exactly that turn yields once too often, which costs one turn.
+  void refresh_share() {
+    const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
+    if (turn != budget_turn_) grant_reads(turn);
   }
   void grant_reads(uint8_t turn) {
     budget_turn_ = turn;
@@ -397,7 +405,7 @@ template <class Io>
 void Connection<Io>::take_input(std::string_view bytes) {
   if (closed()) return;
   if (state_ == State::kLingering) return;  // discarded
-  if (in_ && !in_->stash.empty()) {
+  if (stash_waiting()) {
     // Behind what waits already: taken when reading resumes, or at the
     // start of the next turn (again()), not byte by byte now.
     in_->stash.append(bytes);
@@ -439,7 +447,7 @@ size_t Connection<Io>::consume_input(std::string_view bytes) {
 // What waits in the stash, before anything received later.
 template <class Io>
 void Connection<Io>::drain_stash() {
-  if (!in_ || in_->stash.empty() || !takes_input()) return;
+  if (!stash_waiting() || !takes_input()) return;
   InBuffer* in = in_;  // process() never gives it back while the stash holds bytes
   const size_t used = consume_input(in->stash.view());
   if (closed() || in_ != in) return;  // lingering discarded the stash
@@ -453,7 +461,7 @@ void Connection<Io>::drain_stash() {
 template <class Io>
 void Connection<Io>::stashed() {
   if constexpr (kUring) {
-    if (in_ && !in_->stash.empty() && takes_input()) sched()->again(u_.reg);
+    if (stash_waiting() && takes_input()) sched()->again(u_.reg);
     update_interest();
   }
 }
@@ -529,7 +537,7 @@ template <class Io>
 void Connection<Io>::end_when_idle() {
   if (state_ != State::kIdle || input_buffered() || (out_ && out_->pending()) || sending()) return;
   if constexpr (kUring) {
-    if (in_ && !in_->stash.empty()) return;
+    if (stash_waiting()) return;
     if (!u_.drain_wait && sched()->receiving(u_.reg)) {
       u_.drain_wait = true;
       sched()->stop_receiving(u_.reg);
@@ -828,7 +836,7 @@ void Connection<Io>::output_sent(bool was_blocked) {
     case State::kBody:
       // The request can never complete, unless its rest waits in the stash
       // past this turn's share (io_uring): that is drained next turn.
-      if (peer_eof_ && !(in_ && !in_->stash.empty())) {
+      if (peer_eof_ && !stash_waiting()) {
         close();
         return;
       }
@@ -983,10 +991,7 @@ void Connection<Io>::peer_eof() {
 // One read from this turn's budget; false when it is used up.
 template <class Io>
 bool Connection<Io>::take_read() {
-  // A stale byte matches once every 256 turns: then a connection idle since
-  // exactly that turn yields once too often, which costs one turn.
-  const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
-  if (turn != budget_turn_) grant_reads(turn);
+  refresh_share();
   if (reads_left_ == 0) return false;
   --reads_left_;
   return true;
@@ -995,8 +1000,7 @@ bool Connection<Io>::take_read() {
 // On io_uring: up to `want` bytes of this turn's share (0 once it is used).
 template <class Io>
 size_t Connection<Io>::take_share(size_t want) {
-  const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
-  if (turn != budget_turn_) grant_reads(turn);
+  refresh_share();
   const size_t units = std::min<size_t>((want + kUringReadUnit - 1) / kUringReadUnit, reads_left_);
   reads_left_ -= static_cast<uint8_t>(units);
   return std::min(want, units * kUringReadUnit);

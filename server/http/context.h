@@ -30,12 +30,6 @@ struct ServerConfig {
   size_t output_high_water = 256 * 1024;  // stop taking pipelined requests above this
 };
 
-// The read buffer a connection borrows while a request is in flight, with
-// the parsing state of that request. An idle keep-alive connection holds
-// none of it: a connection lends its buffer back when it has read every byte
-// it was sent, which is always at a request boundary (a partial head or body
-// keeps its head bytes in the buffer), so the parser and decoder here are
-// never carried between connections mid-request.
 // io_uring: received bytes not yet processed, in order. Taken from the
 // front without moving the rest: a flood's stash holds many turns' shares,
 // and a turn takes one. What is left is moved to the front only once it is
@@ -67,6 +61,12 @@ class Stash {
   size_t head_ = 0;
 };
 
+// The read buffer a connection borrows while a request is in flight, with
+// the parsing state of that request. An idle keep-alive connection holds
+// none of it: a connection lends its buffer back when it has read every byte
+// it was sent, which is always at a request boundary (a partial head or body
+// keeps its head bytes in the buffer), so the parser and decoder here are
+// never carried between connections mid-request.
 struct InBuffer {
   explicit InBuffer(const Limits& limits)
       : data(new char[limits.max_head_bytes + 1024]),
