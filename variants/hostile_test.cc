@@ -381,7 +381,8 @@ TEST_P(Hostile, NeverReadingClientIsBounded) {
                           "reads: "
                        << sent << " bytes taken, the kernel holds at most " << in_kernel;
   const long grown = rss_kib(s->pid()) - rss_before;
-  EXPECT_LT(grown, max_rss_growth_kib()) << "server grew by " << grown << " KiB for a client that never reads";
+  EXPECT_LT(grown, max_rss_growth_kib())
+      << "server grew by " << grown << " KiB for a client that never reads";
   close_with_reset(hog);
   EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
 }

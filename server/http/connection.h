@@ -239,7 +239,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   // provided buffer): the same ~68 KB whatever the completions' sizes.
   static constexpr size_t kUringReadUnit = 4096;
   static constexpr uint8_t kReadsPerTurn = kUring ? 17 : 4;  // ~68 KB of input, ~2,500 minimal requests
-  uint8_t budget_turn_ = 0;                    // low byte of the turn reads_left_ belongs to
+  uint8_t budget_turn_ = 0;                                  // low byte of the turn reads_left_ belongs to
   uint8_t reads_left_ = 0;
   State state_ = State::kIdle;
   InBuffer* in_ = nullptr;

@@ -588,7 +588,7 @@ TYPED_TEST(HttpServerTest, PipeliningFloodIsServedAShareOfEachTurn) {
   });
   this->start();
   constexpr std::string_view kFlood = "GET /flood HTTP/1.1\r\nHost: t\r\n\r\n";  // 32 bytes
-  constexpr size_t kRequests = 16 * 1024;                                     // 512 KiB: ~7 shares
+  constexpr size_t kRequests = 16 * 1024;                                        // 512 KiB: ~7 shares
   std::string batch;
   batch.reserve(kRequests * kFlood.size());
   for (size_t i = 0; i < kRequests; ++i) batch += kFlood;
@@ -603,11 +603,13 @@ TYPED_TEST(HttpServerTest, PipeliningFloodIsServedAShareOfEachTurn) {
     }
   });
   // Another client meanwhile: answered on every backend.
-  for (int i = 0; i < 20 && answered < kRequests; ++i) EXPECT_EQ("Hello World", fetch(this->port(), kGet).body) << i;
+  for (int i = 0; i < 20 && answered < kRequests; ++i)
+    EXPECT_EQ("Hello World", fetch(this->port(), kGet).body) << i;
   sender.join();
   reader.join();
   EXPECT_EQ(kRequests, answered.load());
-  const auto [most, served] = this->server_->on_loop([count](auto&) { return std::pair(count->most, count->served); });
+  const auto [most, served] =
+      this->server_->on_loop([count](auto&) { return std::pair(count->most, count->served); });
   EXPECT_EQ(kRequests, served);
   // A share is ~68 KB, 2,176 of these requests, and what the read buffer
   // held already (17 KB: 544) may be served in the same turn.
