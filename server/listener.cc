@@ -69,15 +69,26 @@ Listener::Listener(Scheduler& sched, UniqueFd sock, AcceptFn on_accept, Options 
   sched_.watch_accept(sock_.get(), this, opts_.exclusive);
 }
 
-Listener::~Listener() { close(); }
+Listener::~Listener() {
+  on_ended_ = nullptr;
+  close();
+  if (sock_) sched_.unwatch_accept(sock_.get());  // what the ring accepts from now on is closed
+}
 
 void Listener::close() {
   if (closed_) return;
   if (!paused_) accept_batch(INT32_MAX);
   closed_ = true;
   backoff_timer_.cancel();
-  if (!paused_) sched_.unwatch_accept(sock_.get());
+  if (!paused_ && sched_.end_accept(sock_.get())) return;  // on_released() ends it
+  end();
+}
+
+void Listener::on_released() { end(); }
+
+void Listener::end() {
   sock_.reset();
+  if (on_ended_) on_ended_();
 }
 
 void Listener::pause() {
@@ -135,14 +146,13 @@ void Listener::accept_batch(int limit) {
 }
 
 void Listener::on_accepted(int result) {
-  if (closed_ || paused_) {
-    if (result >= 0) ::close(result);  // the kernel's last one, as we stopped
-    return;
-  }
   if (result >= 0) {
+    // Also after close(): the ring took it from the queue before its cancel
+    // landed, as accept_batch() took the rest.
     on_accept_(UniqueFd(result));
     return;
   }
+  if (closed_ || paused_) return;
   switch (-result) {
     case EINTR:
     case ECONNABORTED:

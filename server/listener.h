@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 
 #include "server/fd.h"
 #include "server/scheduler.h"
@@ -50,12 +51,17 @@ class Listener final : public Task {
   int fd() const { return sock_.get(); }
   // Stops accepting and closes this listener's socket. First accepts what
   // the kernel has already queued (graceful shutdown: a connection the
-  // kernel accepted is served, not reset).
+  // kernel accepted is served, not reset). On io_uring connections the
+  // ring took meanwhile are handed on until its accept has ended: then
+  // ended() holds and `on_ended` runs.
   void close();
   bool closed() const { return closed_; }
+  bool ended() const { return closed_ && !sock_; }
+  void on_ended(std::function<void()> fn) { on_ended_ = std::move(fn); }
 
   void on_readable() override;            // readiness backends: accept4 in a batch
   void on_accepted(int result) override;  // io_uring: its multishot accept's
+  void on_released() override;            // io_uring: the accept close() ended has ended
   std::string_view task_name() const override { return "listener"; }
   bool reading_paused() const override { return paused_; }
 
@@ -63,10 +69,12 @@ class Listener final : public Task {
   void accept_batch(int limit);
   void pause();
   void resume();
+  void end();
 
   Scheduler& sched_;
   UniqueFd sock_;
   AcceptFn on_accept_;
+  std::function<void()> on_ended_;
   Options opts_;
   Timer backoff_timer_;
   bool paused_ = false;

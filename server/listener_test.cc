@@ -1,16 +1,19 @@
-// Listener: accepted sockets arrive non-blocking, with TCP_NODELAY as asked.
+// Listener: accepted sockets arrive non-blocking, with TCP_NODELAY as asked;
+// a queue is accepted in batches; close() on io_uring loses no connection.
 #include "server/listener.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 
 #include <chrono>
 #include <vector>
 
 #include "server/backend/epoll.h"
+#include "server/backend/uring.h"
 #include "server/testing/client.h"
 
 namespace hellepoll {
@@ -25,6 +28,21 @@ int sockopt(int fd, int level, int name) {
   return v;
 }
 
+// A loopback listening socket that accepts without waiting for a request.
+UniqueFd loopback_socket() {
+  ListenOptions lo;
+  lo.host = "127.0.0.1";
+  lo.defer_accept = false;
+  std::string err;
+  UniqueFd s = bind_listen_socket(lo, &err);
+  EXPECT_TRUE(s) << err;
+  return s;
+}
+
+Listener::AcceptFn keep_into(std::vector<UniqueFd>& keep) {
+  return [&keep](UniqueFd fd) { keep.push_back(std::move(fd)); };
+}
+
 // Accepts `n` connections from real clients and returns the accepted fds'
 // TCP_NODELAY and O_NONBLOCK state.
 struct Accepted {
@@ -34,16 +52,12 @@ struct Accepted {
 
 Accepted accept_some(bool nodelay, int n) {
   LevelScheduler sched;
-  ListenOptions lo;
-  lo.host = "127.0.0.1";
-  lo.defer_accept = false;  // accept without waiting for a request
-  std::string err;
   Accepted got;
   std::vector<UniqueFd> keep;
   Listener::Options opts;
   opts.nodelay = nodelay;
   Listener listener(
-      sched, bind_listen_socket(lo, &err),
+      sched, loopback_socket(),
       [&](UniqueFd fd) {
         got.nodelay.push_back(sockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY));
         got.nonblocking.push_back(fcntl(fd.get(), F_GETFL) & O_NONBLOCK);
@@ -74,14 +88,8 @@ TEST(Listener, NoDelayOffLeavesNagleOn) {
 // turns without a new edge, through Scheduler::read_again().
 TEST(Listener, EdgeTriggeredAcceptsAQueueInBatchesWithoutANewEdge) {
   EdgeScheduler sched;
-  ListenOptions lo;
-  lo.host = "127.0.0.1";
-  lo.defer_accept = false;
-  std::string err;
   std::vector<UniqueFd> keep;
-  Listener listener(
-      sched, bind_listen_socket(lo, &err), [&](UniqueFd fd) { keep.push_back(std::move(fd)); },
-      Listener::Options{});
+  Listener listener(sched, loopback_socket(), keep_into(keep), Listener::Options{});
   constexpr size_t kQueued = 150;
   std::vector<testing::Client> clients;
   for (size_t i = 0; i < kQueued; ++i) {
@@ -95,6 +103,42 @@ TEST(Listener, EdgeTriggeredAcceptsAQueueInBatchesWithoutANewEdge) {
   }
   ASSERT_EQ(kQueued, keep.size());
   EXPECT_EQ(std::vector<size_t>({64, 128, 150}), after_turn);
+}
+
+// Closes the listener when woken: from inside a batch that may also hold
+// accepts the ring made, behind this one.
+class Closer : public Task {
+ public:
+  explicit Closer(Listener& l) : l_(l) {}
+  void on_readable() override { l_.close(); }
+
+ private:
+  Listener& l_;
+};
+
+// On io_uring a graceful stop (the signal's completion) can come in the
+// same batch as accepts of connections made just before it: every
+// connection made before close() is handed on, those the ring took as
+// well as those close() takes from the queue, and ended() comes after.
+TEST(Listener, CloseOnIoUringHandsOnWhatTheRingAcceptedMeanwhile) {
+  UringScheduler sched;
+  std::vector<UniqueFd> keep;
+  Listener listener(sched, loopback_socket(), keep_into(keep), Listener::Options{});
+  int ended = 0;
+  listener.on_ended([&] { ++ended; });
+  UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  Closer closer(listener);
+  ASSERT_TRUE(sched.add(wake.get(), &closer, EPOLLIN));
+  sched.run_once(10ms);  // the accept and the poll armed
+  ASSERT_EQ(0, ::eventfd_write(wake.get(), 1));
+  constexpr size_t kClients = 8;
+  std::vector<testing::Client> clients;
+  for (size_t i = 0; i < kClients; ++i) clients.emplace_back(listener.port());
+  for (int turn = 0; turn < 200 && !listener.ended(); ++turn) sched.run_once(10ms);
+  ASSERT_TRUE(listener.ended());
+  EXPECT_EQ(1, ended);
+  EXPECT_EQ(kClients, keep.size()) << "a connection made before close() was not handed on";
+  sched.remove(wake.get());
 }
 
 }  // namespace

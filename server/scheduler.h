@@ -195,6 +195,17 @@ class Scheduler {
   // on the same socket (EPOLLEXCLUSIVE).
   virtual bool watch_accept(int fd, Task* task, bool exclusive) = 0;
   virtual void unwatch_accept(int fd) = 0;
+  // Stops accepting on `fd` for good, like unwatch_accept(), except that
+  // connections the backend already took from the kernel's queue are still
+  // handed to the task: on io_uring the multishot accept goes on until its
+  // cancel lands, and its completions may be in the batch being dispatched.
+  // Returns true when the task is to wait for on_released(), which says
+  // none is left; false where none can come (epoll accepts only when
+  // asked). unwatch_accept() meanwhile abandons the rest.
+  virtual bool end_accept(int fd) {
+    unwatch_accept(fd);
+    return false;
+  }
   size_t task_count() const { return task_count_; }
 
   // Runs `fn` on the loop thread at its next turn. Safe from any thread.

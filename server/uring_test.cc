@@ -12,10 +12,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -217,6 +219,84 @@ TEST(UringAccept, UnwatchStopsItAndClosesWhatItAcceptedMeanwhile) {
   const std::string r = read_to_eof(raced.get());
   EXPECT_TRUE(r == "<EOF>" || r == "<RESET>") << "the raced connection was leaked: " << r;
   EXPECT_NE("<TIMEOUT>", read_to_eof(later.get()));
+}
+
+// Ends the accept on `listener` when woken: from inside a batch that may
+// also hold the accept's completions, behind this one.
+class AcceptEnder : public Task {
+ public:
+  AcceptEnder(UringScheduler& s, int listener) : s_(s), listener_(listener) {}
+  void on_readable() override {
+    if (ended) return;
+    ended = true;
+    waits = s_.end_accept(listener_);
+  }
+  bool ended = false;
+  bool waits = false;
+
+ private:
+  UringScheduler& s_;
+  int listener_;
+};
+
+class EndingAcceptor : public Acceptor {
+ public:
+  void on_released() override { ++released; }
+  int released = 0;
+};
+
+uint16_t local_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+uint16_t peer_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+// A graceful stop as a signal arrives: end_accept() is called in the batch
+// that holds the accepts of connections made just before. Each connection
+// the ring took from the queue is handed to the task, none is closed; the
+// rest stay in the backlog (reset when the socket goes); on_released()
+// comes once, after the last.
+TEST(UringAccept, EndAcceptHandsOnWhatTheRingTookBeforeItsCancelLanded) {
+  UringScheduler s;
+  Listener l;
+  EndingAcceptor a;
+  ASSERT_TRUE(s.watch_accept(l.fd.get(), &a, false));
+  UniqueFd wake(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  AcceptEnder e(s, l.fd.get());
+  ASSERT_TRUE(s.add(wake.get(), &e, EPOLLIN));
+  run_turns(s, 1);  // the accept and the poll armed
+  // The wake-up first, then the connections: the ender's completion comes
+  // ahead of the accepts' in the next batch.
+  ASSERT_EQ(0, ::eventfd_write(wake.get(), 1));
+  constexpr int kClients = 8;
+  std::vector<UniqueFd> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(l.connect());
+  ASSERT_TRUE(run_until(s, [&] { return a.released == 1; }));
+  EXPECT_TRUE(e.waits);
+  EXPECT_EQ(1u, s.registrations());  // the eventfd's poll
+  run_turns(s, 3);
+  EXPECT_EQ(1, a.released);
+  l.fd.reset();  // what is still in the backlog is reset
+  std::vector<uint16_t> served;
+  for (const UniqueFd& fd : a.accepted) served.push_back(peer_port(fd.get()));
+  size_t reset = 0;
+  for (const UniqueFd& c : clients) {
+    if (std::find(served.begin(), served.end(), local_port(c.get())) != served.end()) continue;
+    const std::string r = read_to_eof(c.get());
+    EXPECT_EQ("<RESET>", r) << "a connection the ring accepted was closed unserved";
+    ++reset;
+  }
+  EXPECT_EQ(static_cast<size_t>(kClients), a.accepted.size() + reset);
+  std::printf("end_accept: %zu handed on, %zu left in the backlog\n", a.accepted.size(), reset);
+  s.remove(wake.get());
 }
 
 // ---------------------------------------------------------------- receive
@@ -591,6 +671,33 @@ TEST(UringRelease, DetachedTaskHearsNothing) {
   // "in" may be left unread at the close: AF_UNIX then resets the peer.
   const std::string peer = read_to_eof(p.a.get());
   EXPECT_TRUE(peer == "out<EOF>" || peer == "out<RESET>") << peer;
+}
+
+// What a detached task's queued send reads lives until that send is in:
+// detach()'s when_done runs after the registration's last completion (the
+// server's pooled buffers go with it), or as the scheduler goes.
+TEST(UringRelease, DetachWhenDoneRunsAfterTheLastCompletion) {
+  for (const bool destroyed_first : {false, true}) {
+    SCOPED_TRACE(destroyed_first ? "scheduler destroyed first" : "completions in");
+    auto s = std::make_unique<UringScheduler>();
+    Pair p;
+    auto* t = new Tripwire;
+    const auto r = s->attach(p.b.get(), t);
+    auto out = std::make_unique<std::string>("answer");
+    s->send(r, out->data(), out->size(), MSG_NOSIGNAL);
+    s->release(r, std::move(p.b));
+    bool freed = false;
+    s->detach(r, [&freed, held = std::shared_ptr<std::string>(std::move(out))] { freed = true; });
+    delete t;
+    EXPECT_FALSE(freed) << "freed while its send was queued";
+    if (destroyed_first) {
+      s.reset();
+    } else {
+      ASSERT_TRUE(run_until(*s, [&] { return s->registrations() == 0; }));
+      EXPECT_EQ("answer<EOF>", read_to_eof(p.a.get()));
+    }
+    EXPECT_TRUE(freed);
+  }
 }
 
 TEST(UringRelease, RegistrationsReturnToZero) {

@@ -223,6 +223,7 @@ UringScheduler::~UringScheduler() {
     }
   }
   io_uring_queue_exit(&ring_);  // cancels what is in flight; the tasks are not told
+  for (auto& [r, fn] : detached_) fn();
   if (buf_ring_) munmap(buf_ring_, buf_ring_bytes_);
   if (bufs_) munmap(bufs_, bufs_bytes_);
 }
@@ -270,6 +271,15 @@ void UringScheduler::done(Reg r) {
   const int fd = s.fd;
   s = Slot{};
   free_slots_.push_back(r);
+  if (!detached_.empty()) {
+    for (auto it = detached_.begin(); it != detached_.end(); ++it) {
+      if (it->first != r) continue;
+      auto fn = std::move(it->second);
+      detached_.erase(it);
+      fn();
+      break;
+    }
+  }
   if (!t) return;
   try {
     t->on_released();
@@ -278,14 +288,17 @@ void UringScheduler::done(Reg r) {
   }
 }
 
-void UringScheduler::detach(Reg r) { slots_[r].task = nullptr; }
+void UringScheduler::detach(Reg r, std::function<void()> when_done) {
+  slots_[r].task = nullptr;
+  if (when_done) detached_.emplace_back(r, std::move(when_done));
+}
 
 void UringScheduler::release(Reg r, UniqueFd fd) {
   Slot& s = slots_[r];
   s.releasing = true;
   s.want_receive = false;
   if (s.receiving) cancel(r, kCancelRecv);
-  if (s.accepting) cancel(r, kCancelAccept);
+  if (s.accepting && !s.accept_ending) cancel(r, kCancelAccept);
   if (s.polling) cancel(r, kPollRemove);
   if (fd) {
     // Behind the sends already queued: they are issued (and hold the file)
@@ -472,6 +485,30 @@ void UringScheduler::arm_accept(Reg r) {
 
 void UringScheduler::unwatch_accept(int fd) { forget(fd); }
 
+bool UringScheduler::end_accept(int fd) {
+  const Reg r = poll_reg(fd);
+  if (r == kNoReg) return false;
+  Slot& s = slots_[r];
+  if (!s.accepting || !s.task) {
+    forget(fd);
+    return false;
+  }
+  if (!s.accept_ending) {
+    s.accept_ending = true;
+    cancel(r, kCancelAccept);
+  }
+  return true;
+}
+
+// The multishot accept that end_accept() cancelled has ended: nothing more
+// can be accepted. The task hears it once the registration is gone, so
+// that it may close the socket or be destroyed.
+void UringScheduler::accept_ended(Reg r) {
+  Task* t = slots_[r].task;
+  forget(slots_[r].fd);
+  t->on_released();
+}
+
 void UringScheduler::arm_wake() {
   io_uring_sqe* q = sqe();
   io_uring_prep_poll_multishot(q, wake_fd(), POLLIN);
@@ -619,7 +656,13 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
         } else if (res >= 0) {
           ::close(res);  // accepted as the listener went: nobody owns it
         }
-        if (!more && live() && !slots_[r].accepting) arm_accept(r);
+        if (!more && live() && !slots_[r].accepting) {
+          if (slots_[r].accept_ending) {
+            accept_ended(r);
+          } else {
+            arm_accept(r);
+          }
+        }
         break;
       case kSend:
         if (live()) t->on_sent(res);

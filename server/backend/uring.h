@@ -47,6 +47,7 @@
 #include <sys/socket.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -90,6 +91,7 @@ class UringScheduler final : public Scheduler {
   bool has_pending() const override { return !read_again_.empty(); }
   bool watch_accept(int fd, Task* task, bool exclusive) override;
   void unwatch_accept(int fd) override;
+  bool end_accept(int fd) override;
 
   // Completions. A Reg names one fd's operations and their task.
   using Reg = uint32_t;
@@ -115,8 +117,10 @@ class UringScheduler final : public Scheduler {
   // now on, at once if nothing is in flight.
   void release(Reg r, UniqueFd fd);
   // For a task destroyed while its release is still in flight: it hears
-  // nothing, not even on_released().
-  void detach(Reg r);
+  // nothing, not even on_released(). `when_done` (which frees what a queued
+  // send reads) runs once the last of r's operations is in, or when this
+  // scheduler is destroyed.
+  void detach(Reg r, std::function<void()> when_done = nullptr);
 
   // Counters, for tests and profiles.
   uint64_t enters() const { return enters_; }
@@ -147,6 +151,7 @@ class UringScheduler final : public Scheduler {
     bool want_receive = false;  // re-arm it when it ends (buffers ran out)
     bool polling = false;       // multishot poll (readiness) or accept armed
     bool accepting = false;
+    bool accept_ending = false;  // end_accept(): its cancel is in flight
     bool releasing = false;
     uint32_t interest = 0;
   };
@@ -164,6 +169,7 @@ class UringScheduler final : public Scheduler {
   void arm_wake();
   void arm_poll(Reg r);
   void arm_accept(Reg r);
+  void accept_ended(Reg r);
   void arm_receive(Reg r);
   void dispatch(uint64_t user_data, int res, uint32_t flags);
   void on_recv(Reg r, int res, uint32_t flags);
@@ -187,6 +193,7 @@ class UringScheduler final : public Scheduler {
   std::vector<Reg> free_slots_;
   std::vector<Reg> poll_regs_;                // readiness registrations by fd
   std::vector<std::pair<Reg, Task*>> rearm_;  // receives to arm again once buffers are back
+  std::vector<std::pair<Reg, std::function<void()>>> detached_;  // detach()'s when_done, by registration
   struct ReadAgain {
     Reg reg;
     Task* task;

@@ -144,6 +144,11 @@ class Pool {
       delete t;
     }
   }
+  // Takes `t`, in use, out of the pool's count: its new owner frees it.
+  std::unique_ptr<T> disown(T* t) {
+    --allocated_;
+    return std::unique_ptr<T>(t);
+  }
   size_t idle() const { return free_.size(); }
   size_t allocated() const { return allocated_; }  // in use + idle
 

@@ -61,6 +61,8 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <functional>
+#include <memory>
 #include <string_view>
 
 #include "server/backend/backends.h"
@@ -105,9 +107,17 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   ~Connection() override {
     if constexpr (kUring) {
       // Destroyed with its release in flight (the server goes first): no
-      // completion may reach it, and the send's buffer goes back now.
-      if (u_.reg != UringScheduler::kNoReg) sched()->detach(u_.reg);
-      if (u_.sending) ctx_.give_out(u_.sending);
+      // completion may reach it. A send may still read its buffer (the
+      // pool goes with the server): the scheduler frees it after the send.
+      if (u_.reg != UringScheduler::kNoReg) {
+        std::function<void()> free_sending;
+        if (u_.sending) {
+          free_sending = [out = std::shared_ptr<OutBuffer>(ctx_.out_pool.disown(u_.sending))] {};
+        }
+        sched()->detach(u_.reg, std::move(free_sending));
+      } else if (u_.sending) {
+        ctx_.give_out(u_.sending);
+      }
     }
   }
   Connection(const Connection&) = delete;
@@ -209,11 +219,11 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   // exactly that turn yields once too often, which costs one turn.
   void refresh_share() {
     const auto turn = static_cast<uint8_t>(ctx_.sched->turns());
-    if (turn != budget_turn_) grant_reads(turn);
+    if (turn != budget_turn_) grant_share(turn);
   }
-  void grant_reads(uint8_t turn) {
+  void grant_share(uint8_t turn) {
     budget_turn_ = turn;
-    reads_left_ = kReadsPerTurn;
+    share_left_ = kShare;
   }
   Sched* sched() const { return static_cast<Sched*>(ctx_.sched); }
   bool sending() const {
@@ -232,16 +242,17 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   ConnectionContext& ctx_;
   ConnectionOwner<Connection>& owner_;
   UniqueFd fd_;
-  // Fairness: at most kReadsPerTurn reads per scheduler turn, so that a
-  // pipelining flood cannot keep the worker from its other connections.
-  // (Beside fd_, in what would be padding: an idle connection's size counts.)
-  // On io_uring the share is counted in units of kUringReadUnit bytes (a
-  // provided buffer): the same ~68 KB whatever the completions' sizes.
-  static constexpr size_t kUringReadUnit = 4096;
-  static constexpr uint8_t kReadsPerTurn = kUring ? 17 : 4;  // ~68 KB of input, ~2,500 minimal requests
-  uint8_t budget_turn_ = 0;                                  // low byte of the turn reads_left_ belongs to
-  uint8_t reads_left_ = 0;
+  // Fairness: a connection takes a share of each scheduler turn, so that a
+  // pipelining flood cannot keep the worker from its other connections. On
+  // epoll it is 4 reads (of up to 17 KB: ~68 KB, ~2,100 minimal requests).
+  // On io_uring, where a completion holds anything from a few bytes to a
+  // provided buffer's 4 KiB, it is counted in bytes: 64 KiB, what the 16
+  // bits count. (Beside fd_, in what would be padding: an idle connection's
+  // size counts.)
+  static constexpr uint16_t kShare = kUring ? UINT16_MAX : 4;
+  uint8_t budget_turn_ = 0;  // low byte of the turn share_left_ belongs to
   State state_ = State::kIdle;
+  uint16_t share_left_ = 0;
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
   Response res_;
@@ -272,9 +283,9 @@ void Connection<Io>::open(UniqueFd fd) {
   paused_ = write_blocked_ = peer_eof_ = client_closes_ = reset_at_end_ = in_handler_ = false;
   registered_ = false;
   req_start_ = body_pos_ = next_start_ = 0;
-  // A fresh read budget: this object may have served another connection
+  // A fresh share: this object may have served another connection
   // earlier in this same turn (ab -c25 reuses one for every accept).
-  grant_reads(static_cast<uint8_t>(ctx_.sched->turns()));
+  grant_share(static_cast<uint8_t>(ctx_.sched->turns()));
   ctx_.idle.push(this, ctx_.sched->now());
   if constexpr (kUring) {
     // The receive is issued with this turn's submit and finds the request
@@ -992,8 +1003,8 @@ void Connection<Io>::peer_eof() {
 template <class Io>
 bool Connection<Io>::take_read() {
   refresh_share();
-  if (reads_left_ == 0) return false;
-  --reads_left_;
+  if (share_left_ == 0) return false;
+  --share_left_;
   return true;
 }
 
@@ -1001,9 +1012,9 @@ bool Connection<Io>::take_read() {
 template <class Io>
 size_t Connection<Io>::take_share(size_t want) {
   refresh_share();
-  const size_t units = std::min<size_t>((want + kUringReadUnit - 1) / kUringReadUnit, reads_left_);
-  reads_left_ -= static_cast<uint8_t>(units);
-  return std::min(want, units * kUringReadUnit);
+  const size_t n = std::min<size_t>(want, share_left_);
+  share_left_ -= static_cast<uint16_t>(n);
+  return n;
 }
 
 // Bytes the peer sent that are still in the socket, not yet read.

@@ -5,10 +5,11 @@
 // - Construct and use on the scheduler's thread. The scheduler is the
 //   backend Io names (Io::Sched), so a mismatch does not compile.
 // - The Router must outlive the server and not change while it serves.
-// - drain(done): stops accepting; idle connections end now (lingering: a
-//   request may cross our FIN), a request in flight is answered (with
-//   "Connection: close") and its connection ended; `done` runs when none is
-//   left or after drain_timeout, when the rest are cut.
+// - drain(done): stops accepting (connections the kernel had queued, or the
+//   ring took as it stopped, are served); idle connections end now
+//   (lingering: a request may cross our FIN), a request in flight is
+//   answered (with "Connection: close") and its connection ended; `done`
+//   runs when none is left or after drain_timeout, when the rest are cut.
 #pragma once
 
 #include <functional>
@@ -94,6 +95,7 @@ HttpServer<Io>::HttpServer(Sched& sched, const Router& router, ServerConfig conf
           ++ctx_.stats.drain_cut;
           c->abort(ErrorKind::kShutdown);
         });
+        listener_.reset();  // an accept still ending: what it takes now is closed
         check_drained();
       }) {
   // Sweep often enough that a timeout fires within a quarter of its length.
@@ -116,6 +118,7 @@ void HttpServer<Io>::listen(UniqueFd sock, bool shared) {
   opts.exclusive = shared;
   listener_ = std::make_unique<Listener>(
       *ctx_.sched, std::move(sock), [this](UniqueFd fd) { accept(std::move(fd)); }, opts);
+  listener_->on_ended([this] { check_drained(); });
 }
 
 template <class Io>
@@ -131,6 +134,9 @@ void HttpServer<Io>::accept(UniqueFd fd) {
   ++ctx_.stats.accepted;
   ++ctx_.stats.active;
   c->open(std::move(fd));
+  // One the ring accepted as the listener closed: its request is answered
+  // with "close", like those the kernel had queued.
+  if (ctx_.draining && !c->closed()) c->drain();
 }
 
 template <class Io>
@@ -174,7 +180,7 @@ void HttpServer<Io>::drain(std::function<void()> done) {
 
 template <class Io>
 void HttpServer<Io>::check_drained() {
-  if (ctx_.stats.active != 0 || !drained_) return;
+  if (ctx_.stats.active != 0 || !drained_ || (listener_ && !listener_->ended())) return;
   drain_timer_.cancel();
   auto fn = std::move(drained_);
   drained_ = nullptr;
