@@ -88,7 +88,9 @@ void Listener::on_released() { end(); }
 
 void Listener::end() {
   sock_.reset();
-  if (on_ended_) on_ended_();
+  auto fn = std::move(on_ended_);  // it may destroy this listener
+  on_ended_ = nullptr;
+  if (fn) fn();
 }
 
 void Listener::pause() {
@@ -114,6 +116,7 @@ void Listener::on_readable() {
 }
 
 void Listener::accept_batch(int limit) {
+  if (closed_ || paused_) return;  // a read_again() queued before close() or pause()
   for (int i = 0; i < limit && !closed_ && !paused_; ++i) {
     int fd = ::accept4(sock_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {

@@ -269,9 +269,10 @@ void UringScheduler::done(Reg r) {
   if (--s.inflight != 0 || !s.releasing) return;
   Task* t = s.task;
   const int fd = s.fd;
+  const bool when_done = s.when_done;
   s = Slot{};
   free_slots_.push_back(r);
-  if (!detached_.empty()) {
+  if (when_done) {
     for (auto it = detached_.begin(); it != detached_.end(); ++it) {
       if (it->first != r) continue;
       auto fn = std::move(it->second);
@@ -290,7 +291,9 @@ void UringScheduler::done(Reg r) {
 
 void UringScheduler::detach(Reg r, std::function<void()> when_done) {
   slots_[r].task = nullptr;
-  if (when_done) detached_.emplace_back(r, std::move(when_done));
+  if (!when_done) return;
+  slots_[r].when_done = true;
+  detached_.emplace_back(r, std::move(when_done));
 }
 
 void UringScheduler::release(Reg r, UniqueFd fd) {
@@ -505,8 +508,13 @@ bool UringScheduler::end_accept(int fd) {
 // that it may close the socket or be destroyed.
 void UringScheduler::accept_ended(Reg r) {
   Task* t = slots_[r].task;
-  forget(slots_[r].fd);
-  t->on_released();
+  const int fd = slots_[r].fd;
+  forget(fd);
+  try {
+    t->on_released();
+  } catch (...) {
+    task_threw(fd, t, false);
+  }
 }
 
 void UringScheduler::arm_wake() {
@@ -656,13 +664,7 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
         } else if (res >= 0) {
           ::close(res);  // accepted as the listener went: nobody owns it
         }
-        if (!more && live() && !slots_[r].accepting) {
-          if (slots_[r].accept_ending) {
-            accept_ended(r);
-          } else {
-            arm_accept(r);
-          }
-        }
+        if (!more && live() && !slots_[r].accepting && !slots_[r].accept_ending) arm_accept(r);
         break;
       case kSend:
         if (live()) t->on_sent(res);
@@ -673,6 +675,9 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
   } catch (...) {
     task_threw(fd, t, live());
   }
+  // After the catch: a throwing last on_accepted() must not keep the
+  // listener from ending.
+  if (op == kAccept && !more && live() && slots_[r].accept_ending && !slots_[r].accepting) accept_ended(r);
   if (op == kSend || !more) done(r);
 }
 

@@ -152,6 +152,7 @@ class UringScheduler final : public Scheduler {
     bool polling = false;       // multishot poll (readiness) or accept armed
     bool accepting = false;
     bool accept_ending = false;  // end_accept(): its cancel is in flight
+    bool when_done = false;      // detach() left a when_done in detached_
     bool releasing = false;
     uint32_t interest = 0;
   };

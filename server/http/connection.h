@@ -464,6 +464,13 @@ void Connection<Io>::drain_stash() {
   if (closed() || in_ != in) return;  // lingering discarded the stash
   in->stash.consume(used);
   stashed();
+  // A FIN that came behind the rest was left for now, the rest taken: a
+  // request it cut short can never complete (the answers owed, if any, end
+  // the connection when their send completes).
+  if (peer_eof_ && !stash_waiting() && !write_blocked_ && !sending() &&
+      (state_ == State::kHead || state_ == State::kBody || state_ == State::kIdle)) {
+    output_sent(false);
+  }
 }
 
 // The stash changed: what is left in it waits for the next turn, if input

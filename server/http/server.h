@@ -171,9 +171,9 @@ void HttpServer<Io>::for_each_connection(Fn&& fn) {
 template <class Io>
 void HttpServer<Io>::drain(std::function<void()> done) {
   drained_ = std::move(done);
-  if (listener_) listener_->close();  // serves what the kernel already queued
   ctx_.draining = true;
-  drain_timer_.start(ctx_.config.drain_timeout);
+  drain_timer_.start(ctx_.config.drain_timeout);  // before close(): on epoll it may end the drain
+  if (listener_) listener_->close();              // serves what the kernel already queued
   for_each_connection([](Conn* c) { c->drain(); });
   check_drained();
 }
