@@ -5,7 +5,8 @@
 namespace hellepoll::http::static_files {
 namespace {
 
-constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -79,7 +80,8 @@ std::optional<time_t> parse_http_date(std::string_view s) {
   const size_t comma = s.find(',');
   if (comma == 3) {
     // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-    if (s.size() != 29 || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' || s.substr(25) != " GMT")
+    if (s.size() != 29 || s[4] != ' ' || s[7] != ' ' || s[11] != ' ' || s[16] != ' ' ||
+        s.substr(25) != " GMT")
       return std::nullopt;
     if (!digits(s, 5, 2, &tm.tm_mday) || (tm.tm_mon = month(s, 8)) < 0 || !digits(s, 12, 4, &tm.tm_year) ||
         !clock(s, 17, &tm))
@@ -95,14 +97,16 @@ std::optional<time_t> parse_http_date(std::string_view s) {
     if (r.size() != 23 || r[0] != ' ' || r[3] != '-' || r[7] != '-' || r[10] != ' ' || r.substr(19) != " GMT")
       return std::nullopt;
     int yy = 0;
-    if (!digits(r, 1, 2, &tm.tm_mday) || (tm.tm_mon = month(r, 4)) < 0 || !digits(r, 8, 2, &yy) || !clock(r, 11, &tm))
+    if (!digits(r, 1, 2, &tm.tm_mday) || (tm.tm_mon = month(r, 4)) < 0 || !digits(r, 8, 2, &yy) ||
+        !clock(r, 11, &tm))
       return std::nullopt;
     tm.tm_year = yy < 70 ? yy + 100 : yy;
     return finish(&tm);
   }
   // asctime: "Sun Nov  6 08:49:37 1994"
   if (s.size() != 24 || s[3] != ' ' || s[7] != ' ' || s[10] != ' ' || s[19] != ' ') return std::nullopt;
-  if ((tm.tm_mon = month(s, 4)) < 0 || !clock(s, 11, &tm) || !digits(s, 20, 4, &tm.tm_year)) return std::nullopt;
+  if ((tm.tm_mon = month(s, 4)) < 0 || !clock(s, 11, &tm) || !digits(s, 20, 4, &tm.tm_year))
+    return std::nullopt;
   const std::string_view day = s.substr(8, 2);
   if (day[0] == ' ') {
     if (!digits(day, 1, 1, &tm.tm_mday)) return std::nullopt;

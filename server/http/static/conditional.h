@@ -9,8 +9,8 @@
 //   (strong comparison) or the exact Last-Modified date.
 #pragma once
 
-#include <ctime>
 #include <cstdint>
+#include <ctime>
 #include <optional>
 #include <string_view>
 

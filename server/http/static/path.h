@@ -19,9 +19,9 @@
 namespace hellepoll::http::static_files {
 
 struct SafePath {
-  int status = 0;         // 0: allowed; else the status to answer
-  std::string relative;   // "" names the root itself
-  bool directory = false; // the request ended with '/' (or named the root)
+  int status = 0;          // 0: allowed; else the status to answer
+  std::string relative;    // "" names the root itself
+  bool directory = false;  // the request ended with '/' (or named the root)
 };
 
 SafePath safe_path(std::string_view encoded, bool allow_dotfiles);

@@ -151,7 +151,8 @@ TEST(Preconditions, Table) {
       {"\"x\"", "Sun, 06 Nov 1994 08:49:37 GMT", false},  // If-None-Match decides
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(c.not_modified, not_modified(c.inm, c.ims, tag, mtime)) << "'" << c.inm << "' '" << c.ims << "'";
+    EXPECT_EQ(c.not_modified, not_modified(c.inm, c.ims, tag, mtime))
+        << "'" << c.inm << "' '" << c.ims << "'";
   }
 }
 
@@ -185,15 +186,15 @@ TEST(Range, Table) {
       {"bytes=-0", 1000, RangeAnswer::kUnsatisfiable, 0, 0},
       {"bytes=0-", 0, RangeAnswer::kUnsatisfiable, 0, 0},
       {"bytes=2000-3000, 4000-", 1000, RangeAnswer::kUnsatisfiable, 0, 0},
-      {"bytes=0-1,5-9", 1000, RangeAnswer::kWhole, 0, 0},       // several: the whole file
-      {"bytes=0-1,2000-", 1000, RangeAnswer::kWhole, 0, 0},     // one satisfiable of two
-      {"bytes=9-1", 1000, RangeAnswer::kWhole, 0, 0},           // invalid: ignored
+      {"bytes=0-1,5-9", 1000, RangeAnswer::kWhole, 0, 0},    // several: the whole file
+      {"bytes=0-1,2000-", 1000, RangeAnswer::kWhole, 0, 0},  // one satisfiable of two
+      {"bytes=9-1", 1000, RangeAnswer::kWhole, 0, 0},        // invalid: ignored
       {"bytes=a-b", 1000, RangeAnswer::kWhole, 0, 0},
       {"bytes=-", 1000, RangeAnswer::kWhole, 0, 0},
       {"bytes=+1-2", 1000, RangeAnswer::kWhole, 0, 0},
       {"bytes=", 1000, RangeAnswer::kWhole, 0, 0},
       {"items=0-1", 1000, RangeAnswer::kWhole, 0, 0},
-      {"bytes=99999999999999999999-", 1000, RangeAnswer::kWhole, 0, 0},  // overflow
+      {"bytes=99999999999999999999-", 1000, RangeAnswer::kWhole, 0, 0},   // overflow
       {"bytes=0-18446744073709551615", 1000, RangeAnswer::kWhole, 0, 0},  // 20 digits
   };
   for (const Case& c : cases) {
