@@ -88,7 +88,9 @@ TEST_P(OpenBeneath, MissingIs404) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Ways, OpenBeneath, ::testing::Values(Beneath::kOpenat2, Beneath::kCheckPath),
-                         [](const auto& info) { return info.param == Beneath::kOpenat2 ? "openat2" : "check_path"; });
+                         [](const auto& info) {
+                           return info.param == Beneath::kOpenat2 ? "openat2" : "check_path";
+                         });
 
 }  // namespace
 }  // namespace hellepoll::http::static_files
