@@ -1,0 +1,99 @@
+#include "server/http/static/file_cache.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "server/http/static/open.h"
+
+namespace hellepoll::http::static_files {
+
+FileCache::FileCache(Scheduler& sched, BlockingPool& pool, UniqueFd root, const MimeTypes& mime, Options opts)
+    : sched_(sched), pool_(pool), root_(std::move(root)), mime_(mime), opts_(opts) {}
+
+FileCache::~FileCache() { *alive_ = false; }
+
+FileCache::File FileCache::find(std::string_view relative) {
+  auto it = entries_.find(relative);
+  if (it == entries_.end()) return nullptr;
+  if (sched_.now() - it->second.checked >= opts_.valid) return nullptr;  // open() looks again
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.file;
+}
+
+void FileCache::open(std::string_view relative, Done done) {
+  auto [it, first] = pending_.try_emplace(std::string(relative));
+  it->second.push_back(std::move(done));
+  if (!first) return;  // the lookup under way answers this one too
+  ++lookups_;
+  auto result = std::make_shared<Lookup>();
+  const int root = root_.get();
+  std::string name(relative);
+  pool_.run([result, root, name, &mime = mime_] { *result = look_up(root, name, mime); },
+            [this, alive = alive_, result, name] {
+              if (!*alive) return;
+              if (result->file) store(name, result->file);
+              auto waiting = pending_.extract(name);
+              for (Done& d : waiting.mapped()) d(result->file, result->err);
+            });
+}
+
+// On a pool thread: open (beneath the root), fstat; a directory's
+// index.html in its place.
+FileCache::Lookup FileCache::look_up(int root, const std::string& relative, const MimeTypes& mime) {
+  Lookup r;
+  std::string name = relative.empty() ? std::string(".") : relative;
+  UniqueFd fd;
+  struct stat st {};
+  for (int tries = 0; tries < 2; ++tries) {
+    if (name == ".") {
+      fd.reset(::openat(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY));
+      if (!fd) r.err = errno;
+    } else {
+      fd = open_beneath(root, name, &r.err);
+    }
+    if (!fd) {
+      if (tries == 1 && r.err == ENOENT) r.err = kIsDirectory;  // a directory without index.html
+      return r;
+    }
+    if (::fstat(fd.get(), &st) != 0) {
+      r.err = errno;
+      return r;
+    }
+    if (S_ISREG(st.st_mode)) break;
+    if (!S_ISDIR(st.st_mode) || tries == 1) {
+      r.err = S_ISDIR(st.st_mode) ? kIsDirectory : EACCES;  // a device, a fifo: never read
+      return r;
+    }
+    name = relative.empty() ? std::string("index.html") : relative + "/index.html";
+    fd.reset();
+  }
+  auto f = std::make_shared<OpenFile>();
+  f->size = static_cast<uint64_t>(st.st_size);
+  f->mtime = st.st_mtim.tv_sec;
+  f->content_type = mime.type_of(name);
+  f->etag_len = static_cast<uint8_t>(format_etag(f->mtime, f->size, f->etag));
+  f->fd = std::move(fd);
+  r.file = std::move(f);
+  return r;
+}
+
+void FileCache::store(const std::string& relative, File file) {
+  auto it = entries_.find(relative);
+  if (it != entries_.end()) {
+    it->second.file = std::move(file);
+    it->second.checked = sched_.now();
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return;
+  }
+  if (opts_.max_entries == 0) return;
+  if (entries_.size() >= opts_.max_entries) {
+    entries_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  lru_.push_front(relative);
+  entries_.emplace(relative, Entry{std::move(file), sched_.now(), lru_.begin()});
+}
+
+}  // namespace hellepoll::http::static_files
