@@ -11,22 +11,18 @@
 
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <string>
 
 #include "server/backend/epoll.h"
 #include "server/http/static/open.h"
+#include "server/http/static/test_tree.h"
 
 namespace hellepoll::http::static_files {
 namespace {
 
 using namespace std::chrono_literals;
 
-void write_file(const std::string& path, const std::string& text) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  ASSERT_TRUE(fd) << path;
-  ASSERT_EQ(static_cast<ssize_t>(text.size()), ::write(fd.get(), text.data(), text.size()));
-}
+using testing::write_file;
 
 std::string pread_all(const OpenFile& f) {
   std::string s(f.size, '\0');
@@ -37,9 +33,8 @@ std::string pread_all(const OpenFile& f) {
 class FileCacheTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hellepoll-cache-XXXXXX";
-    ASSERT_NE(nullptr, ::mkdtemp(tmpl));
-    dir_ = tmpl;
+    dir_ = outer_ / "root";
+    ASSERT_EQ(0, ::mkdir(dir_.c_str(), 0755));
     ASSERT_EQ(0, ::mkdir((dir_ + "/docs").c_str(), 0755));
     ASSERT_EQ(0, ::mkdir((dir_ + "/empty").c_str(), 0755));
     write_file(dir_ + "/index.html", "<h1>root</h1>");
@@ -48,14 +43,10 @@ class FileCacheTest : public ::testing::Test {
     write_file(dir_ + "/a.bin", "a");
     write_file(dir_ + "/b.bin", "bb");
     write_file(dir_ + "/c.bin", "ccc");
-    write_file(dir_ + "/../hellepoll-cache-outside", "secret");
-    ASSERT_EQ(0, ::symlink("../hellepoll-cache-outside", (dir_ + "/out").c_str()));
+    write_file(outer_ / "outside", "secret");
+    ASSERT_EQ(0, ::symlink("../outside", (dir_ + "/out").c_str()));
   }
-  void TearDown() override {
-    cache_.reset();
-    const std::string cmd = "rm -rf '" + dir_ + "' /tmp/hellepoll-cache-outside";
-    EXPECT_EQ(0, std::system(cmd.c_str()));
-  }
+  void TearDown() override { cache_.reset(); }
   void make(FileCache::Options opts) {
     UniqueFd root(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root);
@@ -69,15 +60,14 @@ class FileCacheTest : public ::testing::Test {
   // open() and run the loop until its done().
   Got open(const std::string& rel) {
     Got g;
-    cache_->open(rel, [&](FileCache::File f, int err) {
-      g = Got{true, std::move(f), err};
-    });
+    cache_->open(rel, [&](FileCache::File f, int err) { g = Got{true, std::move(f), err}; });
     for (int i = 0; i < 500 && !g.done; ++i) sched_.run_once(10ms);
     EXPECT_TRUE(g.done) << rel;
     return g;
   }
 
-  std::string dir_;
+  testing::TempTree outer_;
+  std::string dir_;  // the root, inside outer_
   LevelScheduler sched_;
   BlockingPool pool_{sched_, 1};
   MimeTypes mime_ = MimeTypes::from_text("text/html html\ntext/css css\n");

@@ -8,17 +8,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cstdlib>
 #include <string>
+
+#include "server/http/static/test_tree.h"
 
 namespace hellepoll::http::static_files {
 namespace {
 
-void write_file(const std::string& path, const std::string& text) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  ASSERT_TRUE(fd) << path;
-  ASSERT_EQ(static_cast<ssize_t>(text.size()), ::write(fd.get(), text.data(), text.size()));
-}
+using testing::write_file;
 
 std::string read_all(int fd) {
   std::string s;
@@ -31,32 +28,26 @@ std::string read_all(int fd) {
 class OpenBeneath : public ::testing::TestWithParam<Beneath> {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/hellepoll-open-XXXXXX";
-    ASSERT_NE(nullptr, ::mkdtemp(tmpl));
-    dir_ = tmpl;
-    ASSERT_EQ(0, ::mkdir((dir_ + "/root").c_str(), 0755));
-    ASSERT_EQ(0, ::mkdir((dir_ + "/root/sub").c_str(), 0755));
-    write_file(dir_ + "/root/a.txt", "inside");
-    write_file(dir_ + "/root/sub/b.txt", "deeper");
-    write_file(dir_ + "/outside.txt", "secret");
-    ASSERT_EQ(0, ::symlink("sub/b.txt", (dir_ + "/root/link-in").c_str()));
-    ASSERT_EQ(0, ::symlink("../a.txt", (dir_ + "/root/sub/up-in").c_str()));
-    ASSERT_EQ(0, ::symlink("../outside.txt", (dir_ + "/root/link-up").c_str()));
-    ASSERT_EQ(0, ::symlink((dir_ + "/outside.txt").c_str(), (dir_ + "/root/link-abs").c_str()));
-    ASSERT_EQ(0, ::symlink("/etc", (dir_ + "/root/etc").c_str()));
-    ASSERT_EQ(0, ::symlink("..", (dir_ + "/root/sub/parent").c_str()));
-    root_.reset(::open((dir_ + "/root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const std::string& dir = tree_.path();
+    ASSERT_EQ(0, ::mkdir((dir + "/root").c_str(), 0755));
+    ASSERT_EQ(0, ::mkdir((dir + "/root/sub").c_str(), 0755));
+    write_file(dir + "/root/a.txt", "inside");
+    write_file(dir + "/root/sub/b.txt", "deeper");
+    write_file(dir + "/outside.txt", "secret");
+    ASSERT_EQ(0, ::symlink("sub/b.txt", (dir + "/root/link-in").c_str()));
+    ASSERT_EQ(0, ::symlink("../a.txt", (dir + "/root/sub/up-in").c_str()));
+    ASSERT_EQ(0, ::symlink("../outside.txt", (dir + "/root/link-up").c_str()));
+    ASSERT_EQ(0, ::symlink((dir + "/outside.txt").c_str(), (dir + "/root/link-abs").c_str()));
+    ASSERT_EQ(0, ::symlink("/etc", (dir + "/root/etc").c_str()));
+    ASSERT_EQ(0, ::symlink("..", (dir + "/root/sub/parent").c_str()));
+    root_.reset(::open((dir + "/root").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     ASSERT_TRUE(root_);
-  }
-  void TearDown() override {
-    const std::string cmd = "rm -rf '" + dir_ + "'";
-    EXPECT_EQ(0, std::system(cmd.c_str()));
   }
   std::string open_read(const std::string& rel, int* err) {
     UniqueFd fd = open_beneath(root_.get(), rel, err, GetParam());
     return fd ? read_all(fd.get()) : std::string();
   }
-  std::string dir_;
+  testing::TempTree tree_;
   UniqueFd root_;
 };
 
