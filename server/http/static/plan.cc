@@ -31,7 +31,8 @@ FilePlan plan_file_response(const FileRequest& req, const FileVersion& file) {
   }
   p.length = file.size;
   p.send_body = !head;
-  if (head || req.range.empty() || (!req.if_range.empty() && !if_range_holds(req.if_range, file.etag, file.mtime))) {
+  if (head || req.range.empty() ||
+      (!req.if_range.empty() && !if_range_holds(req.if_range, file.etag, file.mtime))) {
     return p;
   }
   ByteRange r;
@@ -52,8 +53,9 @@ FilePlan plan_file_response(const FileRequest& req, const FileVersion& file) {
       p.send_body = false;
       p.length = 0;
       p.validators = false;
-      p.content_range_len_ = static_cast<uint8_t>(std::snprintf(
-          p.content_range_, sizeof p.content_range_, "bytes */%llu", static_cast<unsigned long long>(file.size)));
+      p.content_range_len_ =
+          static_cast<uint8_t>(std::snprintf(p.content_range_, sizeof p.content_range_, "bytes */%llu",
+                                             static_cast<unsigned long long>(file.size)));
       return p;
   }
   return p;
