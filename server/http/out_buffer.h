@@ -33,8 +33,20 @@ struct BodyRef {
   const char* ext;      // external memory, or nullptr for `bodies`
 };
 
+// A file's bytes spliced into the stream at offset `at` of `bytes`, sent
+// from the file by the kernel (sendfile) without passing through this
+// process. The descriptor stays open while the OutBuffer holds the
+// FileRef's `hold` (the open-file cache's entry).
+struct FileRef {
+  uint32_t at;
+  int fd;
+  uint64_t offset;  // in the file
+  uint64_t len;
+};
+
 struct OutBuffer {
   static constexpr uint32_t kMaxRefs = 64;
+  static constexpr uint32_t kMaxFiles = 8;
 
   ByteBuffer bytes;
   ByteBuffer bodies;
@@ -46,6 +58,11 @@ struct OutBuffer {
 
   size_t ref_bytes = 0;  // sum of refs[].len
 
+  FileRef files[kMaxFiles];
+  std::shared_ptr<const void> holds[kMaxFiles];
+  uint32_t nfiles = 0;
+  uint64_t file_bytes = 0;  // sum of files[].len
+
   // A gathered send that completes later (io_uring) reads its message
   // header and iovecs after the call that built them: they live here, made
   // the first time this pooled buffer sends that way.
@@ -55,15 +72,22 @@ struct OutBuffer {
   };
   std::unique_ptr<Gather> gather;
 
-  size_t total() const { return bytes.size() + ref_bytes; }
+  size_t total() const { return bytes.size() + ref_bytes + file_bytes; }
   bool pending() const { return sent < total(); }
   void add_ref(BodyRef r) {
     refs[nrefs++] = r;
     ref_bytes += r.len;
   }
+  // The file's bytes go here, after what `bytes` holds now. Room for one
+  // more is what full() leaves.
+  void add_file(int fd, uint64_t offset, uint64_t len, std::shared_ptr<const void> hold) {
+    files[nfiles] = FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len};
+    holds[nfiles++] = std::move(hold);
+    file_bytes += len;
+  }
   // Back-pressure: stop producing when this much is queued.
   bool full(size_t high_water) const {
-    return nrefs + 2 > kMaxRefs || bytes.size() + bodies.size() > high_water;
+    return nrefs + 2 > kMaxRefs || nfiles == kMaxFiles || bytes.size() + bodies.size() > high_water;
   }
   // Everything queued has been written. Keeps what the response still
   // being built has stored (its body bytes from body_mark on, its header
@@ -73,6 +97,7 @@ struct OutBuffer {
     bytes.clear();
     nrefs = 0;
     ref_bytes = 0;
+    drop_files();
     sent = 0;
     if (body_mark != 0) {
       bodies.consume(body_mark);
@@ -89,6 +114,14 @@ struct OutBuffer {
     std::memcpy(to.refs, refs, nrefs * sizeof(BodyRef));
     to.nrefs = nrefs;
     to.ref_bytes = ref_bytes;
+    for (uint32_t i = 0; i < nfiles; ++i) {
+      to.files[i] = files[i];
+      to.holds[i] = std::move(holds[i]);
+    }
+    to.nfiles = nfiles;
+    to.file_bytes = file_bytes;
+    nfiles = 0;
+    file_bytes = 0;
     to.sent = sent;
     if (body_mark != 0) {
       bodies.swap(to.bodies);
@@ -112,8 +145,14 @@ struct OutBuffer {
     extra.clear();
     nrefs = 0;
     ref_bytes = 0;
+    drop_files();
     body_mark = 0;
     sent = 0;
+  }
+  void drop_files() {
+    for (uint32_t i = 0; i < nfiles; ++i) holds[i].reset();
+    nfiles = 0;
+    file_bytes = 0;
   }
 };
 

@@ -31,11 +31,14 @@
 // embedding program ignores SIGPIPE.
 #pragma once
 
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <string_view>
 
 #include "server/backend/uring.h"
@@ -47,20 +50,115 @@ enum class FlushResult : uint8_t { kDone, kBlocked, kError };
 
 inline int send_flags(bool last) { return last ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL; }
 
+// After a call that sent `w` bytes (or -1): true to go on (progress, or
+// EINTR); false with *stop saying why the flush ends here.
+inline bool sent_some(OutBuffer& out, ssize_t w, FlushResult* stop) {
+  if (w > 0) {
+    out.sent += static_cast<size_t>(w);
+    return true;
+  }
+  if (w < 0 && errno == EINTR) return true;
+  *stop = w < 0 && errno == EAGAIN ? FlushResult::kBlocked : FlushResult::kError;
+  return false;
+}
+
 // Sends out.bytes from out.sent on: the whole queue when no body is gathered.
 inline FlushResult flush_contiguous(int fd, OutBuffer& out, bool last) {
+  FlushResult stop = FlushResult::kDone;
   while (out.sent < out.bytes.size()) {
     const char* p = out.bytes.data() + out.sent;
     const size_t len = out.bytes.size() - out.sent;
-    ssize_t n = ::send(fd, p, len, send_flags(last));
-    if (n > 0) {
-      out.sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return n < 0 && errno == EAGAIN ? FlushResult::kBlocked : FlushResult::kError;
+    if (!sent_some(out, ::send(fd, p, len, send_flags(last)), &stop)) return stop;
   }
   return FlushResult::kDone;
+}
+
+// The stream in wire order, as segments: pieces of `bytes`, the BodyRefs
+// and the FileRefs spliced in at their offsets. fn(mem, file, len) is called
+// with either `mem` or `file` set, until it returns false.
+template <class Fn>
+void for_each_segment(const OutBuffer& out, Fn&& fn) {
+  uint32_t pos = 0;
+  uint32_t i = 0;
+  uint32_t j = 0;
+  for (;;) {
+    // A file and a body never share an offset: each follows its own head.
+    const bool ref = i < out.nrefs && (j == out.nfiles || out.refs[i].at < out.files[j].at);
+    const bool file = !ref && j < out.nfiles;
+    const uint32_t at = ref    ? out.refs[i].at
+                        : file ? out.files[j].at
+                               : static_cast<uint32_t>(out.bytes.size());
+    if (at > pos && !fn(out.bytes.data() + pos, nullptr, uint64_t{at - pos})) return;
+    pos = at;
+    if (ref) {
+      const BodyRef& r = out.refs[i++];
+      if (!fn(r.ext ? r.ext : out.bodies.data() + r.bodies_off, nullptr, uint64_t{r.len})) return;
+    } else if (file) {
+      const FileRef& f = out.files[j++];
+      if (!fn(nullptr, &f, f.len)) return;
+    } else {
+      return;
+    }
+  }
+}
+
+// Sends a stream that holds files: the memory up to the next file with one
+// sendmsg() (MSG_MORE: the file's first bytes join it in a segment), then
+// the file with sendfile(), in chunks so that one large file does not keep
+// the loop for long. A file that ends before its length (it shrank while
+// being sent) is an error: the promised Content-Length cannot be kept, and
+// the connection must close rather than desynchronise keep-alive.
+inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
+  constexpr size_t kSendfileChunk = 1 << 20;
+  constexpr size_t kMaxIov = 2 * OutBuffer::kMaxRefs + OutBuffer::kMaxFiles + 1;
+  while (out.pending()) {
+    iovec iov[kMaxIov];
+    int n = 0;
+    uint64_t skip = out.sent;
+    const FileRef* file = nullptr;
+    uint64_t file_skip = 0;
+    bool file_follows = false;
+    for_each_segment(out, [&](const char* mem, const FileRef* f, uint64_t len) {
+      if (skip >= len) {
+        skip -= len;
+        return true;
+      }
+      if (f) {
+        if (n > 0) {
+          file_follows = true;  // the memory before it first
+        } else {
+          file = f;
+          file_skip = skip;
+        }
+        return false;
+      }
+      if (n == static_cast<int>(kMaxIov)) return false;
+      iov[n++] = iovec{const_cast<char*>(mem + skip), static_cast<size_t>(len - skip)};
+      skip = 0;
+      return true;
+    });
+    ssize_t w;
+    if (file) {
+      off_t off = static_cast<off_t>(file->offset + file_skip);
+      w = ::sendfile(fd, file->fd, &off,
+                     static_cast<size_t>(std::min<uint64_t>(file->len - file_skip, kSendfileChunk)));
+      if (w == 0) return FlushResult::kError;  // the file shrank
+    } else {
+      msghdr msg{};
+      msg.msg_iov = iov;
+      msg.msg_iovlen = static_cast<size_t>(n);
+      w = ::sendmsg(fd, &msg, send_flags(last) | (file_follows ? MSG_MORE : 0));
+    }
+    FlushResult stop;
+    if (!sent_some(out, w, &stop)) return stop;
+  }
+  return FlushResult::kDone;
+}
+
+// Files are not sent through the ring yet, and nothing adds one on
+// io_uring (the static-file handler that will comes with that path).
+inline void no_files_on_the_ring(const OutBuffer& out) {
+  if (out.nfiles != 0) std::abort();
 }
 
 // Appends a body to out.bytes; a buffered body's space in `bodies` is free again.
@@ -84,9 +182,13 @@ struct CopyWrite {
     copy_body(out, body, source);  // the one copy, whatever the source
   }
 
-  static FlushResult flush(int fd, OutBuffer& out, bool last) { return flush_contiguous(fd, out, last); }
+  static FlushResult flush(int fd, OutBuffer& out, bool last) {
+    if (out.nfiles != 0) return flush_files(fd, out, last);
+    return flush_contiguous(fd, out, last);
+  }
 
   static void submit(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
+    no_files_on_the_ring(out);
     submit_contiguous(s, r, out);
   }
 };
@@ -116,6 +218,7 @@ struct GatherWrite {
   }
 
   static FlushResult flush(int fd, OutBuffer& out, bool last) {
+    if (out.nfiles != 0) return flush_files(fd, out, last);
     if (out.nrefs == 0) return flush_contiguous(fd, out, last);  // one segment: send()
     iovec iov[2 * OutBuffer::kMaxRefs + 1];
     while (out.pending()) {
@@ -123,18 +226,14 @@ struct GatherWrite {
       msghdr msg{};
       msg.msg_iov = iov;
       msg.msg_iovlen = static_cast<size_t>(n);
-      ssize_t w = ::sendmsg(fd, &msg, send_flags(last));
-      if (w > 0) {
-        out.sent += static_cast<size_t>(w);
-        continue;
-      }
-      if (w < 0 && errno == EINTR) continue;
-      return w < 0 && errno == EAGAIN ? FlushResult::kBlocked : FlushResult::kError;
+      FlushResult stop;
+      if (!sent_some(out, ::sendmsg(fd, &msg, send_flags(last)), &stop)) return stop;
     }
     return FlushResult::kDone;
   }
 
   static void submit(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
+    no_files_on_the_ring(out);
     if (out.nrefs == 0) {
       submit_contiguous(s, r, out);
       return;
