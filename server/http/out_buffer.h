@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 
@@ -81,6 +82,7 @@ struct OutBuffer {
   // The file's bytes go here, after what `bytes` holds now. Room for one
   // more is what full() leaves.
   void add_file(int fd, uint64_t offset, uint64_t len, std::shared_ptr<const void> hold) {
+    if (nfiles == kMaxFiles) std::abort();  // the caller skipped full()
     files[nfiles] = FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len};
     holds[nfiles++] = std::move(hold);
     file_bytes += len;

@@ -142,7 +142,10 @@ inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
       off_t off = static_cast<off_t>(file->offset + file_skip);
       w = ::sendfile(fd, file->fd, &off,
                      static_cast<size_t>(std::min<uint64_t>(file->len - file_skip, kSendfileChunk)));
-      if (w == 0) return FlushResult::kError;  // the file shrank
+      if (w == 0) {
+        errno = EIO;  // the file shrank: what the caller reports
+        return FlushResult::kError;
+      }
     } else {
       msghdr msg{};
       msg.msg_iov = iov;

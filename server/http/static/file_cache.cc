@@ -33,7 +33,11 @@ void FileCache::open(std::string_view relative, Done done) {
   pool_.run([result, root, name, &mime = mime_] { *result = look_up(root, name, mime); },
             [this, alive = alive_, result, name] {
               if (!*alive) return;
-              if (result->file) store(name, result->file);
+              if (result->file) {
+                store(name, result->file);
+              } else {
+                forget(name);  // gone or refused now: its descriptor closes with the last response holding it
+              }
               auto waiting = pending_.extract(name);
               for (Done& d : waiting.mapped()) d(result->file, result->err);
             });
@@ -48,7 +52,7 @@ FileCache::Lookup FileCache::look_up(int root, const std::string& relative, cons
   struct stat st {};
   for (int tries = 0; tries < 2; ++tries) {
     if (name == ".") {
-      fd.reset(::openat(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY));
+      fd.reset(::openat(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NONBLOCK));
       if (!fd) r.err = errno;
     } else {
       fd = open_beneath(root, name, &r.err);
@@ -77,6 +81,13 @@ FileCache::Lookup FileCache::look_up(int root, const std::string& relative, cons
   f->fd = std::move(fd);
   r.file = std::move(f);
   return r;
+}
+
+void FileCache::forget(const std::string& relative) {
+  auto it = entries_.find(relative);
+  if (it == entries_.end()) return;
+  lru_.erase(it->second.lru);
+  entries_.erase(it);
 }
 
 void FileCache::store(const std::string& relative, File file) {

@@ -83,6 +83,7 @@ class FileCache {
   };
   static Lookup look_up(int root, const std::string& relative, const MimeTypes& mime);
   void store(const std::string& relative, File file);
+  void forget(const std::string& relative);
 
   Scheduler& sched_;
   BlockingPool& pool_;

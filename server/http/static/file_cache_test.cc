@@ -114,8 +114,22 @@ TEST_F(FileCacheTest, DirectoriesAndErrors) {
   EXPECT_EQ(kIsDirectory, open("empty").err);
   EXPECT_EQ(404, open_error_status(open("missing.txt").err));
   EXPECT_EQ(403, open_error_status(open("out").err));
+  // A FIFO would block open() for a writer that never comes, and keep the
+  // pool's thread: it is opened non-blocking and refused.
+  ASSERT_EQ(0, ::mkfifo((dir_ + "/pipe").c_str(), 0644));
+  EXPECT_EQ(403, open_error_status(open("pipe").err));
   EXPECT_EQ(nullptr, cache_->find("missing.txt"));  // failures are not cached
   EXPECT_EQ(2u, cache_->size());
+}
+
+TEST_F(FileCacheTest, AFileGoneSinceItsLookupLeavesTheCache) {
+  make({.valid = 30ms});
+  ASSERT_TRUE(open("a.bin").file);
+  EXPECT_EQ(1u, cache_->size());
+  ASSERT_EQ(0, ::unlink((dir_ + "/a.bin").c_str()));
+  for (int i = 0; i < 10; ++i) sched_.run_once(10ms);
+  EXPECT_EQ(404, open_error_status(open("a.bin").err));
+  EXPECT_EQ(0u, cache_->size()) << "the deleted file's descriptor is still cached";
 }
 
 TEST_F(FileCacheTest, TheLeastRecentlyUsedGoesFirst) {

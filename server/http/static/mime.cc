@@ -32,7 +32,8 @@ MimeTypes MimeTypes::from_text(std::string_view text) {
 }
 
 // Lines of "type ext ext ...", '#' comments. The first table line that
-// names an extension wins, as in nginx's types block read in order.
+// names an extension wins (nginx's types block lets the later one win, with
+// a warning; /etc/mime.types lists each extension once).
 void MimeTypes::parse(std::string_view text) {
   while (!text.empty()) {
     size_t nl = text.find('\n');

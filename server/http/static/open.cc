@@ -13,6 +13,11 @@
 namespace hellepoll::http::static_files {
 namespace {
 
+// O_NONBLOCK: opening a FIFO (or a device) would otherwise wait for a
+// writer, and keep a pool thread for good; the caller's fstat() then
+// refuses anything but a regular file. On a regular file it changes nothing.
+constexpr int kOpenFlags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+
 // ENOSYS once: every later open takes the check at once.
 std::atomic<bool> openat2_missing{false};
 
@@ -26,7 +31,7 @@ std::string fd_path(int fd) {
 }
 
 UniqueFd open_checked(int root, const std::string& relative, int* err) {
-  UniqueFd fd(::openat(root, relative.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+  UniqueFd fd(::openat(root, relative.c_str(), kOpenFlags));
   if (!fd) {
     *err = errno;
     return fd;
@@ -48,7 +53,7 @@ UniqueFd open_beneath(int root, const std::string& relative, int* err, Beneath h
   *err = 0;
   if (how != Beneath::kCheckPath && !openat2_missing.load(std::memory_order_relaxed)) {
     open_how oh{};
-    oh.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    oh.flags = kOpenFlags;
     oh.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     for (;;) {
       const long fd = ::syscall(SYS_openat2, root, relative.c_str(), &oh, sizeof oh);

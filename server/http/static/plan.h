@@ -35,7 +35,7 @@ struct FilePlan {
   int status = 200;
   bool send_body = true;  // false: HEAD, 304, 405, 416
   uint64_t offset = 0;    // the file's bytes to send
-  uint64_t length = 0;    // also the Content-Length (HEAD: of what GET sends)
+  uint64_t length = 0;    // also the Content-Length (HEAD: of what GET sends); a 304 sends none
   // Header values (empty: not sent).
   std::string_view content_range() const { return {content_range_, content_range_len_}; }
   std::string_view last_modified() const { return {last_modified_, last_modified_len_}; }

@@ -1,6 +1,8 @@
 // The Range header of a GET for a file (RFC 9110 §14): one byte range is
 // answered 206; none satisfiable, 416; several, or a header that is not a
-// byte-range set, the whole file (200), as nginx does without multipart.
+// byte-range set, the whole file (200), which RFC 9110 allows. nginx
+// answers several with multipart/byteranges, and one satisfiable range
+// among several with a single 206.
 #pragma once
 
 #include <cstdint>
