@@ -2,17 +2,13 @@
 
 #include <cstring>
 
+#include "server/http/static/text.h"
+
 namespace hellepoll::http::static_files {
 namespace {
 
 constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 bool digits(std::string_view s, size_t pos, size_t n, int* out) {
   if (pos + n > s.size()) return false;
@@ -75,7 +71,7 @@ size_t format_etag(time_t mtime, uint64_t size, char* out) {
 }
 
 std::optional<time_t> parse_http_date(std::string_view s) {
-  s = trim(s);
+  s = trim_ows(s);
   struct tm tm {};
   const size_t comma = s.find(',');
   if (comma == 3) {
@@ -118,11 +114,11 @@ std::optional<time_t> parse_http_date(std::string_view s) {
 }
 
 bool none_match_hits(std::string_view header, std::string_view etag) {
-  header = trim(header);
+  header = trim_ows(header);
   if (header == "*") return true;
   while (!header.empty()) {
     size_t comma = header.find(',');
-    const std::string_view tag = trim(header.substr(0, comma));
+    const std::string_view tag = trim_ows(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     if (!tag.empty() && opaque(tag) == opaque(etag)) return true;
   }
@@ -138,7 +134,7 @@ bool not_modified(std::string_view if_none_match, std::string_view if_modified_s
 }
 
 bool if_range_holds(std::string_view if_range, std::string_view etag, time_t mtime) {
-  if_range = trim(if_range);
+  if_range = trim_ows(if_range);
   if (!if_range.empty() && (if_range.front() == '"' || if_range.starts_with("W/"))) {
     return if_range == etag;  // strong comparison: a weak tag never matches
   }

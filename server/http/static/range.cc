@@ -1,13 +1,9 @@
 #include "server/http/static/range.h"
 
+#include "server/http/static/text.h"
+
 namespace hellepoll::http::static_files {
 namespace {
-
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return s;
-}
 
 // Digits only, no sign, no overflow; empty is false.
 bool number(std::string_view s, uint64_t* out) {
@@ -24,7 +20,7 @@ bool number(std::string_view s, uint64_t* out) {
 }  // namespace
 
 RangeAnswer parse_range(std::string_view header, uint64_t size, ByteRange* out) {
-  header = trim(header);
+  header = trim_ows(header);
   if (!header.starts_with("bytes=")) return RangeAnswer::kWhole;  // another unit: ignored
   header.remove_prefix(6);
   // Enough specs to tell one from several; a client that sends hundreds
@@ -35,7 +31,7 @@ RangeAnswer parse_range(std::string_view header, uint64_t size, ByteRange* out) 
   ByteRange first;
   while (!header.empty()) {
     size_t comma = header.find(',');
-    const std::string_view spec = trim(header.substr(0, comma));
+    const std::string_view spec = trim_ows(header.substr(0, comma));
     header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
     if (spec.empty()) continue;  // "a-b, , c-d": empty elements are allowed
     if (++specs > kMaxSpecs) return RangeAnswer::kWhole;
