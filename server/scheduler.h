@@ -109,6 +109,9 @@ class Task {
   virtual void on_receive_end(int /*err*/) {}
   // A send finished: bytes sent, or -errno.
   virtual void on_sent(int /*result*/) {}
+  // A read of a file (UringScheduler::read()) finished: bytes read (0 at
+  // the end of the file), or -errno.
+  virtual void on_file_read(int /*result*/) {}
   // A connection was accepted (its fd, which the task now owns), or -errno.
   virtual void on_accepted(int /*result*/) {}
   // Everything release() waited for has completed: the task may be reused.

@@ -365,6 +365,13 @@ void UringScheduler::sendmsg(Reg r, const msghdr* m, int flags) {
   ++slots_[r].inflight;
 }
 
+void UringScheduler::read(Reg r, int file, void* buf, size_t n, uint64_t offset) {
+  io_uring_sqe* q = sqe();
+  io_uring_prep_read(q, file, buf, static_cast<unsigned>(n), offset);
+  io_uring_sqe_set_data64(q, data(kRead, r));
+  ++slots_[r].inflight;
+}
+
 // ---------------------------------------------------------------- readiness
 
 // A registration found by its fd (readiness, accepting): kNoReg on a bad fd.
@@ -669,6 +676,9 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
       case kSend:
         if (live()) t->on_sent(res);
         break;
+      case kRead:
+        if (live()) t->on_file_read(res);
+        break;
       default:
         break;
     }
@@ -678,7 +688,7 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
   // After the catch: a throwing last on_accepted() must not keep the
   // listener from ending.
   if (op == kAccept && !more && live() && slots_[r].accept_ending && !slots_[r].accepting) accept_ended(r);
-  if (op == kSend || !more) done(r);
+  if (op == kSend || op == kRead || !more) done(r);
 }
 
 void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {

@@ -12,7 +12,8 @@
 //   of the turn.
 // - Accepting: one multishot accept per listening socket.
 // - Sending: send() or sendmsg() per call, completed by on_sent(); the
-//   memory must stay put until then.
+//   memory must stay put until then. Files are read through the ring
+//   (read(), completed by on_file_read()) and sent from memory.
 // - Readiness (add/modify/remove/forget) for the odd fd (signalfd, the wake-up
 //   eventfd, a client's connect): multishot poll, which reports each wake-up
 //   once, as an edge: such a task reads until EAGAIN.
@@ -111,6 +112,11 @@ class UringScheduler final : public Scheduler {
   void send(Reg r, const void* p, size_t n, int flags);
   // *m and its iovecs must outlive the submit.
   void sendmsg(Reg r, const msghdr* m, int flags);
+  // Reads up to n bytes of `file` at `offset` into buf, completed by
+  // on_file_read(). The kernel finishes a read that misses the page cache
+  // on its own workers: the loop never waits on the disk. `file` and buf
+  // must stay until the completion; r's registration only names the task.
+  void read(Reg r, int file, void* buf, size_t n, uint64_t offset);
   // Ends the registration: cancels its receive, closes `fd` once the queued
   // operations are issued. Sends in flight run to their end (shutdown() the
   // socket first to end them now). The task hears only on_released() from
@@ -136,6 +142,7 @@ class UringScheduler final : public Scheduler {
     kAccept,
     kRecv,
     kSend,
+    kRead,
     // Operations on operations: each counted in flight like the others.
     kCancelRecv,
     kCancelAccept,

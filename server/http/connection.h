@@ -140,6 +140,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   size_t on_received(std::string_view bytes) override;
   void on_receive_end(int err) override;
   void on_sent(int result) override;
+  void on_file_read(int result) override;
   void on_released() override;
   std::string_view task_name() const override { return "http-connection"; }
   bool reading_paused() const override { return !wants_read(); }
@@ -514,7 +515,7 @@ void Connection<Io>::on_sent(int result) {
       fail(Error::from_errno(-result));
       return;
     }
-    s->sent += static_cast<size_t>(result);
+    sent_on_ring(*s, static_cast<size_t>(result));
     if (s->pending()) {
       // The socket took part of it: the rest when it has room, and the
       // write timeout runs meanwhile.
@@ -526,6 +527,19 @@ void Connection<Io>::on_sent(int result) {
     u_.sending = nullptr;
     ctx_.give_out(s);
     flush();  // what was queued meanwhile, or what the state waits for next
+  }
+}
+
+// A file's chunk, read through the ring for the send in flight, is in.
+template <class Io>
+void Connection<Io>::on_file_read(int result) {
+  if constexpr (kUring) {
+    if (closed()) return;
+    if (!file_read(*u_.sending, result)) {
+      fail(Error::from_errno(errno));
+      return;
+    }
+    submit_send();
   }
 }
 
@@ -681,6 +695,7 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
   res_.begin(out_, h.version_minor, h.keep_alive && !(ctx_.draining && last_buffered),
              h.method == Method::kHead);
   Router::Match m = ctx_.router->route(h.method, req.path());
+  req.set_route(m.stem_length, &ctx_.locals);
   in_handler_ = true;
   if (m.handler) {
     try {

@@ -14,6 +14,7 @@
 #include "server/http/router.h"
 #include "server/scheduler.h"
 #include "server/timeout_queue.h"
+#include "server/worker_locals.h"
 
 namespace hellepoll::http {
 
@@ -28,6 +29,7 @@ struct ServerConfig {
   Duration linger_timeout = 2s;    // after our FIN, reading and discarding the peer's input
   Duration drain_timeout = 10s;    // graceful shutdown: then in-flight connections are cut
   size_t output_high_water = 256 * 1024;  // stop taking pipelined requests above this
+  unsigned pool_threads = 4;              // the worker's BlockingPool (file opens, cold reads)
 };
 
 // io_uring: received bytes not yet processed, in order. Taken from the
@@ -100,7 +102,8 @@ struct ServerStats {
 
 struct ConnectionContext {
   ConnectionContext(Scheduler& s, const Router& r, const ServerConfig& c)
-      : sched(&s),
+      : locals(s, c.pool_threads),
+        sched(&s),
         router(&r),
         config(c),
         in_pool(64),
@@ -140,6 +143,8 @@ struct ConnectionContext {
     out_pool.give(out);
   }
 
+  // First: destroyed last, after every connection and buffer.
+  WorkerLocals locals;
   Scheduler* sched;
   const Router* router;
   ServerConfig config;

@@ -73,6 +73,14 @@ struct OutBuffer {
   };
   std::unique_ptr<Gather> gather;
 
+  // io_uring: a file's bytes are read through the ring into this buffer,
+  // then sent from it; [bounce_sent, bounce_len) is read and not yet sent.
+  // Made the first time this pooled buffer sends a file, and kept with it.
+  static constexpr uint32_t kBounceBytes = 128 * 1024;
+  std::unique_ptr<char[]> bounce;
+  uint32_t bounce_len = 0;
+  uint32_t bounce_sent = 0;
+
   size_t total() const { return bytes.size() + ref_bytes + file_bytes; }
   bool pending() const { return sent < total(); }
   void add_ref(BodyRef r) {
@@ -155,6 +163,8 @@ struct OutBuffer {
     for (uint32_t i = 0; i < nfiles; ++i) holds[i].reset();
     nfiles = 0;
     file_bytes = 0;
+    bounce_len = 0;
+    bounce_sent = 0;
   }
 };
 

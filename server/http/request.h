@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "server/http/parser.h"
+#include "server/worker_locals.h"
 
 namespace hellepoll::http {
 
@@ -40,10 +41,25 @@ class Request {
   std::string_view header(std::string_view name) const;
   bool has_header(std::string_view name) const;
 
+  // For a stem route ("/static/"): the path after the stem; else the whole
+  // path. Not percent-decoded.
+  std::string_view subpath() const { return path().substr(stem_length_); }
+  // The serving worker's per-worker objects (its scheduler, blocking pool,
+  // caches): how a handler shared by every worker finds its own worker's.
+  WorkerLocals& worker() const { return *worker_; }
+
+  // ---- for the connection ----
+  void set_route(uint32_t stem_length, WorkerLocals* worker) {
+    stem_length_ = stem_length;
+    worker_ = worker;
+  }
+
  private:
   const char* base_;
   const RequestHead* head_;
   std::string_view body_;
+  uint32_t stem_length_ = 0;
+  WorkerLocals* worker_ = nullptr;
 };
 
 }  // namespace hellepoll::http

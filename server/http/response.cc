@@ -25,8 +25,10 @@ namespace {
   X(405, "Method Not Allowed")              \
   X(408, "Request Timeout")                 \
   X(411, "Length Required")                 \
+  X(412, "Precondition Failed")             \
   X(413, "Content Too Large")               \
   X(414, "URI Too Long")                    \
+  X(416, "Range Not Satisfiable")           \
   X(417, "Expectation Failed")              \
   X(431, "Request Header Fields Too Large") \
   X(500, "Internal Server Error")           \
@@ -256,6 +258,22 @@ Result<void> Response::send_body(int status, std::string_view body, std::string_
     }
     if (!head_only_) add_body_(*out_, body, source);
   }
+  finished();
+  return {};
+}
+
+Result<void> Response::send_file(int status, int fd, uint64_t offset, uint64_t length,
+                                 std::shared_ptr<const void> hold, std::string_view content_type) {
+  if (state_ != State::kBuilding || out_->bodies.size() != out_->body_mark)
+    return Error{ErrorKind::kBadState, 0};
+  if (static_cast<unsigned>(status - 200) > 399) return Error{ErrorKind::kInvalidArgument, 0};
+  status_ = static_cast<uint16_t>(status);
+  write_head(static_cast<int64_t>(length), content_type);
+  if (length != 0 && !body_allowed()) {
+    finished();
+    return Error{ErrorKind::kInvalidArgument, 0};
+  }
+  if (length != 0 && !head_only_) out_->add_file(fd, offset, length, std::move(hold));
   finished();
   return {};
 }

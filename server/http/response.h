@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string_view>
 
 #include "server/async/result.h"
@@ -83,6 +84,18 @@ class Response {
   // set one with set_content_type().
   Result<void> send(int status, std::string_view body, std::string_view content_type = "text/plain");
   Result<void> send_static(int status, std::string_view body, std::string_view content_type = "text/plain");
+  // Answers with `length` bytes of the open file `fd` from `offset` as the
+  // body (Content-Length: length), sent from the file without passing
+  // through a user-space copy where the backend can (sendfile() on epoll;
+  // reads through the ring on io_uring). `hold` keeps `fd` open until the
+  // bytes are sent. A file that turns out shorter than `length` ends the
+  // connection (the framing promised cannot be kept). Refused (kBadState)
+  // after write() buffered body bytes; a status without a body and a
+  // non-zero length as send() does. sendfile() has no MSG_NOSIGNAL: a
+  // program that sends files on epoll ignores SIGPIPE (every variant does,
+  // and StaticFiles sees to it), or a peer that hangs up mid-file kills it.
+  Result<void> send_file(int status, int fd, uint64_t offset, uint64_t length,
+                         std::shared_ptr<const void> hold, std::string_view content_type);
   // Sends the head now; refused (kInvalidArgument) for a status that has no
   // body, which stays a buffered response.
   Result<void> start_chunked();
@@ -170,6 +183,11 @@ class Response::Handle {
   Result<void> send_static(int status, std::string_view body,
                            std::string_view content_type = "text/plain") const {
     return call([&](Response& r) { return r.send_static(status, body, content_type); });
+  }
+  Result<void> send_file(int status, int fd, uint64_t offset, uint64_t length,
+                         std::shared_ptr<const void> hold, std::string_view content_type) const {
+    return call(
+        [&](Response& r) { return r.send_file(status, fd, offset, length, std::move(hold), content_type); });
   }
   Result<void> start_chunked() const {
     return call([](Response& r) { return r.start_chunked(); });

@@ -107,6 +107,7 @@ Router::Match Router::route(Method method, std::string_view path) const {
     if (path.size() < s.length) continue;
     if (const Routes* r = s.table.find(path.substr(0, s.length))) {
       pick(*r, method, &m);
+      m.stem_length = static_cast<uint32_t>(s.length);
       return m;
     }
   }

@@ -74,6 +74,7 @@ class Router {
     const Handler* handler = nullptr;  // null: see status
     int status = 404;                  // 404, or 405 with `allow`
     MethodSet allow;
+    uint32_t stem_length = 0;  // a stem route's: where Request::subpath() starts
   };
 
   void exact(std::string path, MethodSet methods, Handler h);

@@ -44,6 +44,8 @@ class HttpServer final : private ConnectionOwner<Connection<Io>> {
   // Buffers allocated (in use + pooled): for memory tests.
   size_t buffers_allocated() const { return ctx_.in_pool.allocated() + ctx_.out_pool.allocated(); }
   Scheduler& scheduler() { return *ctx_.sched; }
+  // This worker's per-worker objects (what Request::worker() gives handlers).
+  WorkerLocals& locals() { return ctx_.locals; }
 
  private:
   void accept(UniqueFd fd);

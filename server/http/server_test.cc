@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "server/testing/client.h"
+#include "server/testing/server_thread.h"
 
 namespace hellepoll::http {
 namespace {
@@ -26,6 +27,7 @@ namespace {
 using hellepoll::testing::Client;
 using hellepoll::testing::fetch;
 using hellepoll::testing::Reply;
+using hellepoll::testing::ServerThread;
 using namespace std::chrono_literals;
 
 constexpr char kGet[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
@@ -33,54 +35,6 @@ constexpr size_t kTickerFirst = 8 << 20;  // more than loopback buffers hold
 constexpr int kTicks = 12;
 constexpr auto kTickEvery = std::chrono::milliseconds(50);
 constexpr size_t kHugeBody = 16 << 20;
-
-template <class Io>
-class ServerThread {
- public:
-  ServerThread(const Router& router, ServerConfig config) {
-    std::promise<void> ready;
-    thread_ = std::thread([&] {
-      typename Io::Sched sched;
-      HttpServer<Io> server(sched, router, config);
-      ListenOptions lo;
-      lo.host = "127.0.0.1";
-      std::string err;
-      server.listen(bind_listen_socket(lo, &err));
-      sched_ = &sched;
-      server_ = &server;
-      port_ = server.port();
-      ready.set_value();
-      sched.run();
-    });
-    ready.get_future().wait();
-  }
-  ~ServerThread() {
-    sched_->add_callback([this] { server_->drain([this] { sched_->stop(); }); });
-    thread_.join();
-  }
-  uint16_t port() const { return port_; }
-  // Runs fn on the loop thread and returns its result.
-  template <class Fn>
-  auto on_loop(Fn fn) {
-    std::promise<decltype(fn(*server_))> p;
-    sched_->add_callback([&] { p.set_value(fn(*server_)); });
-    return p.get_future().get();
-  }
-  Scheduler& scheduler() { return *sched_; }
-  // Starts draining; returns a future that is ready when drain completes.
-  std::future<void> drain() {
-    auto done = std::make_shared<std::promise<void>>();
-    auto f = done->get_future();
-    sched_->add_callback([this, done] { server_->drain([done] { done->set_value(); }); });
-    return f;
-  }
-
- private:
-  std::thread thread_;
-  Scheduler* sched_ = nullptr;
-  HttpServer<Io>* server_ = nullptr;
-  uint16_t port_ = 0;
-};
 
 template <class Io>
 class HttpServerTest : public ::testing::Test {
@@ -203,16 +157,7 @@ class HttpServerTest : public ::testing::Test {
   std::atomic<int> deferred_error_{-1};
 };
 
-using Policies = ::testing::Types<LtWrite, LtWritev, EtWrite, EtWritev, UringWrite, UringWritev>;
-class PolicyNames {
- public:
-  template <class T>
-  static std::string GetName(int) {
-    std::string t = T::kTrigger == Trigger::kLevel ? "lt_" : T::kTrigger == Trigger::kEdge ? "et_" : "uring_";
-    return t + std::string(T::Write::kName);
-  }
-};
-TYPED_TEST_SUITE(HttpServerTest, Policies, PolicyNames);
+TYPED_TEST_SUITE(HttpServerTest, hellepoll::testing::Policies, hellepoll::testing::PolicyNames);
 
 // The server ended the connection with a FIN and nothing after the replies
 // read so far: no stray bytes, no reset (which would have destroyed replies

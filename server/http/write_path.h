@@ -158,10 +158,72 @@ inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
   return FlushResult::kDone;
 }
 
-// Files are not sent through the ring yet, and nothing adds one on
-// io_uring (the static-file handler that will comes with that path).
-inline void no_files_on_the_ring(const OutBuffer& out) {
-  if (out.nfiles != 0) std::abort();
+// Queues the next step of a stream that holds files, on io_uring: the rest
+// of the bounce buffer (a file's bytes read before), else the memory up to
+// the next file with one sendmsg, else a read of the file's next chunk
+// into the bounce buffer; on_file_read() then asks for the send. A read
+// and its send are two completions; the file's bytes cross this process
+// once, as with write() from a read().
+inline void submit_files(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
+  if (out.bounce_sent < out.bounce_len) {
+    s.send(r, out.bounce.get() + out.bounce_sent, out.bounce_len - out.bounce_sent, MSG_NOSIGNAL);
+    return;
+  }
+  out.bounce_len = 0;
+  out.bounce_sent = 0;
+  if (!out.gather) out.gather = std::make_unique<OutBuffer::Gather>();
+  OutBuffer::Gather& g = *out.gather;
+  constexpr int kMaxIov = static_cast<int>(sizeof g.iov / sizeof g.iov[0]);
+  int n = 0;
+  uint64_t skip = out.sent;
+  const FileRef* file = nullptr;
+  uint64_t file_skip = 0;
+  for_each_segment(out, [&](const char* mem, const FileRef* f, uint64_t len) {
+    if (skip >= len) {
+      skip -= len;
+      return true;
+    }
+    if (f) {
+      if (n == 0) {
+        file = f;
+        file_skip = skip;
+      }
+      return false;  // memory before it goes first
+    }
+    if (n == kMaxIov) return false;
+    g.iov[n++] = iovec{const_cast<char*>(mem + skip), static_cast<size_t>(len - skip)};
+    skip = 0;
+    return true;
+  });
+  if (file) {
+    if (!out.bounce) out.bounce = std::make_unique<char[]>(OutBuffer::kBounceBytes);
+    const uint64_t want = std::min<uint64_t>(file->len - file_skip, OutBuffer::kBounceBytes);
+    s.read(r, file->fd, out.bounce.get(), static_cast<size_t>(want), file->offset + file_skip);
+    return;
+  }
+  g.msg = msghdr{};
+  g.msg.msg_iov = g.iov;
+  g.msg.msg_iovlen = static_cast<size_t>(n);
+  s.sendmsg(r, &g.msg, MSG_NOSIGNAL);
+}
+
+// A read that submit_files() queued finished with `result` (bytes, 0 at the
+// end of the file, -errno). False: the stream cannot go on, and errno says
+// why (EIO for a file that shrank: its promised length cannot be kept).
+inline bool file_read(OutBuffer& out, int result) {
+  if (result <= 0) {
+    errno = result == 0 ? EIO : -result;
+    return false;
+  }
+  out.bounce_len = static_cast<uint32_t>(result);
+  out.bounce_sent = 0;
+  return true;
+}
+
+// A send that submit_files() or submit() queued took `n` bytes.
+inline void sent_on_ring(OutBuffer& out, size_t n) {
+  if (out.bounce_len != 0) out.bounce_sent += static_cast<uint32_t>(n);
+  out.sent += n;
 }
 
 // Appends a body to out.bytes; a buffered body's space in `bodies` is free again.
@@ -191,7 +253,7 @@ struct CopyWrite {
   }
 
   static void submit(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
-    no_files_on_the_ring(out);
+    if (out.nfiles != 0) return submit_files(s, r, out);
     submit_contiguous(s, r, out);
   }
 };
@@ -236,7 +298,7 @@ struct GatherWrite {
   }
 
   static void submit(UringScheduler& s, UringScheduler::Reg r, OutBuffer& out) {
-    no_files_on_the_ring(out);
+    if (out.nfiles != 0) return submit_files(s, r, out);
     if (out.nrefs == 0) {
       submit_contiguous(s, r, out);
       return;

@@ -125,6 +125,24 @@ bool none_match_hits(std::string_view header, std::string_view etag) {
   return false;
 }
 
+bool precondition_fails(std::string_view if_match, std::string_view if_unmodified_since,
+                        std::string_view etag, time_t mtime) {
+  if (!if_match.empty()) {
+    std::string_view header = trim_ows(if_match);
+    if (header == "*") return false;
+    while (!header.empty()) {
+      const size_t comma = header.find(',');
+      const std::string_view tag = trim_ows(header.substr(0, comma));
+      header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+      if (tag == etag) return false;  // strong: a weak tag never matches
+    }
+    return true;
+  }
+  if (if_unmodified_since.empty()) return false;
+  const auto since = parse_http_date(if_unmodified_since);
+  return since && mtime > *since;
+}
+
 bool not_modified(std::string_view if_none_match, std::string_view if_modified_since, std::string_view etag,
                   time_t mtime) {
   if (!if_none_match.empty()) return none_match_hits(if_none_match, etag);

@@ -2,7 +2,8 @@
 //
 // - ETag: "<mtime seconds hex>-<size hex>", nginx's form, so a file served
 //   by both keeps its tag.
-// - If-None-Match (weak comparison, "*" or a list) decides when present;
+// - If-Match or else If-Unmodified-Since first (412 when they fail), then
+//   If-None-Match (weak comparison, "*" or a list) decides when present;
 //   else If-Modified-Since (an HTTP-date in any of the three forms): 304
 //   when the file is not newer, to the second.
 // - If-Range: the Range header counts only when it names the current ETag
@@ -31,6 +32,13 @@ bool none_match_hits(std::string_view header, std::string_view etag);
 // Either header may be empty (absent).
 bool not_modified(std::string_view if_none_match, std::string_view if_modified_since, std::string_view etag,
                   time_t mtime);
+
+// Whether the request's preconditions fail (412): If-Match (strong
+// comparison, "*" or a list) decides when present; else If-Unmodified-Since
+// fails when the file is newer than its date (an unparsable date is
+// ignored, RFC 9110 §13.1.4).
+bool precondition_fails(std::string_view if_match, std::string_view if_unmodified_since,
+                        std::string_view etag, time_t mtime);
 
 // Whether an If-Range header (non-empty) lets the Range header count.
 bool if_range_holds(std::string_view if_range, std::string_view etag, time_t mtime);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 
@@ -9,8 +10,12 @@
 
 namespace hellepoll::http::static_files {
 
-FileCache::FileCache(Scheduler& sched, BlockingPool& pool, UniqueFd root, const MimeTypes& mime, Options opts)
-    : sched_(sched), pool_(pool), root_(std::move(root)), mime_(mime), opts_(opts) {}
+FileCache::FileCache(Scheduler& sched, BlockingPool& pool, UniqueFd root,
+                     std::shared_ptr<const MimeTypes> mime, Options opts)
+    : sched_(sched),
+      pool_(pool),
+      tree_(std::make_shared<const Tree>(Tree{std::move(root), std::move(mime), opts.small_file})),
+      opts_(opts) {}
 
 FileCache::~FileCache() { *alive_ = false; }
 
@@ -28,9 +33,8 @@ void FileCache::open(std::string_view relative, Done done) {
   if (!first) return;  // the lookup under way answers this one too
   ++lookups_;
   auto result = std::make_shared<Lookup>();
-  const int root = root_.get();
   std::string name(relative);
-  pool_.run([result, root, name, &mime = mime_] { *result = look_up(root, name, mime); },
+  pool_.run([result, tree = tree_, name] { *result = look_up(*tree, name); },
             [this, alive = alive_, result, name] {
               if (!*alive) return;
               if (result->file) {
@@ -44,12 +48,14 @@ void FileCache::open(std::string_view relative, Done done) {
 }
 
 // On a pool thread: open (beneath the root), fstat; a directory's
-// index.html in its place.
-FileCache::Lookup FileCache::look_up(int root, const std::string& relative, const MimeTypes& mime) {
+// index.html in its place; a small file's bytes.
+FileCache::Lookup FileCache::look_up(const Tree& tree, const std::string& relative) {
+  const int root = tree.root.get();
   Lookup r;
   std::string name = relative.empty() ? std::string(".") : relative;
   UniqueFd fd;
   struct stat st {};
+  bool index = false;
   for (int tries = 0; tries < 2; ++tries) {
     if (name == ".") {
       fd.reset(::openat(root, ".", O_RDONLY | O_CLOEXEC | O_DIRECTORY | O_NONBLOCK));
@@ -71,12 +77,29 @@ FileCache::Lookup FileCache::look_up(int root, const std::string& relative, cons
       return r;
     }
     name = relative.empty() ? std::string("index.html") : relative + "/index.html";
+    index = true;
     fd.reset();
   }
   auto f = std::make_shared<OpenFile>();
   f->size = static_cast<uint64_t>(st.st_size);
   f->mtime = st.st_mtim.tv_sec;
-  f->content_type = mime.type_of(name);
+  f->content_type = tree.mime->type_of(name);
+  f->index = index;
+  if (f->size <= tree.small_file) {
+    // One byte more than the size: a file that grew since the fstat is
+    // not taken for whole, and goes out through sendfile() instead.
+    f->content.resize(f->size + 1);
+    size_t got = 0;
+    while (got < f->content.size()) {
+      const ssize_t n =
+          ::pread(fd.get(), f->content.data() + got, f->content.size() - got, static_cast<off_t>(got));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += static_cast<size_t>(n);
+    }
+    f->has_content = got == f->size;
+    f->content.resize(f->has_content ? got : 0);
+  }
   f->etag_len = static_cast<uint8_t>(format_etag(f->mtime, f->size, f->etag));
   f->fd = std::move(fd);
   r.file = std::move(f);

@@ -2,7 +2,9 @@
 //
 // - An entry holds the open descriptor, size, mtime, ETag and Content-Type
 //   of one file under the root; a name that is a directory resolves to its
-//   index.html (kIsDirectory when it has none).
+//   index.html (kIsDirectory when it has none). A file of at most
+//   `small_file` bytes is also read whole with its lookup, so that its
+//   answer is one copy into the response instead of a sendfile().
 // - find() answers from the cache, on the loop thread, without a syscall,
 //   while the entry is younger than `valid`; open() asks the BlockingPool
 //   (open, fstat: either may wait on the disk) and calls `done` on the loop
@@ -39,6 +41,9 @@ struct OpenFile {
   std::string_view content_type;  // in the cache's MimeTypes
   char etag[kEtagMax];
   uint8_t etag_len = 0;
+  bool index = false;        // a directory's index.html, found under the directory's name
+  bool has_content = false;  // `content` is the whole file (a small one)
+  std::string content;
   std::string_view etag_view() const { return {etag, etag_len}; }
 };
 
@@ -51,12 +56,15 @@ class FileCache {
   struct Options {
     size_t max_entries = 1000;
     Duration valid = std::chrono::seconds(60);
+    uint64_t small_file = 0;  // read files up to this size into the entry
   };
   using File = std::shared_ptr<const OpenFile>;
   using Done = std::function<void(File file, int err)>;
 
-  // `root`: an open directory. `mime` outlives the cache.
-  FileCache(Scheduler& sched, BlockingPool& pool, UniqueFd root, const MimeTypes& mime, Options opts);
+  // `root`: an open directory. A lookup still running on the pool when the
+  // cache goes keeps the root and the table alive by itself.
+  FileCache(Scheduler& sched, BlockingPool& pool, UniqueFd root, std::shared_ptr<const MimeTypes> mime,
+            Options opts);
   ~FileCache();
 
   // The entry for `relative` ("" is the root) if cached and still valid.
@@ -81,14 +89,19 @@ class FileCache {
     using is_transparent = void;
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
   };
-  static Lookup look_up(int root, const std::string& relative, const MimeTypes& mime);
+  // What a lookup on a pool thread reads, shared with it.
+  struct Tree {
+    UniqueFd root;
+    std::shared_ptr<const MimeTypes> mime;
+    uint64_t small_file;
+  };
+  static Lookup look_up(const Tree& tree, const std::string& relative);
   void store(const std::string& relative, File file);
   void forget(const std::string& relative);
 
   Scheduler& sched_;
   BlockingPool& pool_;
-  UniqueFd root_;
-  const MimeTypes& mime_;
+  std::shared_ptr<const Tree> tree_;
   Options opts_;
   std::unordered_map<std::string, Entry, Hash, std::equal_to<>> entries_;
   std::list<std::string> lru_;  // most recent first

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "server/backend/epoll.h"
 #include "server/http/static/open.h"
@@ -70,7 +71,8 @@ class FileCacheTest : public ::testing::Test {
   std::string dir_;  // the root, inside outer_
   LevelScheduler sched_;
   BlockingPool pool_{sched_, 1};
-  MimeTypes mime_ = MimeTypes::from_text("text/html html\ntext/css css\n");
+  std::shared_ptr<const MimeTypes> mime_ =
+      std::make_shared<const MimeTypes>(MimeTypes::from_text("text/html html\ntext/css css\n"));
   std::unique_ptr<FileCache> cache_;
 };
 
@@ -108,9 +110,14 @@ TEST_F(FileCacheTest, DirectoriesAndErrors) {
   ASSERT_TRUE(root.file);
   EXPECT_EQ("<h1>root</h1>", pread_all(*root.file));
   EXPECT_EQ("text/html", root.file->content_type);
+  EXPECT_TRUE(root.file->index);
   Got docs = open("docs");
   ASSERT_TRUE(docs.file);
   EXPECT_EQ("<h1>docs</h1>", pread_all(*docs.file));
+  EXPECT_TRUE(docs.file->index);  // the handler redirects "docs" to "docs/"
+  Got named = open("docs/index.html");
+  ASSERT_TRUE(named.file);
+  EXPECT_FALSE(named.file->index);
   EXPECT_EQ(kIsDirectory, open("empty").err);
   EXPECT_EQ(404, open_error_status(open("missing.txt").err));
   EXPECT_EQ(403, open_error_status(open("out").err));
@@ -119,7 +126,42 @@ TEST_F(FileCacheTest, DirectoriesAndErrors) {
   ASSERT_EQ(0, ::mkfifo((dir_ + "/pipe").c_str(), 0644));
   EXPECT_EQ(403, open_error_status(open("pipe").err));
   EXPECT_EQ(nullptr, cache_->find("missing.txt"));  // failures are not cached
-  EXPECT_EQ(2u, cache_->size());
+  EXPECT_EQ(3u, cache_->size());
+}
+
+TEST_F(FileCacheTest, SmallFilesAreReadWithTheirLookup) {
+  make({.small_file = 2});
+  Got a = open("a.bin");
+  ASSERT_TRUE(a.file);
+  EXPECT_TRUE(a.file->has_content);
+  EXPECT_EQ("a", a.file->content);
+  Got b = open("b.bin");
+  ASSERT_TRUE(b.file);
+  EXPECT_TRUE(b.file->has_content);
+  EXPECT_EQ("bb", b.file->content);
+  Got c = open("c.bin");  // one byte over
+  ASSERT_TRUE(c.file);
+  EXPECT_FALSE(c.file->has_content);
+  EXPECT_EQ("", c.file->content);
+  write_file(dir_ + "/empty.txt", "");
+  Got e = open("empty.txt");
+  ASSERT_TRUE(e.file);
+  EXPECT_TRUE(e.file->has_content);
+  EXPECT_EQ(0u, e.file->size);
+}
+
+// The cache goes while the pool still runs its lookup: the lookup keeps
+// the root open by itself, and its done() is never called.
+TEST_F(FileCacheTest, ACacheDestroyedMidLookupIsNotCalledBack) {
+  make({});
+  pool_.set_delay(50ms);
+  bool called = false;
+  cache_->open("a.bin", [&](FileCache::File, int) { called = true; });
+  std::this_thread::sleep_for(10ms);  // the pool thread is inside the work now
+  cache_.reset();
+  for (int i = 0; i < 20; ++i) sched_.run_once(10ms);
+  EXPECT_EQ(0u, pool_.in_flight());
+  EXPECT_FALSE(called);
 }
 
 TEST_F(FileCacheTest, AFileGoneSinceItsLookupLeavesTheCache) {

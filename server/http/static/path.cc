@@ -30,35 +30,41 @@ bool percent_decode(std::string_view in, std::string* out) {
   return true;
 }
 
-SafePath safe_path(std::string_view encoded, bool allow_dotfiles) {
-  SafePath r;
-  std::string decoded;
-  if (!percent_decode(encoded, &decoded)) {
-    r.status = 400;
-    return r;
+void safe_path(std::string_view encoded, bool allow_dotfiles, SafePath* r, std::string* decoded) {
+  r->status = 0;
+  r->relative.clear();
+  if (!percent_decode(encoded, decoded)) {
+    r->status = 400;
+    return;
   }
-  r.directory = decoded.empty() || decoded.back() == '/';
+  r->directory = decoded->empty() || decoded->back() == '/';
   size_t pos = 0;
-  while (pos <= decoded.size()) {
-    size_t end = decoded.find('/', pos);
-    if (end == std::string::npos) end = decoded.size();
-    const std::string_view seg(decoded.data() + pos, end - pos);
+  while (pos <= decoded->size()) {
+    size_t end = decoded->find('/', pos);
+    if (end == std::string::npos) end = decoded->size();
+    const std::string_view seg(decoded->data() + pos, end - pos);
     pos = end + 1;
     if (seg.empty() || seg == ".") continue;
     if (seg.find('\0') != std::string_view::npos || seg.find('\\') != std::string_view::npos || seg == "..") {
-      r.status = 400;
-      r.relative.clear();
-      return r;
+      r->status = 400;
+      r->relative.clear();
+      return;
     }
     if (seg.front() == '.' && !allow_dotfiles) {
-      r.status = 404;
-      r.relative.clear();
-      return r;
+      r->status = 404;
+      r->relative.clear();
+      return;
     }
-    if (!r.relative.empty()) r.relative.push_back('/');
-    r.relative.append(seg);
+    if (!r->relative.empty()) r->relative.push_back('/');
+    r->relative.append(seg);
   }
-  if (r.relative.empty()) r.directory = true;
+  if (r->relative.empty()) r->directory = true;
+}
+
+SafePath safe_path(std::string_view encoded, bool allow_dotfiles) {
+  SafePath r;
+  std::string decoded;
+  safe_path(encoded, allow_dotfiles, &r, &decoded);
   return r;
 }
 

@@ -25,6 +25,9 @@ struct SafePath {
 };
 
 SafePath safe_path(std::string_view encoded, bool allow_dotfiles);
+// The same into *out, with *scratch for the decoded text: both keep their
+// capacity from call to call, so a server's lookups allocate nothing.
+void safe_path(std::string_view encoded, bool allow_dotfiles, SafePath* out, std::string* scratch);
 
 // Decodes %XX escapes once into `out`; false on a malformed escape.
 bool percent_decode(std::string_view in, std::string* out);

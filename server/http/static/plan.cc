@@ -24,6 +24,12 @@ FilePlan plan_file_response(const FileRequest& req, const FileVersion& file) {
   std::memcpy(p.last_modified_, line + 6, sizeof p.last_modified_);
   p.last_modified_len_ = sizeof p.last_modified_;
   const bool head = req.method == Method::kHead;
+  if (precondition_fails(req.if_match, req.if_unmodified_since, file.etag, file.mtime)) {
+    p.status = 412;
+    p.send_body = false;
+    p.validators = false;
+    return p;
+  }
   if (not_modified(req.if_none_match, req.if_modified_since, file.etag, file.mtime)) {
     p.status = 304;
     p.send_body = false;

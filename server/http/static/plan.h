@@ -2,7 +2,8 @@
 // validator headers and the file's size, mtime and ETag, before a byte is
 // sent: the status, the part of the file, and the header values. No IO.
 //
-// GET and HEAD only (405 with "Allow: GET, HEAD" otherwise). A current copy
+// GET and HEAD only (405 with "Allow: GET, HEAD" otherwise). A failed
+// If-Match or If-Unmodified-Since is 412. A current copy
 // (If-None-Match, else If-Modified-Since) is 304. A GET's Range counts when
 // If-Range, if sent, names this version: one range 206, none satisfiable
 // 416 (with "Content-Range: bytes */size"), several the whole file. HEAD
@@ -23,6 +24,8 @@ struct FileRequest {
   std::string_view if_modified_since;
   std::string_view range;
   std::string_view if_range;
+  std::string_view if_match;
+  std::string_view if_unmodified_since;
 };
 
 struct FileVersion {
@@ -33,7 +36,7 @@ struct FileVersion {
 
 struct FilePlan {
   int status = 200;
-  bool send_body = true;  // false: HEAD, 304, 405, 416
+  bool send_body = true;  // false: HEAD, 304, 405, 412, 416
   uint64_t offset = 0;    // the file's bytes to send
   uint64_t length = 0;    // also the Content-Length (HEAD: of what GET sends); a 304 sends none
   // Header values (empty: not sent).
