@@ -2,13 +2,16 @@
 // (variants.bzl passes them as defines; this is the only place they are
 // read). `helloworld` answers GET / the way a real handler would: status
 // line, Server, Date, Content-Type, Content-Length and body, all produced by
-// the framework per request.
+// the framework per request. With --root, a directory's files are served
+// (StaticFiles) under --mount.
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <type_traits>
 
 #include "server/http/server.h"
+#include "server/http/static/static_files.h"
 #include "variants/options.h"
 #include "variants/workers.h"
 
@@ -73,8 +76,29 @@ int serve(int argc, char** argv) {
   }
 
   http::Router router;
-  router.get("/",
-             [](http::Request&, http::Response& res) { res.send_static(200, "Hello World", "text/plain"); });
+  std::unique_ptr<http::static_files::StaticFiles> files;
+  if (!opts.root.empty()) {
+    // `bazel run` starts the binary in its runfiles: a relative --root is
+    // the user's, from where they typed the command.
+    std::string root = opts.root;
+    if (const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY"); cwd && root.front() != '/') {
+      root = std::string(cwd) + "/" + root;
+    }
+    files = std::make_unique<http::static_files::StaticFiles>(root);
+    if (!files->error().empty()) {
+      std::fprintf(stderr, "%s: --root: %s\n", HELLEPOLL_VARIANT, files->error().c_str());
+      return 2;
+    }
+    if (!files->mime_error().empty()) {
+      std::fprintf(stderr, "%s: %s (every file is application/octet-stream)\n", HELLEPOLL_VARIANT,
+                   files->mime_error().c_str());
+    }
+    router.stem(opts.mount, http::kGetHead, *files);
+  }
+  if (opts.root.empty() || opts.mount != "/") {
+    router.get(
+        "/", [](http::Request&, http::Response& res) { res.send_static(200, "Hello World", "text/plain"); });
+  }
   return Concurrency::run(opts, id, [&](int, UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
     return std::make_unique<HttpWorker<Io>>(opts, router, std::move(sock), shared);
   });

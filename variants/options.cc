@@ -16,7 +16,8 @@ void usage(FILE* f, const Identity& id) {
   std::fprintf(f,
                "Usage: %.*s [options]\n"
                "Hellepoll variant %.*s: trigger=%.*s write=%.*s workers=%.*s.\n"
-               "Answers GET / with \"Hello World\" and unknown paths with 404.\n"
+               "Answers GET / with \"Hello World\" and unknown paths with 404; with\n"
+               "--root, serves a directory's files instead.\n"
                "\n"
                "Options:\n"
                "  --port N             port to listen on (default 42042; 0: any free port)\n"
@@ -35,6 +36,11 @@ void usage(FILE* f, const Identity& id) {
                "  --max-body N         request body, bytes (default 1048576; 413)\n"
                "  --uring-batch N      uring variants: a turn waits for N completions or\n"
                "                       50us, whichever first (default 1: serve each at once)\n"
+               "  --root DIR           serve the files under DIR (GET and HEAD: ETag,\n"
+               "                       ranges, 304; index.html for a directory)\n"
+               "  --mount PREFIX       the path they are served under (default /; with\n"
+               "                       another, GET / still answers Hello World)\n"
+               "  --pool-threads N     threads per worker for opens and cold reads (default 4)\n"
                "  -h, --help           this text\n"
                "\n"
                "%.*s"
@@ -127,6 +133,16 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       if (id.trigger != "uring") return bad(a, "only the uring variants batch completions");
       if (!parse_uint(v, &n) || n == 0 || n > 4096) return bad(a, "expects a count 1-4096");
       o->uring_batch = static_cast<unsigned>(n);
+    } else if (a == "--root") {
+      if (v.empty()) return bad(a, "expects a directory");
+      o->root = std::string(v);
+    } else if (a == "--mount") {
+      if (v.empty() || v.front() != '/' || v.back() != '/')
+        return bad(a, "expects a path that starts and ends with /");
+      o->mount = std::string(v);
+    } else if (a == "--pool-threads") {
+      if (!parse_uint(v, &n) || n == 0 || n > 256) return bad(a, "expects a count 1-256");
+      o->config.pool_threads = static_cast<unsigned>(n);
     } else if (a == "--max-body") {
       if (!parse_uint(v, &n)) return bad(a, "expects a byte count");
       o->config.limits.max_body = n;

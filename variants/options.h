@@ -18,6 +18,8 @@ struct Options {
   bool pin = false;
   AcceptMode accept = AcceptMode::kReusePort;
   unsigned uring_batch = 1;  // completions a turn waits for (uring variants)
+  std::string root;          // serve this directory's files (empty: none)
+  std::string mount = "/";   // ...under this path prefix
   http::ServerConfig config;
 };
 

@@ -79,7 +79,10 @@ def _variant(name, values, **kwargs):
         name = name,
         srcs = ["main.cc"],
         local_defines = defines,
-        deps = [":variant_lib"],
+        deps = [
+            ":variant_lib",
+            "//server/http/static:static_files",
+        ],
         **kwargs
     )
 

@@ -189,6 +189,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void drain_stash();
   void stashed();
   void flush();
+  void read_ahead_file();
   void submit_send();
   void end_when_idle();
   bool input_waiting() const;
@@ -263,6 +264,8 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   uint32_t interest_ = 0;       // registered with epoll (level-triggered)
   bool paused_ = false;         // back-pressure: not reading
   bool write_blocked_ = false;  // waiting for EPOLLOUT
+  bool reading_ahead_ = false;  // read_ahead_file() is under way
+  uint32_t serial_ = 0;         // which connection this object serves (a pool's late answer checks it)
   bool peer_eof_ = false;       // the client's FIN was read
   bool client_closes_ = false;  // the last request asked to close: the client sends no more
   bool reset_at_end_ = false;   // a close-delimited stream was cut: end with RST, not FIN
@@ -281,7 +284,9 @@ template <class Io>
 void Connection<Io>::open(UniqueFd fd) {
   fd_ = std::move(fd);
   state_ = State::kIdle;
-  paused_ = write_blocked_ = peer_eof_ = client_closes_ = reset_at_end_ = in_handler_ = false;
+  paused_ = write_blocked_ = peer_eof_ = client_closes_ = reset_at_end_ = in_handler_ = reading_ahead_ =
+      false;
+  ++serial_;
   registered_ = false;
   req_start_ = body_pos_ = next_start_ = 0;
   // A fresh share: this object may have served another connection
@@ -806,8 +811,32 @@ void Connection<Io>::reply_error(int status) {
   state_ = State::kClosing;
 }
 
+// The next bytes owed are a file's that may not be in the page cache:
+// the worker's pool reads a chunk of them ahead, and the flush goes on when
+// it is done; meanwhile nothing is sent (a later answer waits its turn)
+// and the write deadline runs, so that a disk that never answers cuts the
+// connection instead of keeping it forever.
+template <class Io>
+void Connection<Io>::read_ahead_file() {
+  constexpr uint64_t kChunk = 1 << 20;
+  FileRef& f = out_->files[out_->warm_file];
+  const uint64_t from = f.ready_to;
+  const uint64_t n = std::min(kChunk, f.offset + f.len - from);
+  reading_ahead_ = true;
+  ctx_.writing.push(this, ctx_.sched->now());
+  ctx_.locals.pool().run(
+      [fd = f.fd, hold = out_->holds[out_->warm_file], from, n] { read_ahead(fd, from, n); },
+      [this, serial = serial_, i = out_->warm_file, to = from + n] {
+        if (serial != serial_ || closed()) return;  // another connection by now
+        reading_ahead_ = false;
+        out_->files[i].ready_to = to;
+        flush();
+      });
+}
+
 template <class Io>
 void Connection<Io>::flush() {
+  if (reading_ahead_) return;  // read_ahead_file()'s completion flushes
   const bool was_blocked = write_blocked_;
   if constexpr (kUring) {
     if (u_.sending) return;  // one send in flight at a time: on_sent() comes back here
@@ -842,6 +871,9 @@ void Connection<Io>::flush() {
         return;
       case FlushResult::kError:
         fail(Error::from_errno(errno));
+        return;
+      case FlushResult::kReadAhead:
+        read_ahead_file();
         return;
     }
     out_->sent_all();

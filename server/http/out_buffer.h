@@ -38,11 +38,15 @@ struct BodyRef {
 // from the file by the kernel (sendfile) without passing through this
 // process. The descriptor stays open while the OutBuffer holds the
 // FileRef's `hold` (the open-file cache's entry).
+// On epoll, sendfile() waits for the disk when the bytes are not in the
+// page cache: `ready_to` is the file offset below which they are known to
+// be there; beyond it the worker's pool reads them ahead first (out.warm).
 struct FileRef {
   uint32_t at;
   int fd;
   uint64_t offset;  // in the file
   uint64_t len;
+  uint64_t ready_to;
 };
 
 struct OutBuffer {
@@ -63,6 +67,9 @@ struct OutBuffer {
   std::shared_ptr<const void> holds[kMaxFiles];
   uint32_t nfiles = 0;
   uint64_t file_bytes = 0;  // sum of files[].len
+  // What a flush that returned kReadAhead waits for: files[warm_file]'s
+  // bytes from its ready_to on, read ahead on the pool.
+  uint32_t warm_file = 0;
 
   // A gathered send that completes later (io_uring) reads its message
   // header and iovecs after the call that built them: they live here, made
@@ -89,9 +96,11 @@ struct OutBuffer {
   }
   // The file's bytes go here, after what `bytes` holds now. Room for one
   // more is what full() leaves.
-  void add_file(int fd, uint64_t offset, uint64_t len, std::shared_ptr<const void> hold) {
+  // `cached`: the caller knows the bytes are in the page cache.
+  void add_file(int fd, uint64_t offset, uint64_t len, std::shared_ptr<const void> hold, bool cached) {
     if (nfiles == kMaxFiles) std::abort();  // the caller skipped full()
-    files[nfiles] = FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len};
+    files[nfiles] =
+        FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len, cached ? offset + len : offset};
     holds[nfiles++] = std::move(hold);
     file_bytes += len;
   }

@@ -263,7 +263,8 @@ Result<void> Response::send_body(int status, std::string_view body, std::string_
 }
 
 Result<void> Response::send_file(int status, int fd, uint64_t offset, uint64_t length,
-                                 std::shared_ptr<const void> hold, std::string_view content_type) {
+                                 std::shared_ptr<const void> hold, std::string_view content_type,
+                                 bool cached) {
   if (state_ != State::kBuilding || out_->bodies.size() != out_->body_mark)
     return Error{ErrorKind::kBadState, 0};
   if (static_cast<unsigned>(status - 200) > 399) return Error{ErrorKind::kInvalidArgument, 0};
@@ -273,7 +274,7 @@ Result<void> Response::send_file(int status, int fd, uint64_t offset, uint64_t l
     finished();
     return Error{ErrorKind::kInvalidArgument, 0};
   }
-  if (length != 0 && !head_only_) out_->add_file(fd, offset, length, std::move(hold));
+  if (length != 0 && !head_only_) out_->add_file(fd, offset, length, std::move(hold), cached);
   finished();
   return {};
 }

@@ -94,8 +94,13 @@ class Response {
   // non-zero length as send() does. sendfile() has no MSG_NOSIGNAL: a
   // program that sends files on epoll ignores SIGPIPE (every variant does,
   // and StaticFiles sees to it), or a peer that hangs up mid-file kills it.
+  // `cached`: the caller knows the bytes are in the page cache; else, on
+  // epoll, the worker's BlockingPool reads each chunk ahead before
+  // sendfile() sends it, so that the loop never waits on the disk (the
+  // ring's reads never make it wait).
   Result<void> send_file(int status, int fd, uint64_t offset, uint64_t length,
-                         std::shared_ptr<const void> hold, std::string_view content_type);
+                         std::shared_ptr<const void> hold, std::string_view content_type,
+                         bool cached = false);
   // Sends the head now; refused (kInvalidArgument) for a status that has no
   // body, which stays a buffered response.
   Result<void> start_chunked();
@@ -185,9 +190,11 @@ class Response::Handle {
     return call([&](Response& r) { return r.send_static(status, body, content_type); });
   }
   Result<void> send_file(int status, int fd, uint64_t offset, uint64_t length,
-                         std::shared_ptr<const void> hold, std::string_view content_type) const {
-    return call(
-        [&](Response& r) { return r.send_file(status, fd, offset, length, std::move(hold), content_type); });
+                         std::shared_ptr<const void> hold, std::string_view content_type,
+                         bool cached = false) const {
+    return call([&](Response& r) {
+      return r.send_file(status, fd, offset, length, std::move(hold), content_type, cached);
+    });
   }
   Result<void> start_chunked() const {
     return call([](Response& r) { return r.start_chunked(); });

@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <memory>
 #include <string_view>
 
 #include "server/backend/uring.h"
@@ -46,7 +47,9 @@
 
 namespace hellepoll::http {
 
-enum class FlushResult : uint8_t { kDone, kBlocked, kError };
+// kReadAhead: the next bytes are a file's not known to be in the page cache
+// (out.warm_file says which): read them ahead off the loop, then flush again.
+enum class FlushResult : uint8_t { kDone, kBlocked, kError, kReadAhead };
 
 inline int send_flags(bool last) { return last ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL; }
 
@@ -105,7 +108,8 @@ void for_each_segment(const OutBuffer& out, Fn&& fn) {
 // Sends a stream that holds files: the memory up to the next file with one
 // sendmsg() (MSG_MORE: the file's first bytes join it in a segment), then
 // the file with sendfile(), in chunks so that one large file does not keep
-// the loop for long. A file that ends before its length (it shrank while
+// the loop for long, and only as far as its bytes are known to be in the
+// page cache (kReadAhead past that). A file that ends before its length (it shrank while
 // being sent) is an error: the promised Content-Length cannot be kept, and
 // the connection must close rather than desynchronise keep-alive.
 inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
@@ -139,9 +143,15 @@ inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
     });
     ssize_t w;
     if (file) {
-      off_t off = static_cast<off_t>(file->offset + file_skip);
+      const uint64_t at = file->offset + file_skip;
+      if (at >= file->ready_to) {
+        out.warm_file = static_cast<uint32_t>(file - out.files);
+        return FlushResult::kReadAhead;
+      }
+      off_t off = static_cast<off_t>(at);
       w = ::sendfile(fd, file->fd, &off,
-                     static_cast<size_t>(std::min<uint64_t>(file->len - file_skip, kSendfileChunk)));
+                     static_cast<size_t>(
+                         std::min({file->len - file_skip, file->ready_to - at, uint64_t{kSendfileChunk}})));
       if (w == 0) {
         errno = EIO;  // the file shrank: what the caller reports
         return FlushResult::kError;
@@ -224,6 +234,20 @@ inline bool file_read(OutBuffer& out, int result) {
 inline void sent_on_ring(OutBuffer& out, size_t n) {
   if (out.bounce_len != 0) out.bounce_sent += static_cast<uint32_t>(n);
   out.sent += n;
+}
+
+// Reads a file's bytes [from, from + n) into the page cache, on a pool
+// thread: what sendfile() then sends without waiting on the disk.
+inline void read_ahead(int fd, uint64_t from, uint64_t n) {
+  constexpr size_t kScratch = 256 * 1024;
+  thread_local std::unique_ptr<char[]> scratch(new char[kScratch]);
+  while (n > 0) {
+    const ssize_t r = ::pread(fd, scratch.get(), std::min<uint64_t>(n, kScratch), static_cast<off_t>(from));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return;  // the send finds the end or the error itself
+    from += static_cast<uint64_t>(r);
+    n -= static_cast<uint64_t>(r);
+  }
 }
 
 // Appends a body to out.bytes; a buffered body's space in `bodies` is free again.

@@ -59,13 +59,15 @@ struct TcpPair {
 };
 
 struct Sent {
-  std::string got;   // what the peer read
-  FlushResult last;  // the last flush's result
-  int blocked = 0;   // flushes that met a full socket
+  std::string got;      // what the peer read
+  FlushResult last;     // the last flush's result
+  int blocked = 0;      // flushes that met a full socket
+  int read_aheads = 0;  // flushes that asked for a file's bytes to be read ahead
 };
 
-// Flushes `out` to the pair, waiting for room on kBlocked, while a thread
-// reads `expect_bytes` (or to EOF).
+// Flushes `out` to the pair, waiting for room on kBlocked and reading
+// ahead on kReadAhead (here, as the connection's pool would), while a
+// thread reads `expect_bytes` (or to EOF).
 template <class Policy>
 Sent send_all(OutBuffer& out, size_t expect_bytes) {
   TcpPair p;
@@ -80,14 +82,26 @@ Sent send_all(OutBuffer& out, size_t expect_bytes) {
   });
   FlushResult r;
   int blocked = 0;
-  while ((r = Policy::flush(p.writer.get(), out, false)) == FlushResult::kBlocked) {
-    ++blocked;
-    pollfd pf{p.writer.get(), POLLOUT, 0};
-    ::poll(&pf, 1, 5000);
+  int read_aheads = 0;
+  for (;;) {
+    r = Policy::flush(p.writer.get(), out, false);
+    if (r == FlushResult::kBlocked) {
+      ++blocked;
+      pollfd pf{p.writer.get(), POLLOUT, 0};
+      ::poll(&pf, 1, 5000);
+    } else if (r == FlushResult::kReadAhead) {
+      ++read_aheads;
+      FileRef& f = out.files[out.warm_file];
+      const uint64_t n = std::min<uint64_t>(256 * 1024, f.offset + f.len - f.ready_to);
+      read_ahead(f.fd, f.ready_to, n);
+      f.ready_to += n;
+    } else {
+      break;
+    }
   }
   if (r != FlushResult::kDone) ::shutdown(p.writer.get(), SHUT_WR);
   reader.join();
-  return Sent{got, r, blocked};
+  return Sent{got, r, blocked, read_aheads};
 }
 
 template <class P>
@@ -103,17 +117,19 @@ TYPED_TEST(WritePathFiles, MemoryAndFilesGoOutInWireOrder) {
   const std::string body = pattern(4096, 'c');
   OutBuffer out;
   out.bytes.append(std::string_view("HEAD1\r\n"));
-  out.add_file(f1.get(), 10, small.size(), nullptr);  // from an offset
+  out.add_file(f1.get(), 10, small.size(), nullptr, true);  // from an offset
   out.bytes.append(std::string_view("HEAD2\r\n"));
   TypeParam::add_body(out, body, BodySource::kStatic);  // a ref on writev, a copy on write
   out.bytes.append(std::string_view("HEAD3\r\n"));
-  out.add_file(f2.get(), 0, large.size(), nullptr);
+  out.add_file(f2.get(), 0, large.size(), nullptr, false);  // read ahead first
   out.bytes.append(std::string_view("TAIL"));
   const std::string want = "HEAD1\r\n" + small + "HEAD2\r\n" + body + "HEAD3\r\n" + large + "TAIL";
   ASSERT_EQ(want.size(), out.total());
   const Sent s = send_all<TypeParam>(out, want.size());
   EXPECT_EQ(FlushResult::kDone, s.last);
   EXPECT_GT(s.blocked, 0) << "3 MiB through a 16 KiB send buffer never blocked: the resume path was not run";
+  // The uncached file only: 3 MiB in 256 KiB steps, never past what was read ahead.
+  EXPECT_EQ(12, s.read_aheads);
   EXPECT_EQ(want.size(), s.got.size());
   EXPECT_TRUE(s.got == want) << "the bytes differ";
   out.sent_all();
@@ -127,7 +143,7 @@ TYPED_TEST(WritePathFiles, OffsetsPastFourGiB) {
   UniqueFd f = temp_file(tail, far);
   OutBuffer out;
   out.bytes.append(std::string_view("H"));
-  out.add_file(f.get(), static_cast<uint64_t>(far), tail.size(), nullptr);
+  out.add_file(f.get(), static_cast<uint64_t>(far), tail.size(), nullptr, true);
   const Sent s = send_all<TypeParam>(out, 1 + tail.size());
   EXPECT_EQ(FlushResult::kDone, s.last);
   EXPECT_TRUE(s.got == "H" + tail);
@@ -138,7 +154,7 @@ TYPED_TEST(WritePathFiles, AFileThatShrankIsAnError) {
   UniqueFd f = temp_file(text);
   OutBuffer out;
   out.bytes.append(std::string_view("H"));
-  out.add_file(f.get(), 0, text.size(), nullptr);
+  out.add_file(f.get(), 0, text.size(), nullptr, true);
   ASSERT_EQ(0, ::ftruncate(f.get(), 50000));  // after the length was promised
   const Sent s = send_all<TypeParam>(out, 1 + text.size());
   EXPECT_EQ(FlushResult::kError, s.last);
@@ -151,7 +167,7 @@ TEST(OutBufferFiles, HoldsLiveUntilSentAndCountTowardsFull) {
   for (uint32_t i = 0; i < OutBuffer::kMaxFiles; ++i) {
     EXPECT_FALSE(out.full(1 << 20)) << i;
     out.bytes.append(std::string_view("h"));
-    out.add_file(0, 0, 1, hold);
+    out.add_file(0, 0, 1, hold, true);
   }
   EXPECT_TRUE(out.full(1 << 20));
   EXPECT_EQ(1 + OutBuffer::kMaxFiles, static_cast<uint32_t>(hold.use_count()));

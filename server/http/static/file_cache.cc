@@ -1,6 +1,7 @@
 #include "server/http/static/file_cache.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +47,24 @@ void FileCache::open(std::string_view relative, Done done) {
               for (Done& d : waiting.mapped()) d(result->file, result->err);
             });
 }
+
+namespace {
+
+// Whether every page of the file is in the page cache (mincore() of a
+// mapping that is never touched: no page is read).
+bool in_page_cache(int fd, uint64_t size) {
+  if (size == 0) return true;
+  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  if (m == MAP_FAILED) return false;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> pages((size + page - 1) / page);
+  bool all = ::mincore(m, size, pages.data()) == 0;
+  for (size_t i = 0; all && i < pages.size(); ++i) all = pages[i] & 1;
+  ::munmap(m, size);
+  return all;
+}
+
+}  // namespace
 
 // On a pool thread: open (beneath the root), fstat; a directory's
 // index.html in its place; a small file's bytes.
@@ -100,6 +119,7 @@ FileCache::Lookup FileCache::look_up(const Tree& tree, const std::string& relati
     f->has_content = got == f->size;
     f->content.resize(f->has_content ? got : 0);
   }
+  if (!f->has_content) f->resident = in_page_cache(fd.get(), f->size);
   f->etag_len = static_cast<uint8_t>(format_etag(f->mtime, f->size, f->etag));
   f->fd = std::move(fd);
   r.file = std::move(f);

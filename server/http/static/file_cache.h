@@ -43,6 +43,10 @@ struct OpenFile {
   uint8_t etag_len = 0;
   bool index = false;        // a directory's index.html, found under the directory's name
   bool has_content = false;  // `content` is the whole file (a small one)
+  // Every page was in the page cache at the lookup: sendfile() need not
+  // read ahead (Response::send_file()'s `cached`). Checked again with each
+  // lookup; a page evicted in between makes one sendfile() wait.
+  bool resident = false;
   std::string content;
   std::string_view etag_view() const { return {etag, etag_len}; }
 };

@@ -150,6 +150,25 @@ TEST_F(FileCacheTest, SmallFilesAreReadWithTheirLookup) {
   EXPECT_EQ(0u, e.file->size);
 }
 
+TEST_F(FileCacheTest, PageCacheResidenceIsCheckedWithTheLookup) {
+  make({});
+  write_file(dir_ + "/cold.bin", std::string(1 << 20, 'c'));
+  {
+    UniqueFd f(::open((dir_ + "/cold.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(0, ::fdatasync(f.get()));  // dirty pages cannot be dropped
+    ASSERT_EQ(0, ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED));
+  }
+  Got cold = open("cold.bin");
+  ASSERT_TRUE(cold.file);
+  EXPECT_FALSE(cold.file->resident);
+  ASSERT_EQ(1u << 20, pread_all(*cold.file).size());  // now it is read in
+  cache_.reset();
+  make({});
+  Got warm = open("cold.bin");
+  ASSERT_TRUE(warm.file);
+  EXPECT_TRUE(warm.file->resident);
+}
+
 // The cache goes while the pool still runs its lookup: the lookup keeps
 // the root open by itself, and its done() is never called.
 TEST_F(FileCacheTest, ACacheDestroyedMidLookupIsNotCalledBack) {

@@ -139,7 +139,7 @@ void answer(R& r, const FileRequest& req, bool directory, std::string_view path,
   if (f->has_content) {
     (void)r.send(p.status, std::string_view(f->content).substr(p.offset, p.length), f->content_type);
   } else {
-    (void)r.send_file(p.status, f->fd.get(), p.offset, p.length, f, f->content_type);
+    (void)r.send_file(p.status, f->fd.get(), p.offset, p.length, f, f->content_type, f->resident);
   }
 }
 

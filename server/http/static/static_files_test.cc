@@ -274,6 +274,38 @@ TYPED_TEST(StaticFilesTest, ASlowLookupDoesNotHoldUpOtherClients) {
   EXPECT_TRUE(r.body == pattern(kBig));
 }
 
+// The same for the bytes of a file not in the page cache: on epoll the
+// pool reads them ahead of sendfile() (here slowly), and the loop serves
+// others meanwhile; on io_uring the ring reads them, and the pool is idle.
+TYPED_TEST(StaticFilesTest, AColdFileIsReadOffTheLoop) {
+  testing::write_file(this->root_ + "/cold.bin", pattern(kBig, 3));
+  {
+    UniqueFd f(::open((this->root_ + "/cold.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    ASSERT_EQ(0, ::fdatasync(f.get()));
+    ASSERT_EQ(0, ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED));
+  }
+  this->start();
+  // Looked up (HEAD reads no byte): cached now, and known not resident.
+  ASSERT_EQ(200, fetch(this->port(), "HEAD /static/cold.bin HTTP/1.1\r\nHost: t\r\n\r\n").status);
+  ASSERT_EQ(200, fetch(this->port(), get("/static/hello.txt")).status);  // cached too: no lookup below
+  this->set_pool_delay(200ms);
+  Client slow(this->port());
+  ASSERT_TRUE(slow.send(get("/static/cold.bin")));
+  constexpr bool kRing = TypeParam::kTrigger == Trigger::kCompletion;
+  if constexpr (!kRing) {
+    for (int i = 0; i < 200 && this->pool_in_flight() == 0; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(1u, this->pool_in_flight()) << "the cold bytes were not read on the pool";
+  }
+  EXPECT_EQ(200, fetch(this->port(), get("/")).status);
+  EXPECT_EQ(200, fetch(this->port(), get("/static/hello.txt")).status);
+  if constexpr (!kRing) {
+    EXPECT_EQ(1u, this->pool_in_flight()) << "answered only after the slow read ended: no proof";
+  }
+  Reply r = slow.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(r.body == pattern(kBig, 3));
+}
+
 // The client goes while its lookup is in the pool: the late result is
 // dropped (its response is stale), and the server serves on.
 TYPED_TEST(StaticFilesTest, AClientGoneDuringTheLookup) {
