@@ -247,12 +247,19 @@ ParseResult parse_args(int argc, const char* const* argv) {
   }
 
   if (positional.empty()) return error("no URL given (for example http://127.0.0.1:42042/)");
-  if (positional.size() > 1) return error("more than one URL: " + std::string(positional[1]));
   c.url_text = std::string(positional[0]);
   std::string url_error;
   auto url = parse_url(c.url_text, &url_error);
   if (!url) return error(url_error);
   c.url = std::move(*url);
+  for (std::string_view p : positional) {
+    auto u = parse_url(p, &url_error);
+    if (!u) return error(url_error);
+    if (u->host != c.url.host || u->port != c.url.port) {
+      return error("every URL must name the same server: " + std::string(p) + " is not " + c.url_text);
+    }
+    c.paths.push_back(u->path);
+  }
 
   // ab habit: -n without -k opens a connection per request. wrk habit: -d
   // keeps connections alive.
@@ -279,7 +286,7 @@ ParseResult parse_args(int argc, const char* const* argv) {
 }
 
 std::string usage() {
-  return R"(Usage: loadgen [options] URL
+  return R"(Usage: loadgen [options] URL [URL...]
 
 Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -n, --requests N       stop after N requests (ab style; keep-alive only with -k)
@@ -315,6 +322,8 @@ Runs until N responses (-n, ab style) or for a duration (-d, wrk style).
   -h, --help             this text
   -V, --version          print the version
 
+Several URLs (one server): each connection sends requests to them in
+rotation; the requests are padded to one size with an X-Pad header.
 Numbers take SI suffixes (100k, 1.5M).
 )" + std::string(hellepoll::kDurationHelp) +
          R"(At the end (-d), loadgen stops issuing and waits up to --timeout for what is

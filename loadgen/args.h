@@ -39,8 +39,11 @@ inline constexpr Backend kDefaultBackend = Backend::kUring;
 std::string_view backend_name(Backend b);
 
 struct Config {
-  std::string url_text;
+  std::string url_text;  // the first URL
   Url url;
+  // Every URL's path, in the order given: requests go to them in rotation
+  // on each connection (one URL: every request the same).
+  std::vector<std::string> paths;
   std::vector<std::string> command;  // argv, for the JSON record
 
   uint64_t requests = 0;  // -n; 0 means "run for a duration"

@@ -178,7 +178,7 @@ struct BadCase {
 
 const std::vector<BadCase> kBad = {
     {{}, "no URL"},
-    {{kUrl, kUrl}, "more than one URL"},
+    {{kUrl, "http://127.0.0.1:1/x"}, "every URL must name the same server"},
     {{"https://x/"}, "http://"},
     {{"http://:80/"}, "no host"},
     {{"http://h:99999/"}, "bad port"},
@@ -270,6 +270,23 @@ TEST(Request, RenderedForEachProtocolAndKeepAlive) {
        "POST /p HTTP/1.1\r\nHost: other\r\nContent-Length: 3\r\n\r\nabc"},
   };
   for (const auto& c : cases) EXPECT_EQ(render_request(config_of(c.args)), c.want);
+}
+
+TEST(Request, SeveralUrlsArePaddedToOneSizeAndRotate) {
+  const RenderedRequest r(config_of({"--pipeline", "3", kUrl, "http://127.0.0.1:42042/a/longer/path"}));
+  EXPECT_EQ(2u, r.count);
+  EXPECT_EQ(r.batch.size(), 4 * r.size);  // a slice of 3 may start at either
+  const std::string first = r.batch.substr(0, r.size);
+  const std::string second = r.batch.substr(r.size, r.size);
+  EXPECT_EQ(0u, first.find("GET / HTTP/1.1\r\n"));
+  EXPECT_EQ(0u, second.find("GET /a/longer/path HTTP/1.1\r\n"));
+  // The shorter path's request is filled up to the longer one's.
+  const size_t longer = std::string_view("/a/longer/path").size() - 1;
+  EXPECT_NE(std::string::npos, first.find("\r\nX-Pad: " + std::string(longer, 'x') + "\r\n\r\n")) << first;
+  EXPECT_NE(std::string::npos, second.find("\r\nX-Pad: \r\n\r\n")) << second;
+  EXPECT_EQ(first, r.batch.substr(2 * r.size, r.size));
+  EXPECT_EQ(r.at(1), r.batch.data() + r.size);
+  EXPECT_EQ(r.at(2), r.batch.data());
 }
 
 TEST(Request, BatchHoldsPipelineCopies) {

@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -57,6 +58,7 @@ enum class Behaviour {
                            // rest of its batch left unread; later requests kGood
   kCloseAfterFirst,        // answers the first request of each connection with Connection: close
                            // and closes, the rest of its batch unread (a server that does not pipeline)
+  kCountPaths,             // kGood, counting the requests for each path
 };
 
 constexpr auto kStall = std::chrono::milliseconds(200);
@@ -155,6 +157,10 @@ class TestServer {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/"; }
   int connections() const { return accepted_.load(); }
+  std::map<std::string, int> paths() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return paths_;
+  }
 
  private:
   void accept_loop() {
@@ -194,6 +200,10 @@ class TestServer {
       const std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world";
       const std::string ok_close =
           "HTTP/1.1 200 OK\r\nContent-Length: 11\r\nConnection: close\r\n\r\nhello world";
+      if (behaviour_ == Behaviour::kCountPaths) {
+        std::lock_guard<std::mutex> lock(mu_);
+        ++paths_[req.substr(4, req.find(' ', 4) - 4)];
+      }
       switch (behaviour_) {
         case Behaviour::kFirstOfBatch:
           buf.clear();  // the rest of this read: never answered
@@ -253,6 +263,7 @@ class TestServer {
           write_all(fd.get(), ok_close);
           return forget(fd);
         case Behaviour::kGood:
+        case Behaviour::kCountPaths:
           if (!write_all(fd.get(), "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n" + conn + "\r\nhello world"))
             return forget(fd);
           break;
@@ -298,6 +309,7 @@ class TestServer {
   std::mutex mu_;
   std::vector<int> open_;
   std::vector<std::thread> handlers_;
+  std::map<std::string, int> paths_;
 };
 
 struct RunResult {
@@ -670,6 +682,30 @@ void expect_accounting_adds_up(const RunResult& r) {
             requests * json_number(r.json, "setting.request_bytes").value_or(0))
       << r.json;
   EXPECT_EQ(json_number(r.json, "result.miscounted_connections"), 0) << r.json;
+}
+
+// Several URLs: each connection sends to them in turn, pipelined or not,
+// and the requests, padded to one size, are framed and counted right.
+TEST_P(Loadgen, SeveralUrlsAreRequestedInRotation) {
+  TestServer server(Behaviour::kCountPaths);
+  const std::string base = server.url();
+  for (const char* pipeline : {"1", "3"}) {
+    SCOPED_TRACE(pipeline);
+    const RunResult r =
+        run({"-n", "40", "-c", "2", "-k", "--pipeline", pipeline, base + "a", base + "long/path/bbbb"},
+            base + "c");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_EQ(json_number(r.json, "result.responses"), 40) << r.json;
+    expect_accounting_adds_up(r);
+  }
+  const std::map<std::string, int> seen = server.paths();
+  ASSERT_EQ(3u, seen.size());
+  int total = 0;
+  for (const auto& [path, n] : seen) {
+    total += n;
+    EXPECT_NEAR(n, 80 / 3, 4) << path;
+  }
+  EXPECT_EQ(80, total);
 }
 
 TEST_P(Loadgen, TimedRunWithThreadsAndPipelineHasATimeline) {

@@ -312,7 +312,7 @@ std::string to_json(const Report& r) {
   j.key("keepalive").boolean(c.keepalive);
   j.key("warmup_s").num(to_seconds(c.warmup));
   j.key("method").string(c.method);
-  j.key("request_bytes").num(uint64_t{render_request(c).size()});
+  j.key("request_bytes").num(uint64_t{RenderedRequest(c).size});
   j.key("expect_status").num(static_cast<uint64_t>(c.expect_status));
   j.key("expect_body").boolean(c.expect_body_given);
   j.key("expect_body_bytes").num(uint64_t{c.expect_body.size()});

@@ -2,6 +2,10 @@
 
 #include <strings.h>
 
+#include <algorithm>
+#include <string_view>
+#include <vector>
+
 namespace loadgen {
 namespace {
 
@@ -15,12 +19,12 @@ bool has_header(const Config& c, const char* name) {
 
 }  // namespace
 
-std::string render_request(const Config& c) {
+std::string render_request(const Config& c, const std::string* path, std::string_view pad) {
   std::string r;
   r.reserve(256 + c.body.size());
   r += c.method;
   r += ' ';
-  r += c.url.path;
+  r += path ? *path : c.url.path;
   r += c.http10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n";
   if (!has_header(c, "Host")) {
     r += "Host: ";
@@ -36,6 +40,7 @@ std::string render_request(const Config& c) {
     r += h;
     r += "\r\n";
   }
+  r += pad;
   if (!c.body.empty() && !has_header(c, "Content-Length")) {
     r += "Content-Length: ";
     r += std::to_string(c.body.size());
@@ -47,10 +52,24 @@ std::string render_request(const Config& c) {
 }
 
 RenderedRequest::RenderedRequest(const Config& c) {
-  const std::string one = render_request(c);
-  size = one.size();
-  batch.reserve(one.size() * c.pipeline);
-  for (uint32_t i = 0; i < c.pipeline; ++i) batch += one;
+  std::vector<std::string> each;
+  if (c.paths.size() <= 1) {
+    each.push_back(render_request(c));
+  } else {
+    // "X-Pad: " + filler + CRLF on every request (the longest too, with
+    // none): all end up one size.
+    size_t longest = 0;
+    for (const std::string& p : c.paths) longest = std::max(longest, render_request(c, &p).size());
+    for (const std::string& p : c.paths) {
+      const size_t fill = longest - render_request(c, &p).size();
+      each.push_back(render_request(c, &p, "X-Pad: " + std::string(fill, 'x') + "\r\n"));
+    }
+  }
+  size = each[0].size();
+  count = static_cast<uint32_t>(each.size());
+  const size_t total = count + c.pipeline - 1;
+  batch.reserve(size * total);
+  for (size_t i = 0; i < total; ++i) batch += each[i % count];
   head = c.method == "HEAD";
 }
 

@@ -221,6 +221,7 @@ void Connection<S>::took(size_t n, std::optional<TimePoint> when) {
   if (w_.measuring_) w_.stats_.bytes_written += n;
   write_offset_ += n;
   const size_t whole = write_offset_ / size;
+  next_ += static_cast<uint32_t>(whole);
   mark_sent(static_cast<uint32_t>(whole), when);
   unwritten_ -= static_cast<uint32_t>(whole);
   write_offset_ -= whole * size;
@@ -230,18 +231,18 @@ template <class S>
 void Connection<S>::flush() {
   const size_t size = w_.run_.request.size;
   const size_t total = unwritten_ * size - write_offset_;
-  // All requests are identical and the batch holds `pipeline` copies back to
-  // back, so any run of pending requests is one contiguous slice: one send().
+  // All requests have one size and the batch holds them in rotation, so any
+  // run of pending requests is one contiguous slice: one send().
   if constexpr (kUring) {
     // One send in flight at a time: on_sent() sends what was queued
     // meanwhile. The bytes are the run's request batch, which stays put
     // until every worker is gone. The send goes out with this turn's wait.
     if (sending_ > 0 || send_error_ != 0 || total == 0) return;
     sending_ = total;
-    w_.sched_.send(reg_, w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+    w_.sched_.send(reg_, w_.run_.request.at(next_) + write_offset_, total, MSG_NOSIGNAL);
     return;
   }
-  const ssize_t n = ::send(fd_.get(), w_.run_.request.batch.data() + write_offset_, total, MSG_NOSIGNAL);
+  const ssize_t n = ::send(fd_.get(), w_.run_.request.at(next_) + write_offset_, total, MSG_NOSIGNAL);
   if (n > 0) took(static_cast<size_t>(n), std::nullopt);
   if (n == static_cast<ssize_t>(total)) {
     if (want_write_) {

@@ -154,6 +154,7 @@ class Connection final : public hellepoll::Task {
   uint32_t head_ = 0, count_ = 0;  // ring of in-flight slots
   uint32_t unwritten_ = 0;         // newest slots whose bytes are not all written
   size_t write_offset_ = 0;        // bytes of those already written
+  uint32_t next_ = 0;              // the rotation's request the oldest of them is (several URLs)
   std::vector<Slot> ring_;
   ResponseParser parser_;
   BodyCheck body_;

@@ -180,6 +180,70 @@ TEST_P(Conformance, ApacheBenchKeepAliveAndCurl) {
   EXPECT_EQ("404", out);
 }
 
+// --root serves a directory under --mount (GET / stays Hello World): the
+// body of a file sent from the file and of one copied, byte for byte,
+// with its validators, a range and a 304, then ApacheBench on a 64 KiB
+// file and curl's own check of the length.
+TEST_P(Conformance, StaticFilesUnderRoot) {
+  char dir[] = "/tmp/hellepoll-www-XXXXXX";
+  ASSERT_NE(nullptr, ::mkdtemp(dir));
+  const std::string root = dir;
+  std::string big(1 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) >> 3);
+  std::string out;
+  auto write = [&](const std::string& name, const std::string& text) {
+    FILE* f = std::fopen((root + "/" + name).c_str(), "wb");
+    ASSERT_NE(nullptr, f);
+    ASSERT_EQ(text.size(), std::fwrite(text.data(), 1, text.size(), f));
+    std::fclose(f);
+  };
+  write("big.bin", big);
+  write("small.txt", "small file\n");
+  write("64k.bin", big.substr(0, 64 * 1024));
+  {
+    auto s = start({"--root", root, "--mount", "/static/"});
+    EXPECT_EQ("Hello World", fetch(s->port(), kGet).body);
+    Client c(s->port());
+    ASSERT_TRUE(
+        c.send("GET /static/big.bin HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /static/small.txt HTTP/1.1\r\nHost: t\r\n\r\n"
+               "GET /static/big.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=5-9\r\n\r\n"));
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok);
+    EXPECT_TRUE(r.body == big) << "the 1 MiB body differs";
+    const std::string etag = r.header("etag");
+    EXPECT_FALSE(etag.empty());
+    EXPECT_EQ("small file\n", c.read_reply().body);
+    Reply part = c.read_reply();
+    EXPECT_EQ(206, part.status);
+    EXPECT_EQ(big.substr(5, 5), part.body);
+    ASSERT_TRUE(c.send("GET /static/big.bin HTTP/1.1\r\nHost: t\r\nIf-None-Match: " + etag + "\r\n\r\n"));
+    EXPECT_EQ(304, c.read_reply().status);
+    EXPECT_EQ(404, fetch(s->port(), "GET /static/none HTTP/1.1\r\nHost: t\r\n\r\n").status);
+    EXPECT_EQ(400, fetch(s->port(), "GET /static/%2e%2e/etc/passwd HTTP/1.1\r\nHost: t\r\n\r\n").status);
+    const std::string url = "http://127.0.0.1:" + std::to_string(s->port()) + "/static/64k.bin";
+    ASSERT_EQ(0, run_command({"/usr/bin/ab", "-q", "-k", "-c", "8", "-n", "2000", url}, &out)) << out;
+    EXPECT_NE(std::string::npos, out.find("Complete requests:      2000")) << out;
+    EXPECT_NE(std::string::npos, out.find("Failed requests:        0")) << out;
+    EXPECT_NE(std::string::npos, out.find("Document Length:        65536 bytes")) << out;
+    ASSERT_EQ(0, run_command({"/usr/bin/curl", "-sS", "--max-time", "5", "-o", "/dev/null", "-w",
+                              "%{size_download}", url},
+                             &out))
+        << out;
+    EXPECT_EQ("65536", out);
+  }
+  ASSERT_EQ(0, run_command({"/bin/rm", "-rf", root}, &out)) << out;
+}
+
+// A --root that cannot be served stops the binary at start, saying why.
+TEST_P(Conformance, ARootThatCannotBeServedIsAStartError) {
+  std::string out;
+  const int rc =
+      run_command({"variants/" + GetParam().variant, "--port", "0", "--root", "/nonexistent-www"}, &out);
+  EXPECT_EQ(2, rc) << out;
+  EXPECT_NE(std::string::npos, out.find("/nonexistent-www: No such file or directory")) << out;
+}
+
 // procs: a worker that dies is replaced, and the port keeps answering.
 // Threads variants have no worker process to kill: they are not in this suite.
 class ProcsConformance : public Conformance {};
