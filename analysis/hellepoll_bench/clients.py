@@ -141,19 +141,23 @@ def parse_ab(text: str, exit_code: int, stderr: str = "", expect_body: Optional[
 # ---------------------------------------------------------------------------
 def loadgen_command(loadgen: str, url: str, connections: int, pipeline: int, duration_s: float,
                     rate: Optional[float], json_path: str, expect_status: Optional[int] = 200,
-                    expect_body: Optional[bytes] = EXPECTED_BODY) -> List[str]:
+                    expect_body: Optional[bytes] = EXPECTED_BODY, more_urls: Tuple[str, ...] = (),
+                    expect_body_file: Optional[str] = None) -> List[str]:
     """loadgen's command line; every response must have expect_status and
-    expect_body (None: not checked), else the run is invalid."""
+    expect_body, or the bytes of expect_body_file (None: not checked), else the
+    run is invalid. more_urls: requested in rotation with url."""
     argv = [loadgen, "-d", format_duration(duration_s), "-t", "1", "-c", str(connections)]
     if expect_status is not None:
         argv += ["--expect-status", str(expect_status)]
-    if expect_body is not None:
+    if expect_body_file is not None:
+        argv += ["--expect-body", "@" + expect_body_file]
+    elif expect_body is not None:
         argv += ["--expect-body", expect_body.decode("latin-1")]
     if pipeline > 1:
         argv += ["--pipeline", str(pipeline)]
     if rate:
         argv += ["--rate", str(int(round(rate))), "--latency"]
-    return argv + ["--json", json_path, url]
+    return argv + ["--json", json_path, url] + list(more_urls)
 
 
 def parse_loadgen(report: Optional[Dict], exit_code: int, text: str = "") -> Tuple[Dict, Optional[Dict]]:
@@ -269,6 +273,9 @@ class Tools:
             return ("ab", "") if self.ab else (None, "ab missing: apt-get install apache2-utils")
         if self.loadgen:
             return "loadgen", ""
+        if len(getattr(scenario, "files", ())) > 1:
+            return None, ("needs bazel-bin/loadgen/loadgen (it requests several files in "
+                          "rotation): bazel build --config=opt //loadgen")
         if scenario.fixed_rate:
             return None, ("needs bazel-bin/loadgen/loadgen (wrk cannot hold a fixed rate): "
                           "bazel build --config=opt //loadgen")

@@ -77,7 +77,10 @@ class Tornado(ServerSpec):
         return last if last[:1].isdigit() else ""
 
     def command(self, port, workdir):
-        return [self.python(), os.path.join(PEERS_DIR, "tornado_hello.py"), "--port", str(port)]
+        argv = [self.python(), os.path.join(PEERS_DIR, "tornado_hello.py"), "--port", str(port)]
+        if self.static_root:
+            argv += ["--static", os.path.join(self.static_root, "static")]
+        return argv
 
 
 class Node(ServerSpec):
@@ -96,7 +99,10 @@ class Node(ServerSpec):
         return _output([self.binary(), "--version"]) if self.binary() else ""
 
     def command(self, port, workdir):
-        return [self.binary(), os.path.join(PEERS_DIR, "node_hello.js"), str(port)]
+        argv = [self.binary(), os.path.join(PEERS_DIR, "node_hello.js"), str(port)]
+        if self.static_root:
+            argv.append(os.path.join(self.static_root, "static"))
+        return argv
 
 
 class Nginx(ServerSpec):
@@ -117,7 +123,9 @@ class Nginx(ServerSpec):
         return out.split("/", 1)[-1] if "/" in out else out
 
     def config(self, port: int, workdir: str) -> str:
-        return render("nginx.conf.in", port=port, workdir=workdir)
+        return render("nginx.conf.in", port=port, workdir=workdir,
+                      static=string.Template(NGINX_STATIC).substitute(root=self.static_root)
+                      if self.static_root else "")
 
     def command(self, port, workdir):
         path = os.path.join(workdir, "nginx.conf")
@@ -126,6 +134,26 @@ class Nginx(ServerSpec):
         # -e: the error log nginx opens before reading the config, kept out of /var/log.
         return [self.binary(), "-p", workdir, "-c", path, "-e", os.path.join(workdir, "error.log")]
 
+
+# nginx's production settings for files: sendfile (with tcp_nopush, so that
+# the head and the file's first bytes share a segment) and open_file_cache,
+# the counterpart of our per-worker cache.
+NGINX_STATIC = """\
+        location /static/ {
+            root ${root};
+            sendfile on;
+            tcp_nopush on;
+            open_file_cache max=1000 inactive=60s;
+            open_file_cache_valid 60s;
+            etag on;
+        }
+"""
+
+# h2o's file handler for the static-* scenarios.
+H2O_STATIC = """\
+      /static:
+        file.dir: ${root}/static
+"""
 
 # The h2o handler: mruby returns the body directly, as nginx's `return 200`
 # does; without mruby, an 11-byte file is served instead.
@@ -161,7 +189,9 @@ class H2o(ServerSpec):
     def config(self, port: int, workdir: str, mruby: bool = True) -> str:
         handler = H2O_MRUBY_HANDLER if mruby else string.Template(H2O_FILE_HANDLER).substitute(
             workdir=workdir)
-        return render("h2o.conf.in", port=port, workdir=workdir, handler=handler)
+        static = (string.Template(H2O_STATIC).substitute(root=self.static_root)
+                  if self.static_root else "")
+        return render("h2o.conf.in", port=port, workdir=workdir, handler=handler, static=static)
 
     def command(self, port, workdir):
         mruby = self.has_mruby()
@@ -317,6 +347,9 @@ class Deft(ServerSpec):
         if done.returncode != 0:
             raise RuntimeError("javac HelloDeft.java failed: %s"
                                % done.stdout.decode("utf-8", "replace")[-600:])
+        if self.static_root:
+            # deft serves /static/<name> from ./static (its working directory's).
+            os.symlink(os.path.join(self.static_root, "static"), os.path.join(workdir, "static"))
         return ["java", "-cp", workdir + os.pathsep + self.classpath(), "HelloDeft", str(port)]
 
 

@@ -34,8 +34,8 @@ import tempfile
 import time
 from typing import Dict, List, Optional
 
-from . import clients, paired, scenarios as scen
-from .servers import RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
+from . import clients, paired, scenarios as scen, static_files
+from .servers import EXPECTED_BODY, RunningServer, cpu_seconds_between, tree_cpu_ticks, tree_pids
 
 CLIENT_BOUND_BUSY = 0.95
 MANY_CONNECTIONS_MIN_S = 1.5
@@ -279,6 +279,8 @@ class Runner:
         self.machine = machine
         self.log = log
         self.servers: Dict[str, RunningServer] = {}
+        # The files the static-* scenarios request, made when one of them runs.
+        self.static_tree: Optional[static_files.Tree] = None
         self.perf = Perf(settings.client_cpus) if settings.use_perf else None
         self.rate_estimate: Dict[tuple, float] = {}  # (server, scenario) -> last req/s
         self.server_rate: Dict[str, float] = {}  # server -> last req/s, any scenario
@@ -299,7 +301,10 @@ class Runner:
     # -- servers -------------------------------------------------------------
     def start_servers(self) -> None:
         os.makedirs(os.path.join(self.out_dir, "logs"), exist_ok=True)
+        if any(s.files for s in self.scenarios) and not self.static_tree:
+            self.static_tree = static_files.Tree()
         for spec in self.specs:
+            spec.static_root = self.static_tree.root if self.static_tree else None
             entry = {"kind": spec.kind, "label": spec.label, "status": "not installed",
                      "reason": "", "version": ""}
             self.machine["servers"][spec.name] = entry
@@ -346,6 +351,9 @@ class Runner:
         for name, server in list(self.servers.items()):
             server.stop()
             del self.servers[name]
+        if self.static_tree:
+            self.static_tree.close()
+            self.static_tree = None
 
     # -- plan ----------------------------------------------------------------
     def server_warmup_s(self, name: str) -> Optional[float]:
@@ -378,14 +386,17 @@ class Runner:
             if not tool:
                 self.say("skip  scenario %-18s %s" % (scenario.name, why))
                 continue
-            names = [n for n in self.servers if scenario.keepalive
-                     or not self.servers[n].spec.keepalive_only]
+            def not_applicable(spec) -> str:
+                if not scenario.keepalive and spec.keepalive_only:
+                    return spec.keepalive_only
+                return spec.no_files if scenario.files else ""
+
+            names = [n for n in self.servers if not not_applicable(self.servers[n].spec)]
             for n in self.servers:
                 if n not in names:
-                    self.machine["servers"][n].setdefault("not_applicable", {})[scenario.name] = \
-                        self.servers[n].spec.keepalive_only
-                    self.say("skip  %-18s in %s: %s" % (n, scenario.name,
-                                                       self.servers[n].spec.keepalive_only))
+                    why = not_applicable(self.servers[n].spec)
+                    self.machine["servers"][n].setdefault("not_applicable", {})[scenario.name] = why
+                    self.say("skip  %-18s in %s: %s" % (n, scenario.name, why))
                 elif self.known_limitation(n, scenario):
                     self.machine["servers"][n].setdefault("known_limitations", {})[
                         scenario.name] = self.known_limitation(n, scenario)
@@ -440,6 +451,13 @@ class Runner:
     def client_command(self, unit: Dict, server: RunningServer, json_path: str):
         scenario, point, tool = unit["scenario"], unit["point"], unit["tool"]
         url = "http://127.0.0.1:%d/" % server.port
+        more_urls, body_file = (), None
+        if scenario.files:
+            urls = ["http://127.0.0.1:%d%s" % (server.port, p)
+                    for p in static_files.url_paths(scenario.files)]
+            url, more_urls = urls[0], tuple(urls[1:])
+            if len(scenario.files) == 1 and self.static_tree:
+                body_file = self.static_tree.path(scenario.files[0])
         warmup = unit["phase"] == "warmup"
         seconds = self.settings.seconds_for(scenario, point, warmup)
         if tool == "ab":
@@ -457,7 +475,9 @@ class Runner:
                 return None
         if tool == "loadgen":
             return clients.loadgen_command(self.tools.loadgen, url, point["connections"],
-                                           scenario.pipeline, seconds, rate, json_path)
+                                           scenario.pipeline, seconds, rate, json_path,
+                                           expect_body=None if scenario.files else EXPECTED_BODY,
+                                           more_urls=more_urls, expect_body_file=body_file)
         return clients.wrk_command(self.tools.wrk, url, point["connections"], scenario.pipeline,
                                    seconds)
 

@@ -7,6 +7,8 @@ rename them here without renaming them there.
 import dataclasses
 from typing import Optional, Tuple
 
+from . import static_files
+
 
 @dataclasses.dataclass(frozen=True)
 class Scenario:
@@ -22,6 +24,9 @@ class Scenario:
     rate_reference: Optional[str] = None
     full_only: bool = False
     named_only: bool = False  # runs only when --scenarios names it (not even with --full)
+    # Static files requested (static_files.FILES), in rotation when several;
+    # empty: GET / (hello world).
+    files: Tuple[str, ...] = ()
 
     @property
     def fixed_rate(self) -> bool:
@@ -78,6 +83,16 @@ SCENARIOS = (
         named_only=True,
     ),
 )
+
+SCENARIOS += tuple(
+    Scenario(name, title, "loadgen", keepalive=True, files=files, full_only=True)
+    for name, title, files in (
+        ("static-1k", "GET of a 1 KiB file, keep-alive, 25 connections", ("file-1k.bin",)),
+        ("static-64k", "GET of a 64 KiB file, keep-alive, 25 connections", ("file-64k.bin",)),
+        ("static-1m", "GET of a 1 MiB file, keep-alive, 25 connections", ("file-1m.bin",)),
+        ("static-mix", "20 files of 1-85 KB in rotation, keep-alive, 25 connections",
+         tuple(n for n, _ in static_files.MIX)),
+    ))
 
 BY_NAME = {s.name: s for s in SCENARIOS}
 DEFAULT_NAMES = tuple(s.name for s in SCENARIOS if not s.full_only)

@@ -42,6 +42,13 @@ class ServerSpec:
     # A known reason why a pipelined run against it is invalid, printed beside
     # that row (which shows "invalid", never a throughput), or "".
     pipeline_note = ""
+    # The static-* scenarios' tree (static_files.Tree.root), set by the runner
+    # before command(): the server must then also answer GET /static/<name>
+    # with <static_root>/static/<name>.
+    static_root: Optional[str] = None
+    # Why it cannot serve those files, or "" when it can. Such pairs are left
+    # out of the static-* scenarios and shown as "n/a".
+    no_files = ""
 
     def available(self) -> Tuple[bool, str]:
         """(True, "") when it can run here, else (False, what is missing and how to get it)."""
@@ -103,6 +110,7 @@ class Variant(ServerSpec):
         self.root = root
         if name in DECLARED.floors:
             self.keepalive_only = "it never closes first, so it serves keep-alive scenarios only"
+            self.no_files = "it parses nothing, so it serves no files"
 
     def binary(self) -> Optional[str]:
         return find_binary(os.path.join("variants", self.name), self.root)
@@ -121,7 +129,10 @@ class Variant(ServerSpec):
         return "%s build of %s" % (build_mode(path), stamp)
 
     def command(self, port, workdir):
-        return [self.binary(), "--port", str(port), "--workers", "1"]
+        argv = [self.binary(), "--port", str(port), "--workers", "1"]
+        if self.static_root and self.name not in DECLARED.floors:
+            argv += ["--root", os.path.join(self.static_root, "static"), "--mount", "/static/"]
+        return argv
 
     def startup_timeout_s(self):
         return 5.0  # a native binary answers in milliseconds; don't wait on a crash loop

@@ -5,7 +5,7 @@ import json
 import os
 import unittest
 
-from analysis.hellepoll_bench import clients, scenarios
+from analysis.hellepoll_bench import clients, scenarios, static_files
 
 
 CLIENTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "clients")
@@ -201,11 +201,52 @@ class ToolChoiceTest(unittest.TestCase):
         self.assertEqual(tools.for_scenario(scenarios.BY_NAME["fixed-rate"])[0], "loadgen")
 
 
+class StaticScenarioTest(unittest.TestCase):
+    def test_one_file_is_checked_byte_for_byte_and_a_mix_rotates(self):
+        argv = clients.loadgen_command("/x/loadgen", "http://h:1/static/file-1k.bin", 25, 1, 1.0,
+                                       None, "/tmp/j.json", expect_body=None,
+                                       expect_body_file="/tree/static/file-1k.bin")
+        self.assertIn("@/tree/static/file-1k.bin", argv)
+        self.assertEqual(argv[-1], "http://h:1/static/file-1k.bin")
+        mix = scenarios.BY_NAME["static-mix"]
+        self.assertEqual(len(mix.files), 20)
+        argv = clients.loadgen_command("/x/loadgen", "http://h:1/a", 25, 1, 1.0, None, "/tmp/j.json",
+                                       expect_body=None, more_urls=("http://h:1/b", "http://h:1/c"))
+        self.assertNotIn("--expect-body", argv)
+        self.assertEqual(argv[-3:], ["http://h:1/a", "http://h:1/b", "http://h:1/c"])
+        no_loadgen = clients.Tools(ab="/usr/bin/ab", wrk="/usr/bin/wrk", loadgen=None, prefer="wrk")
+        tool, why = no_loadgen.for_scenario(mix)
+        self.assertIsNone(tool)
+        self.assertIn("rotation", why)
+        self.assertEqual(no_loadgen.for_scenario(scenarios.BY_NAME["static-1k"])[0], "wrk")
+
+    def test_the_tree_holds_every_file_with_fixed_bytes(self):
+        tree = static_files.Tree()
+        try:
+            sizes = {}
+            for name, size in static_files.FILES.items():
+                with open(tree.path(name), "rb") as f:
+                    data = f.read()
+                self.assertEqual(len(data), size, name)
+                self.assertEqual(data, static_files.content(name), name)
+                sizes[name] = size
+            mix = sorted(size for name, size in sizes.items() if name.startswith("mix-"))
+            self.assertEqual((len(mix), mix[0], mix[-1]), (20, 1024, 85 * 1024))
+            self.assertEqual(static_files.content("file-1k.bin")[:8],
+                             static_files.content("file-1k.bin")[:8])  # a fixed seed
+            self.assertNotEqual(static_files.content("mix-00.bin"), static_files.content("mix-01.bin")[:1024])
+        finally:
+            tree.close()
+        self.assertFalse(os.path.exists(tree.root))
+
+
 class ScenarioTest(unittest.TestCase):
     def test_defaults_and_full(self):
         self.assertEqual([s.name for s in scenarios.select(None, False)],
                          ["ab-c25", "ab-k-c25", "keepalive-c25", "pipeline16-c25"])
-        self.assertEqual(len(scenarios.select(None, True)), 6)
+        self.assertEqual([s.name for s in scenarios.select(None, True)][4:],
+                         ["concurrency-sweep", "fixed-rate", "static-1k", "static-64k", "static-1m",
+                          "static-mix"])
         self.assertEqual([s.name for s in scenarios.select("ab-k-c25", False)], ["ab-k-c25"])
         with self.assertRaises(ValueError):
             scenarios.select("ab-k-c26", False)

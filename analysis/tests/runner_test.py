@@ -223,6 +223,24 @@ class PlanTest(unittest.TestCase):
         self.assertNotIn("not_applicable", machine_info["servers"]["helloworld"])
 
 
+    def test_floor_serves_no_files_and_variants_get_the_tree(self):
+        settings = Settings(scenarios.PROFILES["quick"], repeats=2, warmup_s=0.1, duration_s=0.1,
+                            server_cpus="0", client_cpus="0", use_perf=False)
+        machine_info = {"servers": {"floor": {}, "helloworld": {}}}
+        runner = Runner([], [scenarios.BY_NAME["static-64k"]], settings, fake_tools(),
+                        tempfile.gettempdir(), machine_info, log=io.StringIO())
+        runner.servers = {"helloworld": Started("helloworld"), "floor": Started("floor")}
+        pairs = {(u["scenario"].name, u["server"]) for u in runner.plan()}
+        self.assertEqual(pairs, {("static-64k", "helloworld")})
+        self.assertIn("serves no files", machine_info["servers"]["floor"]["not_applicable"]["static-64k"])
+        variant = Variant("helloworld")
+        variant.static_root = "/tree"
+        self.assertEqual(variant.command(1, "/w")[-4:], ["--root", "/tree/static", "--mount", "/static/"])
+        floor = Variant("floor")
+        floor.static_root = "/tree"
+        self.assertNotIn("--root", floor.command(1, "/w"))
+
+
 class SharedRateTest(unittest.TestCase):
     """fixed-rate-shared holds every server at one rate: a fraction of the reference's peak."""
 
