@@ -12,11 +12,12 @@
 //     └──────────── answered, keep-alive ◀──── response ended ── kHandler
 //
 // Orthogonal to the state: write_blocked_ (output waits for EPOLLOUT),
-// paused_ (back-pressure: output above its high-water mark), peer_eof_ (the
+// reading_ahead_ (output waits for a file's bytes, read ahead on the pool;
+// output_waits() is either), paused_ (back-pressure: output above its high-water mark), peer_eof_ (the
 // client's FIN was read). Each state that waits has its own deadline (a
 // TimeoutQueue in the context): kIdle idle_timeout, kHead/kBody
 // read_timeout (one for the whole request), kHandler handler_timeout (reset
-// by each streamed write), blocked output write_timeout (reset by
+// by each streamed write), waiting output write_timeout (reset by
 // progress), kLingering linger_timeout.
 //
 // How a connection ends. end_connection() is the one place that decides:
@@ -64,6 +65,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 #include "server/backend/backends.h"
 #include "server/error.h"
@@ -190,6 +192,9 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void stashed();
   void flush();
   void read_ahead_file();
+  // Output is owed and waits: for room in the socket, or for a file's bytes
+  // read ahead on the pool. Until then the connection is not done writing.
+  bool output_waits() const { return write_blocked_ || reading_ahead_; }
   void submit_send();
   void end_when_idle();
   bool input_waiting() const;
@@ -258,17 +263,18 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
   Response res_;
-  uint32_t req_start_ = 0;      // offset of the current request in in_
-  uint32_t body_pos_ = 0;       // offset of its body
-  uint32_t next_start_ = 0;     // where the request after it starts
-  uint32_t interest_ = 0;       // registered with epoll (level-triggered)
-  bool paused_ = false;         // back-pressure: not reading
-  bool write_blocked_ = false;  // waiting for EPOLLOUT
-  bool reading_ahead_ = false;  // read_ahead_file() is under way
-  uint32_t serial_ = 0;         // which connection this object serves (a pool's late answer checks it)
-  bool peer_eof_ = false;       // the client's FIN was read
-  bool client_closes_ = false;  // the last request asked to close: the client sends no more
-  bool reset_at_end_ = false;   // a close-delimited stream was cut: end with RST, not FIN
+  uint32_t req_start_ = 0;        // offset of the current request in in_
+  uint32_t body_pos_ = 0;         // offset of its body
+  uint32_t next_start_ = 0;       // where the request after it starts
+  uint32_t interest_ = 0;         // registered with epoll (level-triggered)
+  bool paused_ = false;           // back-pressure: not reading
+  bool write_blocked_ = false;    // waiting for EPOLLOUT
+  bool reading_ahead_ = false;    // read_ahead_file() is under way
+  bool read_ahead_done_ = false;  // the flush after it: output waited, as a blocked write does
+  uint32_t serial_ = 0;           // which connection this object serves (a pool's late answer checks it)
+  bool peer_eof_ = false;         // the client's FIN was read
+  bool client_closes_ = false;    // the last request asked to close: the client sends no more
+  bool reset_at_end_ = false;     // a close-delimited stream was cut: end with RST, not FIN
   bool registered_ = false;
   // Low 32 bits of the turn in which a read found the socket empty. A
   // connection that ends in that same turn has nothing unread to turn its
@@ -284,6 +290,7 @@ template <class Io>
 void Connection<Io>::open(UniqueFd fd) {
   fd_ = std::move(fd);
   state_ = State::kIdle;
+  read_ahead_done_ = false;
   paused_ = write_blocked_ = peer_eof_ = client_closes_ = reset_at_end_ = in_handler_ = reading_ahead_ =
       false;
   ++serial_;
@@ -473,7 +480,7 @@ void Connection<Io>::drain_stash() {
   // A FIN that came behind the rest was left for now, the rest taken: a
   // request it cut short can never complete (the answers owed, if any, end
   // the connection when their send completes).
-  if (peer_eof_ && !stash_waiting() && !write_blocked_ && !sending() &&
+  if (peer_eof_ && !stash_waiting() && !output_waits() && !sending() &&
       (state_ == State::kHead || state_ == State::kBody || state_ == State::kIdle)) {
     output_sent(false);
   }
@@ -614,7 +621,7 @@ void Connection<Io>::process() {
         state_ = State::kHead;
         // Slowloris: the whole head has one deadline. While an answer is
         // blocked its write deadline binds (output_sent() starts this one).
-        if (!write_blocked_) ctx_.reading.push(this, ctx_.sched->now());
+        if (!output_waits()) ctx_.reading.push(this, ctx_.sched->now());
       }
       auto r = in_->parser.parse(in_->data.get() + req_start_, avail, in_->head);
       if (r == RequestParser::Result::kIncomplete) {
@@ -722,7 +729,7 @@ void Connection<Io>::dispatch(std::string_view body, uint32_t next_start) {
     after_response();
   } else if (res_.deferred()) {
     state_ = State::kHandler;
-    if (!write_blocked_) ctx_.handler.push(this, ctx_.sched->now());  // else output_sent() does
+    if (!output_waits()) ctx_.handler.push(this, ctx_.sched->now());  // else output_sent() does
     update_interest();  // level-triggered: stop hearing pipelined bytes
   } else if (!res_.streaming()) {
     // Returned without answering or deferring: a handler bug, not the
@@ -837,7 +844,7 @@ void Connection<Io>::read_ahead_file() {
 template <class Io>
 void Connection<Io>::flush() {
   if (reading_ahead_) return;  // read_ahead_file()'s completion flushes
-  const bool was_blocked = write_blocked_;
+  const bool was_blocked = write_blocked_ || std::exchange(read_ahead_done_, false);
   if constexpr (kUring) {
     if (u_.sending) return;  // one send in flight at a time: on_sent() comes back here
     if (out_ && out_->pending()) {
@@ -873,6 +880,10 @@ void Connection<Io>::flush() {
         fail(Error::from_errno(errno));
         return;
       case FlushResult::kReadAhead:
+        if (write_blocked_) {
+          write_blocked_ = false;  // no EPOLLOUT while nothing can be sent
+          update_interest();
+        }
         read_ahead_file();
         return;
     }
@@ -1048,7 +1059,7 @@ void Connection<Io>::peer_eof() {
     case State::kHead:
     case State::kBody:
     case State::kIdle:
-      if (!write_blocked_) output_sent(false);
+      if (!output_waits()) output_sent(false);
       return;
   }
 }
@@ -1091,8 +1102,10 @@ template <class Io>
 void Connection<Io>::timed_out() {
   if (closed()) return;
   ++ctx_.stats.timeouts;
-  if (write_blocked_) {
-    fail(Error{ErrorKind::kTimeout, 0});  // the client stopped reading its answers
+  if (output_waits()) {
+    // The client stopped reading its answers, or the disk never gave the
+    // file's bytes: either way the answer cannot be completed.
+    fail(Error{ErrorKind::kTimeout, 0});
     return;
   }
   switch (state_) {

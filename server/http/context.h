@@ -135,11 +135,16 @@ struct ConnectionContext {
     in->stash.trim(kKeepBytes);
     in_pool.give(in);
   }
+  // A file's bounce buffer (io_uring) stays only with the buffers at the
+  // top of the pool, which the next sends take (the pool is a stack): the
+  // rest would hold 128 KiB each for nothing.
+  static constexpr size_t kKeepBounces = 16;
   void give_out(OutBuffer* out) {
     out->reset();
     out->bytes.trim(kKeepBytes);
     out->bodies.trim(kKeepBytes);
     out->extra.trim(kKeepBytes);
+    if (out_pool.idle() >= kKeepBounces) out->bounce.reset();
     out_pool.give(out);
   }
 

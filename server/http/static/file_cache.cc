@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "server/http/static/open.h"
@@ -50,18 +51,23 @@ void FileCache::open(std::string_view relative, Done done) {
 
 namespace {
 
-// Whether every page of the file is in the page cache (mincore() of a
-// mapping that is never touched: no page is read).
+// Whether every page of the file is in the page cache: mincore() of a
+// mapping that is never touched (no page is read), a window at a time, so
+// that a huge file costs a bounded vector and stops at its first miss.
 bool in_page_cache(int fd, uint64_t size) {
-  if (size == 0) return true;
-  void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
-  if (m == MAP_FAILED) return false;
+  constexpr uint64_t kWindow = 64 << 20;
   const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<unsigned char> pages((size + page - 1) / page);
-  bool all = ::mincore(m, size, pages.data()) == 0;
-  for (size_t i = 0; all && i < pages.size(); ++i) all = pages[i] & 1;
-  ::munmap(m, size);
-  return all;
+  std::vector<unsigned char> pages(kWindow / page);
+  for (uint64_t at = 0; at < size; at += kWindow) {
+    const size_t len = static_cast<size_t>(std::min(kWindow, size - at));
+    void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(at));
+    if (m == MAP_FAILED) return false;
+    bool all = ::mincore(m, len, pages.data()) == 0;
+    for (size_t i = 0; all && i < (len + page - 1) / page; ++i) all = pages[i] & 1;
+    ::munmap(m, len);
+    if (!all) return false;
+  }
+  return true;
 }
 
 }  // namespace

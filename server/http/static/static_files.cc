@@ -13,23 +13,37 @@
 
 namespace hellepoll::http::static_files {
 
-// One worker's part: its cache, and the scratch strings a lookup reuses.
+// One worker's part: its cache, and the scratch strings a request reuses.
 struct StaticFiles::Local {
   template <class... Args>
   explicit Local(Args&&... args) : cache(std::forward<Args>(args)...) {}
   FileCache cache;
   SafePath path;
   std::string decoded;
+  std::string if_match, if_none_match;  // a list sent on several field lines, joined
 };
 
 namespace {
 
 // The validator and range headers, in one pass over the request's headers.
-FileRequest file_request(const Request& req) {
+// If-Match and If-None-Match are lists that may come on several field lines
+// (RFC 9110 §5.3): those are joined, in the worker's scratch strings.
+FileRequest file_request(const Request& req, std::string* if_match, std::string* if_none_match) {
   FileRequest f;
   f.method = req.method();
+  auto list = [](std::string_view* to, std::string* joined, std::string_view value) {
+    if (to->empty()) {
+      *to = value;
+      return;
+    }
+    if (to->data() != joined->data()) joined->assign(*to);
+    joined->append(", ");
+    joined->append(value);
+    *to = *joined;
+  };
   for (size_t i = 0; i < req.header_count(); ++i) {
     const std::string_view n = req.header_name(i);
+    const std::string_view v = req.header_value(i);
     std::string_view* to = nullptr;
     switch (n.size()) {
       case 5:
@@ -37,10 +51,10 @@ FileRequest file_request(const Request& req) {
         break;
       case 8:
         if (iequals_lower(n, "if-range")) to = &f.if_range;
-        if (iequals_lower(n, "if-match")) to = &f.if_match;
+        if (iequals_lower(n, "if-match")) list(&f.if_match, if_match, v);
         break;
       case 13:
-        if (iequals_lower(n, "if-none-match")) to = &f.if_none_match;
+        if (iequals_lower(n, "if-none-match")) list(&f.if_none_match, if_none_match, v);
         break;
       case 17:
         if (iequals_lower(n, "if-modified-since")) to = &f.if_modified_since;
@@ -51,7 +65,7 @@ FileRequest file_request(const Request& req) {
       default:
         break;
     }
-    if (to && to->empty()) *to = req.header_value(i);  // the first of each counts
+    if (to && to->empty()) *to = v;  // the first of each counts
   }
   return f;
 }
@@ -59,16 +73,16 @@ FileRequest file_request(const Request& req) {
 // What a deferred answer needs of its request once the handler returned:
 // copies, since the request's memory is the connection's.
 struct Saved {
-  explicit Saved(const Request& req, bool dir)
-      : if_none_match(req.header("If-None-Match")),
-        if_modified_since(req.header("If-Modified-Since")),
-        range(req.header("Range")),
-        if_range(req.header("If-Range")),
-        if_match(req.header("If-Match")),
-        if_unmodified_since(req.header("If-Unmodified-Since")),
-        path(req.path()),
-        query(req.query()),
-        method(req.method()),
+  Saved(const FileRequest& f, std::string_view path, std::string_view query, bool dir)
+      : if_none_match(f.if_none_match),
+        if_modified_since(f.if_modified_since),
+        range(f.range),
+        if_range(f.if_range),
+        if_match(f.if_match),
+        if_unmodified_since(f.if_unmodified_since),
+        path(path),
+        query(query),
+        method(f.method),
         directory(dir) {}
   FileRequest request() const {
     return FileRequest{method,   if_none_match, if_modified_since,  range,
@@ -100,7 +114,9 @@ void answer(R& r, const FileRequest& req, bool directory, std::string_view path,
         send_error(r, 403);  // a directory without index.html: no listings
         return;
       }
-      std::string location(path);
+      // One leading '/', whatever the request had: "//host/dir" as a
+      // Location would send the client to another host.
+      std::string location(path.substr(std::min(path.find_first_not_of('/'), path.size()) - 1));
       location.push_back('/');
       if (!query.empty()) {
         location.push_back('?');
@@ -180,11 +196,12 @@ void StaticFiles::operator()(Request& req, Response& res) const {
     send_error(res, l.path.status);
     return;
   }
+  const FileRequest fr = file_request(req, &l.if_match, &l.if_none_match);
   if (FileCache::File f = l.cache.find(l.path.relative)) {
-    answer(res, file_request(req), l.path.directory, req.path(), req.query(), f, 0);
+    answer(res, fr, l.path.directory, req.path(), req.query(), f, 0);
     return;
   }
-  auto saved = std::make_shared<const Saved>(req, l.path.directory);
+  auto saved = std::make_shared<const Saved>(fr, req.path(), req.query(), l.path.directory);
   l.cache.open(l.path.relative, [h = res.defer(), saved](FileCache::File f, int err) mutable {
     if (!h.alive()) return;  // the client went while the pool looked
     answer(h, saved->request(), saved->directory, saved->path, saved->query, f, err);

@@ -42,6 +42,13 @@ std::string pattern(size_t n, uint32_t seed = 1) {
   return s;
 }
 
+// Writes the file's dirty pages and drops them from the page cache, so that
+// the next read goes to the disk; false where that cannot be done.
+bool make_cold(const std::string& path) {
+  UniqueFd f(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  return f && ::fdatasync(f.get()) == 0 && ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED) == 0;
+}
+
 std::string get(std::string_view path, std::string_view extra = "") {
   return "GET " + std::string(path) + " HTTP/1.1\r\nHost: t\r\n" + std::string(extra) + "\r\n";
 }
@@ -62,12 +69,15 @@ class StaticFilesTest : public ::testing::Test {
     testing::write_file(tree_ / "outside", "outside the root");
     EXPECT_EQ(0, ::symlink("../outside", (root_ + "/out").c_str()));
   }
-  void start() {
+  void start(ServerConfig config = {}) {
     files_ = std::make_unique<StaticFiles>(root_);
     EXPECT_EQ("", files_->error());
     router_.stem("/static/", kGetHead, *files_);
     router_.get("/", [](Request&, Response& res) { res.send_static(200, "Hello World", "text/plain"); });
-    server_ = std::make_unique<ServerThread<Io>>(router_, ServerConfig{});
+    server_ = std::make_unique<ServerThread<Io>>(router_, config);
+  }
+  uint64_t resets() {
+    return server_->on_loop([](auto& s) { return s.stats().resets; });
   }
   uint16_t port() { return server_->port(); }
   void set_pool_delay(Duration d) {
@@ -129,8 +139,10 @@ TYPED_TEST(StaticFilesTest, PipelinedFilesComeBackInOrder) {
     batch += get(i % 3 == 2 ? "/static/hello.txt" : "/static/big.bin");
     if (i == 5) batch += get("/static/big.bin", "Range: bytes=1000-1999\r\n");
   }
-  // Looked up once before, so that the batch is answered from the cache.
+  // Looked up once before, so that the batch is answered from the cache
+  // without a deferred answer, and fills the output buffer's file slots.
   ASSERT_EQ(200, fetch(this->port(), get("/static/big.bin")).status);
+  ASSERT_EQ(200, fetch(this->port(), get("/static/hello.txt")).status);
   ASSERT_TRUE(c.send(batch));
   const std::string big = pattern(kBig);
   for (int i = 0; i < 12; ++i) {
@@ -279,11 +291,7 @@ TYPED_TEST(StaticFilesTest, ASlowLookupDoesNotHoldUpOtherClients) {
 // others meanwhile; on io_uring the ring reads them, and the pool is idle.
 TYPED_TEST(StaticFilesTest, AColdFileIsReadOffTheLoop) {
   testing::write_file(this->root_ + "/cold.bin", pattern(kBig, 3));
-  {
-    UniqueFd f(::open((this->root_ + "/cold.bin").c_str(), O_RDONLY | O_CLOEXEC));
-    ASSERT_EQ(0, ::fdatasync(f.get()));
-    ASSERT_EQ(0, ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED));
-  }
+  ASSERT_TRUE(make_cold(this->root_ + "/cold.bin"));
   this->start();
   // Looked up (HEAD reads no byte): cached now, and known not resident.
   ASSERT_EQ(200, fetch(this->port(), "HEAD /static/cold.bin HTTP/1.1\r\nHost: t\r\n\r\n").status);
@@ -306,20 +314,102 @@ TYPED_TEST(StaticFilesTest, AColdFileIsReadOffTheLoop) {
   EXPECT_TRUE(r.body == pattern(kBig, 3));
 }
 
-// The client goes while its lookup is in the pool: the late result is
-// dropped (its response is stale), and the server serves on.
+// The client resets its connection while its lookup is in the pool: the
+// response fails at once (the reset is heard), the late result finds it
+// stale and is dropped, and the server serves on.
 TYPED_TEST(StaticFilesTest, AClientGoneDuringTheLookup) {
   this->start();
-  this->set_pool_delay(50ms);
+  this->set_pool_delay(100ms);
   {
     Client gone(this->port());
     ASSERT_TRUE(gone.send(get("/static/big.bin")));
     for (int i = 0; i < 200 && this->pool_in_flight() == 0; ++i) std::this_thread::sleep_for(1ms);
+    ASSERT_EQ(1u, this->pool_in_flight());
+    const ::linger reset{1, 0};
+    ASSERT_EQ(0, ::setsockopt(gone.fd(), SOL_SOCKET, SO_LINGER, &reset, sizeof reset));
   }
+  for (int i = 0; i < 500 && this->resets() == 0; ++i) std::this_thread::sleep_for(1ms);
+  EXPECT_EQ(1u, this->resets()) << "the reset was not heard while the lookup was pending";
+  EXPECT_EQ(1u, this->pool_in_flight()) << "no proof: the lookup ended before the reset was heard";
   for (int i = 0; i < 500 && this->pool_in_flight() != 0; ++i) std::this_thread::sleep_for(1ms);
   EXPECT_EQ(0u, this->pool_in_flight());
   this->set_pool_delay(0ms);
   EXPECT_TRUE(fetch(this->port(), get("/static/big.bin")).body == pattern(kBig));
+}
+
+// A cold file of several read-ahead chunks to a client that reads late
+// (the socket fills, then the bytes beyond what was read ahead wait for the
+// pool): every byte arrives, in order, and the loop sleeps while it waits
+// (a writable socket with nothing to send must not wake it each turn).
+TYPED_TEST(StaticFilesTest, AColdFileOfManyChunksToASlowReader) {
+  constexpr size_t kSize = 16 << 20;  // more than the socket buffers: sends block between chunks
+  testing::write_file(this->root_ + "/cold5.bin", pattern(kSize, 5));
+  ASSERT_TRUE(make_cold(this->root_ + "/cold5.bin"));
+  this->start();
+  ASSERT_EQ(200, fetch(this->port(), "HEAD /static/cold5.bin HTTP/1.1\r\nHost: t\r\n\r\n").status);
+  ASSERT_EQ(200, fetch(this->port(), get("/static/hello.txt")).status);
+  this->set_pool_delay(20ms);  // each chunk's read-ahead: a spinning loop would turn for 20 ms
+  auto turns = [this] { return this->server_->on_loop([](auto& s) { return s.scheduler().turns(); }); };
+  const uint64_t before = turns();
+  Client c(this->port());
+  const int small = 64 * 1024;
+  ASSERT_EQ(0, ::setsockopt(c.fd(), SOL_SOCKET, SO_RCVBUF, &small, sizeof small));
+  ASSERT_TRUE(c.send(get("/static/cold5.bin") + get("/static/hello.txt")));
+  std::this_thread::sleep_for(100ms);
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok);
+  EXPECT_TRUE(r.body == pattern(kSize, 5)) << "the body differs";
+  EXPECT_EQ("hello, static\n", c.read_reply().body);
+  EXPECT_LT(turns() - before, 5000u) << "the loop spun while the pool read ahead";
+}
+
+// The client half-closes right after its request while the cold bytes are
+// read ahead: a half-close is not a hang-up, so the whole answer goes out,
+// then the FIN.
+TYPED_TEST(StaticFilesTest, AHalfCloseDuringAReadAheadStillGetsTheWholeFile) {
+  testing::write_file(this->root_ + "/cold.bin", pattern(kBig, 4));
+  ASSERT_TRUE(make_cold(this->root_ + "/cold.bin"));
+  this->start();
+  ASSERT_EQ(200, fetch(this->port(), "HEAD /static/cold.bin HTTP/1.1\r\nHost: t\r\n\r\n").status);
+  this->set_pool_delay(100ms);
+  Client c(this->port());
+  ASSERT_TRUE(c.send(get("/static/cold.bin")));
+  c.shutdown_write();
+  Reply r = c.read_reply();
+  ASSERT_TRUE(r.ok) << c.end_reason();
+  EXPECT_TRUE(r.body == pattern(kBig, 4));
+  EXPECT_TRUE(c.wait_closed()) << c.end_reason();
+}
+
+// The disk does not give the bytes within the write deadline: the answer
+// cannot be completed, so the connection fails (never a clean-looking end
+// of a short body), and others are served. The ring reads files itself,
+// so there the slow pool delays nothing and the answer is whole.
+TYPED_TEST(StaticFilesTest, AReadAheadPastTheWriteDeadlineFailsTheConnection) {
+  constexpr bool kRing = TypeParam::kTrigger == Trigger::kCompletion;
+  testing::write_file(this->root_ + "/cold.bin", pattern(kBig, 6));
+  ASSERT_TRUE(make_cold(this->root_ + "/cold.bin"));
+  ServerConfig config;
+  config.write_timeout = 100ms;
+  this->start(config);
+  ASSERT_EQ(200, fetch(this->port(), "HEAD /static/cold.bin HTTP/1.1\r\nHost: t\r\n\r\n").status);
+  this->set_pool_delay(600ms);
+  Client c(this->port());
+  ASSERT_TRUE(c.send(get("/static/cold.bin")));
+  Reply r = c.read_reply();
+  if constexpr (kRing) {
+    EXPECT_TRUE(r.ok && r.body == pattern(kBig, 6));
+  } else {
+    EXPECT_FALSE(r.ok) << "a complete answer, though the read outlived the deadline";
+    // Failed and closed at the deadline: the late read-ahead finds the
+    // connection gone, and nothing is written to a socket already shut.
+    for (int i = 0; i < 2000 && this->pool_in_flight() != 0; ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_EQ(0u, this->pool_in_flight());
+    EXPECT_EQ(0u, this->resets()) << "the server wrote the file after the deadline had ended the answer";
+    EXPECT_EQ(1u, this->server_->on_loop([](auto& s) { return s.stats().timeouts; }));
+  }
+  this->set_pool_delay(0ms);
+  EXPECT_EQ(200, fetch(this->port(), get("/")).status);
 }
 
 // A file cut short while it is being sent: the promised Content-Length can
