@@ -40,10 +40,12 @@ import subprocess
 import sys
 import time
 
-from analysis.hellepoll_bench import clients, flamegraph, machine, rundir, scenarios as scen
+from analysis.hellepoll_bench import (clients, flamegraph, machine, rundir, scenarios as scen,
+                                      static_files)
 from analysis.hellepoll_bench.runner import Perf
-from analysis.hellepoll_bench.servers import (RunningServer, Variant, cpu_seconds_between,
-                                              repo_root, tree_cpu_ticks, tree_pids)
+from analysis.hellepoll_bench.servers import (EXPECTED_BODY, RunningServer, Variant,
+                                              cpu_seconds_between, repo_root, tree_cpu_ticks,
+                                              tree_pids)
 from analysis.hellepoll_bench.variants import VARIANTS
 
 PROFILE_SCENARIOS = tuple(s.name for s in scen.SCENARIOS if not s.fixed_rate
@@ -80,12 +82,15 @@ def say(line: str) -> None:
     print("profile: " + line, file=sys.stderr, flush=True)
 
 
-def client_argv(scenario, tools, url, seconds, json_path, expected_rate):
+def client_argv(scenario, tools, port, seconds, json_path, expected_rate, tree=None):
+    url, more_urls, body_file = static_files.client_target(scenario, port, tree)
     if scenario.client == "ab":
         return clients.ab_command(tools.ab, url, scenario.connections[0], scenario.keepalive,
                                   seconds, expected_rate)
     return clients.loadgen_command(tools.loadgen, url, scenario.connections[0], scenario.pipeline,
-                                   seconds, None, json_path)
+                                   seconds, None, json_path,
+                                   expect_body=None if scenario.files else EXPECTED_BODY,
+                                   more_urls=more_urls, expect_body_file=body_file)
 
 
 def run_client(scenario, argv, cpu, json_path):
@@ -168,6 +173,8 @@ def main(argv):
     server_log = os.path.join(out, "server.log")
     if os.path.exists(server_log):
         os.remove(server_log)  # RunningServer appends (rounds share a log); a profile is one run
+    tree = static_files.Tree() if scenario.files else None
+    spec.static_root = tree.root if tree else None
     server = RunningServer(spec, args.server_cpu, server_log, "taskset")
     record = stat = None
     try:
@@ -175,11 +182,10 @@ def main(argv):
         if not ok:
             say("%s did not start: %s" % (args.variant, why))
             return 1
-        url = "http://127.0.0.1:%d/" % server.port
         say("%s on port %d (cpu %s), warming up %.1f s" % (args.variant, server.port,
                                                           args.server_cpu, args.warmup))
         _, warm_rate, _, _ = run_client(
-            scenario, client_argv(scenario, tools, url, args.warmup, client_json, None),
+            scenario, client_argv(scenario, tools, server.port, args.warmup, client_json, None, tree),
             args.client_cpu, client_json)
 
         pids = ",".join(str(p) for p in tree_pids(server.pid))
@@ -199,7 +205,8 @@ def main(argv):
         before = tree_cpu_ticks(server.pid)
         t0 = time.monotonic()
         answered, rate, errors, text = run_client(
-            scenario, client_argv(scenario, tools, url, args.seconds, client_json, warm_rate),
+            scenario, client_argv(scenario, tools, server.port, args.seconds, client_json, warm_rate,
+                                  tree),
             args.client_cpu, client_json)
         wall = time.monotonic() - t0
         after = tree_cpu_ticks(server.pid)
@@ -218,6 +225,8 @@ def main(argv):
             record.kill()
             record.wait()
         server.stop()
+        if tree:
+            tree.close()
     if not answered:
         say("the client got no answers: %s" % text.strip()[-300:])
         return 1

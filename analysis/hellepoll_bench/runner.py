@@ -450,14 +450,8 @@ class Runner:
     # -- one run -------------------------------------------------------------
     def client_command(self, unit: Dict, server: RunningServer, json_path: str):
         scenario, point, tool = unit["scenario"], unit["point"], unit["tool"]
-        url = "http://127.0.0.1:%d/" % server.port
-        more_urls, body_file = (), None
-        if scenario.files:
-            urls = ["http://127.0.0.1:%d%s" % (server.port, p)
-                    for p in static_files.url_paths(scenario.files)]
-            url, more_urls = urls[0], tuple(urls[1:])
-            if len(scenario.files) == 1 and self.static_tree:
-                body_file = self.static_tree.path(scenario.files[0])
+        url, more_urls, body_file = static_files.client_target(scenario, server.port,
+                                                                self.static_tree)
         warmup = unit["phase"] == "warmup"
         seconds = self.settings.seconds_for(scenario, point, warmup)
         if tool == "ab":

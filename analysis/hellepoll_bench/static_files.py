@@ -13,7 +13,7 @@ import os
 import random
 import shutil
 import tempfile
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 KIB = 1024
 
@@ -54,3 +54,13 @@ class Tree:
 
 def url_paths(names: Tuple[str, ...]) -> Tuple[str, ...]:
     return tuple("/static/" + n for n in names)
+
+
+def client_target(scenario, port: int, tree: Optional[Tree]) -> Tuple[str, Tuple[str, ...], Optional[str]]:
+    """(url, more urls in rotation, file whose bytes every answer must be, or None)
+    for a scenario's client against 127.0.0.1:port; GET / unless it names files."""
+    if not scenario.files:
+        return "http://127.0.0.1:%d/" % port, (), None
+    urls = tuple("http://127.0.0.1:%d%s" % (port, p) for p in url_paths(scenario.files))
+    body = tree.path(scenario.files[0]) if tree and len(scenario.files) == 1 else None
+    return urls[0], urls[1:], body

@@ -850,6 +850,7 @@ void Connection<Io>::flush() {
     if (out_ && out_->pending()) {
       u_.sending = ctx_.out_pool.take();
       out_->hand_over(*u_.sending);
+      if (u_.sending->nfiles != 0 && !u_.sending->bounce) u_.sending->bounce = ctx_.take_bounce();
       // A send the socket cannot take completes only when the peer reads:
       // until on_sent() it counts as a blocked write on epoll does (the
       // write timeout runs, a FIN waits for it).

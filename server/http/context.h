@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "server/http/buffer.h"
 #include "server/http/date.h"
@@ -135,17 +136,26 @@ struct ConnectionContext {
     in->stash.trim(kKeepBytes);
     in_pool.give(in);
   }
-  // A file's bounce buffer (io_uring) stays only with the buffers at the
-  // top of the pool, which the next sends take (the pool is a stack): the
-  // rest would hold 128 KiB each for nothing.
-  static constexpr size_t kKeepBounces = 16;
   void give_out(OutBuffer* out) {
     out->reset();
     out->bytes.trim(kKeepBytes);
     out->bodies.trim(kKeepBytes);
     out->extra.trim(kKeepBytes);
-    if (out_pool.idle() >= kKeepBounces) out->bounce.reset();
+    if (out->bounce) give_bounce(std::move(out->bounce));
     out_pool.give(out);
+  }
+  // io_uring: a file's bytes pass through a bounce buffer while its send is
+  // in flight; spares are kept for the next file sends, up to kKeepBounces
+  // (one per connection sending a file at once, for the usual loads).
+  static constexpr size_t kKeepBounces = 32;
+  std::unique_ptr<char[]> take_bounce() {
+    if (bounces.empty()) return std::make_unique_for_overwrite<char[]>(OutBuffer::kBounceBytes);
+    std::unique_ptr<char[]> b = std::move(bounces.back());
+    bounces.pop_back();
+    return b;
+  }
+  void give_bounce(std::unique_ptr<char[]> b) {
+    if (bounces.size() < kKeepBounces) bounces.push_back(std::move(b));
   }
 
   // First: destroyed last, after every connection and buffer.
@@ -155,6 +165,7 @@ struct ConnectionContext {
   ServerConfig config;
   Pool<InBuffer> in_pool;
   Pool<OutBuffer> out_pool;
+  std::vector<std::unique_ptr<char[]>> bounces;  // spare bounce buffers
   DateCache date;
   // Every open connection waits in exactly one of these: each state it can
   // wait in has its own deadline.

@@ -82,7 +82,8 @@ struct OutBuffer {
 
   // io_uring: a file's bytes are read through the ring into this buffer,
   // then sent from it; [bounce_sent, bounce_len) is read and not yet sent.
-  // Made the first time this pooled buffer sends a file, and kept with it.
+  // The connection lends one (ConnectionContext::take_bounce()) to a buffer
+  // it sends files from, until the buffer goes back to its pool.
   static constexpr uint32_t kBounceBytes = 128 * 1024;
   std::unique_ptr<char[]> bounce;
   uint32_t bounce_len = 0;
