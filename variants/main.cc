@@ -84,7 +84,9 @@ int serve(int argc, char** argv) {
     if (const char* cwd = std::getenv("BUILD_WORKING_DIRECTORY"); cwd && root.front() != '/') {
       root = std::string(cwd) + "/" + root;
     }
-    files = std::make_unique<http::static_files::StaticFiles>(root);
+    http::static_files::StaticOptions static_opts;
+    if (opts.small_file >= 0) static_opts.small_file = static_cast<uint64_t>(opts.small_file);
+    files = std::make_unique<http::static_files::StaticFiles>(root, static_opts);
     if (!files->error().empty()) {
       std::fprintf(stderr, "%s: --root: %s\n", HELLEPOLL_VARIANT, files->error().c_str());
       return 2;

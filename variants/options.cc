@@ -41,6 +41,9 @@ void usage(FILE* f, const Identity& id) {
                "  --mount PREFIX       the path they are served under (default /; with\n"
                "                       another, GET / still answers Hello World)\n"
                "  --pool-threads N     threads per worker for opens and cold reads (default 4)\n"
+               "  --small-file N       files of at most N bytes are read once and copied into\n"
+               "                       each answer; larger ones are sent from the file\n"
+               "                       (default 16384)\n"
                "  -h, --help           this text\n"
                "\n"
                "%.*s"
@@ -140,6 +143,9 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       if (v.empty() || v.front() != '/' || v.back() != '/')
         return bad(a, "expects a path that starts and ends with /");
       o->mount = std::string(v);
+    } else if (a == "--small-file") {
+      if (!parse_uint(v, &n) || n > (64 << 20)) return bad(a, "expects bytes 0-67108864");
+      o->small_file = static_cast<int64_t>(n);
     } else if (a == "--pool-threads") {
       if (!parse_uint(v, &n) || n == 0 || n > 256) return bad(a, "expects a count 1-256");
       o->config.pool_threads = static_cast<unsigned>(n);

@@ -20,6 +20,7 @@ struct Options {
   unsigned uring_batch = 1;  // completions a turn waits for (uring variants)
   std::string root;          // serve this directory's files (empty: none)
   std::string mount = "/";   // ...under this path prefix
+  int64_t small_file = -1;   // files up to this size copied into the answer (-1: StaticOptions' default)
   http::ServerConfig config;
 };
 

@@ -46,6 +46,28 @@ TEST(Options, BadTimeoutsAreUsageErrors) {
   }
 }
 
+TEST(Options, StaticFiles) {
+  Options o;
+  ASSERT_EQ(parse({"--root", "./www", "--mount", "/static/", "--small-file", "0", "--pool-threads", "8"}, &o),
+            -1);
+  EXPECT_EQ("./www", o.root);
+  EXPECT_EQ("/static/", o.mount);
+  EXPECT_EQ(0, o.small_file);
+  EXPECT_EQ(8u, o.config.pool_threads);
+  Options d;
+  ASSERT_EQ(parse({}, &d), -1);
+  EXPECT_EQ("", d.root);
+  EXPECT_EQ("/", d.mount);
+  EXPECT_EQ(-1, d.small_file);
+  const std::vector<std::string> bad[] = {{"--mount", "static/"},  {"--mount", "/static"},
+                                          {"--root", ""},          {"--small-file", "-1"},
+                                          {"--pool-threads", "0"}, {"--small-file", "99999999999"}};
+  for (const auto& args : bad) {
+    Options b;
+    EXPECT_EQ(parse(args, &b), 2) << args[0] << " " << args[1];
+  }
+}
+
 TEST(Options, HelpDescribesDurations) {
   Options o;
   testing::internal::CaptureStdout();

@@ -44,3 +44,13 @@ def out_dir(out: Optional[str], root: str, what: str, must_be_empty: bool = Fals
         os.makedirs(path, exist_ok=True)
         return path
     return new_run_dir(root, what)
+
+
+def doc_parser(prog: str, doc: str):
+    """An argparse parser for a `python3 -m analysis.X` tool whose module docstring is its
+    help: the first paragraph the description, the rest the epilog, kept as written."""
+    import argparse  # pylint: disable=import-outside-toplevel
+
+    return argparse.ArgumentParser(prog=prog, description=doc.split("\n\n", 1)[0],
+                                   epilog=doc.split("\n\n", 1)[1],
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -94,6 +94,13 @@ SCENARIOS += tuple(
          tuple(n for n, _ in static_files.MIX)),
     ))
 
+# Between those sizes, for the small-file threshold (analysis.static_threshold):
+# run only when named.
+SCENARIOS += tuple(
+    Scenario("static-%dk" % k, "GET of a %d KiB file, keep-alive, 25 connections" % k, "loadgen",
+             keepalive=True, files=("file-%dk.bin" % k,), full_only=True, named_only=True)
+    for k in (4, 16, 32))
+
 BY_NAME = {s.name: s for s in SCENARIOS}
 DEFAULT_NAMES = tuple(s.name for s in SCENARIOS if not s.full_only)
 ALL_NAMES = tuple(s.name for s in SCENARIOS)

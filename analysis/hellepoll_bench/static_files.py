@@ -22,7 +22,8 @@ KIB = 1024
 MIX = tuple(("mix-%02d.bin" % i, round((1 + 84 * i / 19) * KIB)) for i in range(20))
 
 FILES: Dict[str, int] = dict(
-    [("file-1k.bin", KIB), ("file-64k.bin", 64 * KIB), ("file-1m.bin", KIB * KIB)] + list(MIX))
+    [("file-1k.bin", KIB), ("file-4k.bin", 4 * KIB), ("file-16k.bin", 16 * KIB),
+     ("file-32k.bin", 32 * KIB), ("file-64k.bin", 64 * KIB), ("file-1m.bin", KIB * KIB)] + list(MIX))
 
 
 def content(name: str) -> bytes:

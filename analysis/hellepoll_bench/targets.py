@@ -21,7 +21,9 @@ fixed-rate run, measured from each request's scheduled send time), all lower
 is better (median <= bound), and "rps" (req/s, median >= bound).
 
 Targets come in sets, one per subject: `helloworld` (against the floor and
-the peers) and `uring` (uring_writev_procs against epoll and its own floor).
+the peers), `uring` (uring_writev_procs against epoll and its own floor) and
+`static` (lt_writev_procs's static files against nginx's sendfile and
+open_file_cache; uring_writev_procs's reported beside it).
 By default (`auto`) a directory is checked against every set whose subject
 has a measured run in it.
 """
@@ -99,6 +101,18 @@ TARGETS = (
            % (EPOLL, GROWTH_TOLERANCE), (EPOLL,)),
 )
 
+# Static files against nginx (sendfile on, open_file_cache): the epoll twin is the
+# subject; the uring variant's figures are reported beside it.
+TARGETS += tuple(
+    Target("static-%s-nginx" % size, "static", "ratio", "static-" + size, "cpu", EPOLL, bound,
+           "static-%s: CPU µs/request %s nginx's" % (
+               size, "≤ %.2f×" % bound if bound else "against (reported, no bound)"), ("nginx",))
+    for size, bound in (("1k", 0.70), ("64k", 0.70), ("1m", 0.85), ("mix", None))
+) + tuple(
+    Target("static-%s-uring" % size, "static", "ratio", "static-" + size, "cpu", URING, None,
+           "static-%s: CPU µs/request against %s's (reported, no bound)" % (size, EPOLL), (EPOLL,))
+    for size in ("1k", "64k", "1m", "mix"))
+
 SETS = tuple(dict.fromkeys(t.set for t in TARGETS))
 SET_CHOICES = ("auto", "all") + SETS
 
@@ -112,12 +126,14 @@ def rounds(runs: List[Dict], scenario: str, metric: str,
 
 def select(runs: List[Dict], target_set: str = "auto") -> List[Target]:
     """The targets of a set; "all"; or "auto": every set whose subject has a measured run
-    (helloworld's when none has, so an empty run reads "not measured")."""
+    in one of the set's scenarios (helloworld's when none has, so an empty run reads "not
+    measured")."""
     if target_set == "all":
         return list(TARGETS)
     if target_set == "auto":
-        servers = {r["server"] for r in runs}
-        chosen = [s for s in SETS if any(t.subject in servers for t in TARGETS if t.set == s)]
+        measured = {(r["server"], r["scenario"]) for r in runs}
+        chosen = [s for s in SETS
+                  if any((t.subject, t.scenario) in measured for t in TARGETS if t.set == s)]
         return [t for t in TARGETS if t.set in (chosen or [SETS[0]])]
     if target_set not in SETS:
         raise ValueError("unknown target set %r; known: %s" % (target_set, ", ".join(SET_CHOICES)))

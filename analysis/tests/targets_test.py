@@ -187,6 +187,13 @@ class TargetSetTest(unittest.TestCase):
         write_run(self.dir, "keepalive-c25", "helloworld", 1, 1, 5.0)
         self.assertEqual({"uring", "helloworld"}, self.sets())
 
+    def test_static_set_is_chosen_by_its_scenarios(self):
+        write_run(self.dir, "static-64k", "lt_writev_procs", 1, 1, 10.0)
+        write_run(self.dir, "static-64k", "nginx", 1, 1, 20.0)
+        self.assertEqual({"static"}, self.sets())
+        result = {r["id"]: r for r in targets.evaluate(self.dir)}["static-64k-nginx"]
+        self.assertEqual((result["median"], result["met"]), (0.5, True))
+
     def test_auto_without_either_server_is_helloworld_not_measured(self):
         self.assertEqual({"helloworld"}, self.sets())
 
