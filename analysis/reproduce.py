@@ -7,7 +7,7 @@ alternated rounds, repeated until every paired ratio against the floor and
 nginx is known within ±5% (95% interval) or the time budget is spent, and
 writes to a new, git-ignored runs/<date>-<host>-reproduce/
 (or --out DIR; a maintainer refreshing the reference run passes --out results/<name>):
-  raw/<scenario>.jsonl                        every run, one JSON line each
+  raw/<scenario>.jsonl.gz                     every run, one JSON line each (gzip)
   summary.csv   table.md   machine.json   graphs/*.png *.svg   logs/<server>.log
 
 examples:

@@ -10,6 +10,7 @@ with the absolute figures beside them.
 
 import csv
 import glob
+import gzip
 import json
 import math
 import os
@@ -51,13 +52,16 @@ def load_machine(result_dir: str) -> Dict:
 def raw_records(result_dir: str) -> List[Dict]:
     """Every run record under raw/: one file per run as the runner writes them
     (raw/<scenario>/<point>/<server>-<run>.json), or packed, one line per run
-    (raw/<scenario>.jsonl, pack_raw()); in a stable order."""
+    (raw/<scenario>.jsonl.gz, pack_raw(), or an older run's uncompressed
+    raw/<scenario>.jsonl); in a stable order."""
     records = []
     for path in sorted(glob.glob(os.path.join(result_dir, "raw", "**", "*.json*"), recursive=True)):
-        with open(path) as f:
-            if path.endswith(".jsonl"):
+        if path.endswith((".jsonl", ".jsonl.gz")):
+            opener = gzip.open if path.endswith(".gz") else open
+            with opener(path, "rt") as f:
                 records.extend(json.loads(line) for line in f if line.strip())
-            elif path.endswith(".json"):
+        elif path.endswith(".json"):
+            with open(path) as f:
                 records.append(json.load(f))
     return records
 
@@ -67,9 +71,10 @@ def has_raw(result_dir: str) -> bool:
 
 
 def pack_raw(result_dir: str) -> List[str]:
-    """Packs raw/<scenario>/**/*.json into raw/<scenario>.jsonl, one line per run in
+    """Packs raw/<scenario>/**/*.json into raw/<scenario>.jsonl.gz, one line per run in
     path order, and removes the files: a reference run is committed, and one file per
-    run made hundreds. Returns the files written."""
+    run made hundreds (gzip: the records repeat their keys, a quarter of the bytes
+    stays). Returns the files written."""
     raw = os.path.join(result_dir, "raw")
     written = []
     if not os.path.isdir(raw):
@@ -79,8 +84,8 @@ def pack_raw(result_dir: str) -> List[str]:
         if not os.path.isdir(directory):
             continue
         paths = sorted(glob.glob(os.path.join(directory, "**", "*.json"), recursive=True))
-        target = directory + ".jsonl"
-        with open(target, "a") as out:
+        target = directory + ".jsonl.gz"
+        with gzip.open(target, "at") as out:
             for path in paths:
                 with open(path) as f:
                     record = json.load(f)

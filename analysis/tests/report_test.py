@@ -31,7 +31,8 @@ class PackTest(unittest.TestCase):
         written = report.pack_raw(dest)
         self.assertTrue(written)
         left = [os.path.join(d, n) for d, _, names in os.walk(os.path.join(dest, "raw")) for n in names]
-        self.assertEqual(sorted(written), sorted(left))  # one .jsonl a scenario, nothing else
+        self.assertEqual(sorted(written), sorted(left))  # one .jsonl.gz a scenario, nothing else
+        self.assertTrue(all(w.endswith(".jsonl.gz") for w in written))
         self.assertEqual(before, report.raw_records(dest))
         self.assertEqual(report.load_rows(RESULT_A), report.load_rows(dest))
 

@@ -38,9 +38,12 @@ namespace hellepoll::http::static_files {
 struct StaticOptions {
   bool dotfiles = false;  // serve names that start with '.'
   // A file up to this size is read whole with its lookup and copied into
-  // the response; a larger one is sent from the file. Measured: see
-  // results/README.md ("Static files").
-  uint64_t small_file = 16 * 1024;
+  // the response (one send with its head); a larger one is sent from the
+  // file. Copying costs less up to 16 KiB on every variant (0.62-0.81x the
+  // CPU) and about breaks even at 32 KiB on epoll (0.87-0.98x) while io_uring
+  // still gains (0.73x; 0.75x at 64 KiB, where epoll loses): results/README.md,
+  // "Static files". The cache then holds up to max_entries such copies.
+  uint64_t small_file = 32 * 1024;
   FileCache::Options cache;  // entries per worker, revalidation interval
   std::string mime_types = "/etc/mime.types";
 };
