@@ -6,7 +6,8 @@ io_uring the ring's reads finish on the kernel's workers. This measures the effe
 tree holds a 256 MiB file of real data (written, not sparse) and a 1 KiB file. Each server
 (pinned like reproduce: server on the lower half of the cores, client on the upper) runs
 two phases of --seconds, alternated --rounds times:
-  warm   the big file is in the page cache; a downloader (curl) fetches it over and over
+  warm   the big file is in the page cache; a downloader (curl, --limit-rate) fetches it
+         over and over
          while loadgen holds --rate req/s of the 1 KiB file over 25 connections, latency
          measured from each request's scheduled send time (no coordinated omission);
   cold   the same, with the big file's pages dropped (fdatasync + POSIX_FADV_DONTNEED)
@@ -73,8 +74,8 @@ class Downloader:
     """Fetches the big file over and over (curl, pinned) until stopped; in cold mode its pages
     are dropped before every fetch. Counts complete downloads and their bytes."""
 
-    def __init__(self, url: str, path: str, cold: bool, cpus: str):
-        self.url, self.path, self.cold, self.cpus = url, path, cold, cpus
+    def __init__(self, url: str, path: str, cold: bool, cpus: str, limit: str):
+        self.url, self.path, self.cold, self.cpus, self.limit = url, path, cold, cpus, limit
         self.stop = threading.Event()
         self.downloads, self.bytes, self.failures = 0, 0, 0
         self.thread = threading.Thread(target=self.run)
@@ -85,7 +86,8 @@ class Downloader:
                 drop_cache(self.path)
             done = subprocess.run(["taskset", "-c", self.cpus, "curl", "-s", "-o", "/dev/null",
                                    "-w", "%{http_code} %{size_download}", "--max-time", "60",
-                                   self.url], stdout=subprocess.PIPE, check=False)
+                                   "--limit-rate", self.limit, self.url],
+                                  stdout=subprocess.PIPE, check=False)
             status, _, size = done.stdout.decode().partition(" ")
             if done.returncode == 0 and status == "200" and int(size or 0) == BIG_BYTES:
                 self.downloads += 1
@@ -94,13 +96,14 @@ class Downloader:
                 self.failures += 1
 
 
-def measure(server: RunningServer, tree: static_files.Tree, cold: bool, seconds: float, rate: float,
+def measure(server: RunningServer, tree: static_files.Tree, cold: bool, args,
             tools: clients.Tools, client_cpus: str) -> Dict:
+    seconds, rate = args.seconds, args.rate
     big = tree.path(BIG)
     if not cold:
         warm_cache(big)
     base = "http://127.0.0.1:%d/static/" % server.port
-    down = Downloader(base + BIG, big, cold, client_cpus)
+    down = Downloader(base + BIG, big, cold, client_cpus, args.limit_rate)
     down.thread.start()
     time.sleep(0.2)  # the download is under way
     tmp = tempfile.mkdtemp(prefix="hellepoll-cold-")
@@ -158,7 +161,8 @@ def summarize(runs: List[Dict]) -> List[Dict]:
     return rows
 
 
-def render(rows: List[Dict], machine: Dict, command: str, rate: float, seconds: float) -> str:
+def render(rows: List[Dict], machine: Dict, command: str, rate: float, seconds: float,
+           limit: str) -> str:
     def c(v, fmt="%.0f"):
         return "—" if v is None else fmt % v
 
@@ -175,8 +179,9 @@ def render(rows: List[Dict], machine: Dict, command: str, rate: float, seconds: 
             c(r["warm_download_mb_per_s"]), c(r["cold_download_mb_per_s"]), r["invalid_runs"]))
     lines += ["", "loadgen holds %g req/s of a 1 KiB file over 25 connections for %g s a phase, "
               "latency from each request's scheduled send time, while curl downloads the "
-              "256 MiB file over and over (cold: its pages dropped before every download). "
-              "Medians over the rounds; the ratio is taken per round." % (rate, seconds)]
+              "256 MiB file over and over at up to %s B/s (cold: its pages dropped before "
+              "every download). Medians over the rounds; the ratio is taken per round." % (
+                  rate, seconds, limit)]
     return "\n".join(lines) + "\n"
 
 
@@ -189,6 +194,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, metavar="S")
     parser.add_argument("--rate", type=float, default=5000.0, metavar="R",
                         help="1 KiB requests per second (default %(default)g)")
+    parser.add_argument("--limit-rate", default="200M", metavar="R",
+                        help="curl's --limit-rate for the download (default %(default)s): the "
+                             "client core is shared with loadgen, and must not starve it")
     parser.add_argument("--out", metavar="DIR")
     args = parser.parse_args(argv)
     tools = clients.Tools()
@@ -222,7 +230,7 @@ def main(argv=None) -> int:
                     continue
                 for rnd in range(args.rounds):
                     for cold in (False, True):
-                        r = measure(server, tree, cold, args.seconds, args.rate, tools, ccpu)
+                        r = measure(server, tree, cold, args, tools, ccpu)
                         r.update(server=name, round=rnd)
                         runs.append(r)
                         print("static_cold: %-20s round %d %s: p99 %s us, %d downloads%s" % (
@@ -236,7 +244,7 @@ def main(argv=None) -> int:
     machine["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     rows = summarize(runs)
     command = "/usr/bin/python3 -m analysis.static_cold " + " ".join(argv)
-    text = render(rows, machine, command.strip(), args.rate, args.seconds)
+    text = render(rows, machine, command.strip(), args.rate, args.seconds, args.limit_rate)
     with open(os.path.join(out, "static-cold.md"), "w") as f:
         f.write(text)
     with open(os.path.join(out, "static-cold.json"), "w") as f:

@@ -194,7 +194,9 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void read_ahead_file();
   // Output is owed and waits: for room in the socket, or for a file's bytes
   // read ahead on the pool. Until then the connection is not done writing.
-  bool output_waits() const { return write_blocked_ || reading_ahead_; }
+  bool output_waits() const { return write_blocked_ || reading_ahead_ || yielding_; }
+  void yield_flush();
+  void resume_flush();
   void submit_send();
   void end_when_idle();
   bool input_waiting() const;
@@ -263,18 +265,19 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   InBuffer* in_ = nullptr;
   OutBuffer* out_ = nullptr;
   Response res_;
-  uint32_t req_start_ = 0;        // offset of the current request in in_
-  uint32_t body_pos_ = 0;         // offset of its body
-  uint32_t next_start_ = 0;       // where the request after it starts
-  uint32_t interest_ = 0;         // registered with epoll (level-triggered)
-  bool paused_ = false;           // back-pressure: not reading
-  bool write_blocked_ = false;    // waiting for EPOLLOUT
-  bool reading_ahead_ = false;    // read_ahead_file() is under way
-  bool read_ahead_done_ = false;  // the flush after it: output waited, as a blocked write does
-  uint32_t serial_ = 0;           // which connection this object serves (a pool's late answer checks it)
-  bool peer_eof_ = false;         // the client's FIN was read
-  bool client_closes_ = false;    // the last request asked to close: the client sends no more
-  bool reset_at_end_ = false;     // a close-delimited stream was cut: end with RST, not FIN
+  uint32_t req_start_ = 0;       // offset of the current request in in_
+  uint32_t body_pos_ = 0;        // offset of its body
+  uint32_t next_start_ = 0;      // where the request after it starts
+  uint32_t interest_ = 0;        // registered with epoll (level-triggered)
+  bool paused_ = false;          // back-pressure: not reading
+  bool write_blocked_ = false;   // waiting for EPOLLOUT
+  bool reading_ahead_ = false;   // read_ahead_file() is under way
+  bool output_resumed_ = false;  // resume_flush(): output waited, as a blocked write does
+  bool yielding_ = false;        // yield_flush(): the flush goes on next turn
+  uint32_t serial_ = 0;          // which connection this object serves (a pool's late answer checks it)
+  bool peer_eof_ = false;        // the client's FIN was read
+  bool client_closes_ = false;   // the last request asked to close: the client sends no more
+  bool reset_at_end_ = false;    // a close-delimited stream was cut: end with RST, not FIN
   bool registered_ = false;
   // Low 32 bits of the turn in which a read found the socket empty. A
   // connection that ends in that same turn has nothing unread to turn its
@@ -290,7 +293,7 @@ template <class Io>
 void Connection<Io>::open(UniqueFd fd) {
   fd_ = std::move(fd);
   state_ = State::kIdle;
-  read_ahead_done_ = false;
+  output_resumed_ = yielding_ = false;
   paused_ = write_blocked_ = peer_eof_ = client_closes_ = reset_at_end_ = in_handler_ = reading_ahead_ =
       false;
   ++serial_;
@@ -837,14 +840,49 @@ void Connection<Io>::read_ahead_file() {
         if (serial != serial_ || closed()) return;  // another connection by now
         reading_ahead_ = false;
         out_->files[i].ready_to = to;
-        flush();
+        resume_flush();
       });
+}
+
+// A flush sent its turn's share of a large file and the socket would take
+// more: it goes on next turn (a callback added on the loop thread runs
+// after this turn's events), so that other connections are served in
+// between. Progress: the write deadline starts again.
+template <class Io>
+void Connection<Io>::yield_flush() {
+  if (write_blocked_) {
+    write_blocked_ = false;  // writable: nothing to wait for from epoll
+    update_interest();
+  }
+  yielding_ = true;
+  ctx_.writing.push(this, ctx_.sched->now());
+  ctx_.sched->add_callback([this, serial = serial_] {
+    if (serial != serial_ || closed()) return;  // another connection by now
+    yielding_ = false;
+    resume_flush();
+  });
+}
+
+// The flush after output waited off the socket (a read-ahead, a yield):
+// bookkept as after a blocked write (the state's deadline starts again),
+// and guarded like the other flushes that run outside the connection's
+// own events.
+template <class Io>
+void Connection<Io>::resume_flush() {
+  output_resumed_ = true;
+  try {
+    flush();
+  } catch (...) {
+    std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a file: %s\n", fd_.get(),
+                 current_what());
+    on_exception();
+  }
 }
 
 template <class Io>
 void Connection<Io>::flush() {
-  if (reading_ahead_) return;  // read_ahead_file()'s completion flushes
-  const bool was_blocked = write_blocked_ || std::exchange(read_ahead_done_, false);
+  if (reading_ahead_ || yielding_) return;  // their completion flushes
+  const bool was_blocked = write_blocked_ || std::exchange(output_resumed_, false);
   if constexpr (kUring) {
     if (u_.sending) return;  // one send in flight at a time: on_sent() comes back here
     if (out_ && out_->pending()) {
@@ -879,6 +917,9 @@ void Connection<Io>::flush() {
         return;
       case FlushResult::kError:
         fail(Error::from_errno(errno));
+        return;
+      case FlushResult::kYield:
+        yield_flush();
         return;
       case FlushResult::kReadAhead:
         if (write_blocked_) {

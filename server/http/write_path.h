@@ -49,7 +49,9 @@ namespace hellepoll::http {
 
 // kReadAhead: the next bytes are a file's not known to be in the page cache
 // (out.warm_file says which): read them ahead off the loop, then flush again.
-enum class FlushResult : uint8_t { kDone, kBlocked, kError, kReadAhead };
+// kYield: this flush sent its turn's share of file bytes and the socket
+// would take more: flush again next turn, after the other connections.
+enum class FlushResult : uint8_t { kDone, kBlocked, kError, kReadAhead, kYield };
 
 inline int send_flags(bool last) { return last ? MSG_MORE | MSG_NOSIGNAL : MSG_NOSIGNAL; }
 
@@ -107,13 +109,19 @@ void for_each_segment(const OutBuffer& out, Fn&& fn) {
 
 // Sends a stream that holds files: the memory up to the next file with one
 // sendmsg() (MSG_MORE: the file's first bytes join it in a segment), then
-// the file with sendfile(), in chunks so that one large file does not keep
-// the loop for long, and only as far as its bytes are known to be in the
-// page cache (kReadAhead past that). A file that ends before its length (it shrank while
-// being sent) is an error: the promised Content-Length cannot be kept, and
-// the connection must close rather than desynchronise keep-alive.
+// the file with sendfile(), in chunks, at most kTurnFileBytes a flush (then
+// kYield), and only as far as its bytes are known to be in the page cache
+// (kReadAhead past that). A file that ends before its length (it shrank
+// while being sent) is an error: the promised Content-Length cannot be
+// kept, and the connection must close rather than desynchronise keep-alive.
 inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
   constexpr size_t kSendfileChunk = 1 << 20;
+  // A client that reads as fast as the loopback carries would keep one
+  // connection's flush going for a whole large file (a 256 MiB download
+  // held other clients' answers for 65 ms at p99): at most this much of
+  // files per flush, then kYield.
+  constexpr uint64_t kTurnFileBytes = 1 << 20;
+  uint64_t file_bytes_sent = 0;
   constexpr size_t kMaxIov = 2 * OutBuffer::kMaxRefs + OutBuffer::kMaxFiles + 1;
   while (out.pending()) {
     iovec iov[kMaxIov];
@@ -148,10 +156,12 @@ inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
         out.warm_file = static_cast<uint32_t>(file - out.files);
         return FlushResult::kReadAhead;
       }
+      if (file_bytes_sent >= kTurnFileBytes) return FlushResult::kYield;
       off_t off = static_cast<off_t>(at);
       w = ::sendfile(fd, file->fd, &off,
                      static_cast<size_t>(
                          std::min({file->len - file_skip, file->ready_to - at, uint64_t{kSendfileChunk}})));
+      if (w > 0) file_bytes_sent += static_cast<uint64_t>(w);
       if (w == 0) {
         errno = EIO;  // the file shrank: what the caller reports
         return FlushResult::kError;

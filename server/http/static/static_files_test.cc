@@ -73,6 +73,7 @@ class StaticFilesTest : public ::testing::Test {
     files_ = std::make_unique<StaticFiles>(root_);
     EXPECT_EQ("", files_->error());
     router_.stem("/static/", kGetHead, *files_);
+    router_.stem("/", kGetHead, *files_);  // the same tree at the root (GET / stays hello)
     router_.get("/", [](Request&, Response& res) { res.send_static(200, "Hello World", "text/plain"); });
     server_ = std::make_unique<ServerThread<Io>>(router_, config);
   }
@@ -198,6 +199,10 @@ TYPED_TEST(StaticFilesTest, ValidatorsAndRanges) {
   EXPECT_EQ(304, ask("/static/big.bin", "If-Modified-Since: " + date + "\r\n").status);
   EXPECT_EQ(200, ask("/static/big.bin", "If-None-Match: \"other\"\r\n").status);
   EXPECT_EQ(412, ask("/static/big.bin", "If-Match: \"other\"\r\n").status);
+  // A list on several field lines is one list (RFC 9110 5.3).
+  EXPECT_EQ(200, ask("/static/big.bin", "If-Match: \"other\"\r\nIf-Match: " + etag + "\r\n").status);
+  EXPECT_EQ(412, ask("/static/big.bin", "If-Match: \"a\"\r\nIf-Match: \"b\"\r\n").status);
+  EXPECT_EQ(304, ask("/static/big.bin", "If-None-Match: \"a\"\r\nIf-None-Match: " + etag + "\r\n").status);
   EXPECT_EQ(200, ask("/static/hello.txt", "If-Match: *\r\n").status);
 
   const std::string big = pattern(kBig);
@@ -257,6 +262,11 @@ TYPED_TEST(StaticFilesTest, PathsThatMayNotBeServed) {
   Reply dir = fetch(this->port(), get("/static/docs?x=1"));
   EXPECT_EQ(301, dir.status);
   EXPECT_EQ("/static/docs/?x=1", dir.header("location"));
+  // Mounted at the root, "//docs" names the directory docs: its Location
+  // must not read as "//docs/", a URL of the host "docs".
+  Reply slashes = fetch(this->port(), get("//docs"));
+  EXPECT_EQ(301, slashes.status);
+  EXPECT_EQ("/docs/", slashes.header("location"));
   Reply empty = fetch(this->port(), get("/static/empty"));
   EXPECT_EQ(301, empty.status);
   EXPECT_EQ("/static/empty/", empty.header("location"));
