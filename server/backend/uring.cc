@@ -303,6 +303,7 @@ void UringScheduler::release(Reg r, UniqueFd fd) {
   if (s.receiving) cancel(r, kCancelRecv);
   if (s.accepting && !s.accept_ending) cancel(r, kCancelAccept);
   if (s.polling) cancel(r, kPollRemove);
+  if (s.polling_out) cancel(r, kPollOutRemove);
   if (fd) {
     // Behind the sends already queued: they are issued (and hold the file)
     // before the descriptor goes.
@@ -319,8 +320,8 @@ void UringScheduler::release(Reg r, UniqueFd fd) {
 
 void UringScheduler::cancel(Reg r, Op what) {
   io_uring_sqe* q = sqe();
-  if (what == kPollRemove) {
-    io_uring_prep_poll_remove(q, data(kPoll, r));
+  if (what == kPollRemove || what == kPollOutRemove) {
+    io_uring_prep_poll_remove(q, data(what == kPollRemove ? kPoll : kPollOut, r));
   } else {
     io_uring_prep_cancel64(q, data(what == kCancelRecv ? kRecv : kAccept, r), 0);
   }
@@ -362,6 +363,14 @@ void UringScheduler::sendmsg(Reg r, const msghdr* m, int flags) {
   io_uring_sqe* q = sqe();
   io_uring_prep_sendmsg(q, slots_[r].fd, m, static_cast<unsigned>(flags));
   io_uring_sqe_set_data64(q, data(kSend, r));
+  ++slots_[r].inflight;
+}
+
+void UringScheduler::poll_out(Reg r) {
+  io_uring_sqe* q = sqe();
+  io_uring_prep_poll_add(q, slots_[r].fd, POLLOUT);
+  io_uring_sqe_set_data64(q, data(kPollOut, r));
+  slots_[r].polling_out = true;
   ++slots_[r].inflight;
 }
 
@@ -625,10 +634,14 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
   switch (op) {
     case kCancelRecv:
     case kCancelAccept:
-    case kPollRemove: {
+    case kPollRemove:
+    case kPollOutRemove: {
       // EALREADY: the target is running and may not end by itself.
       const Slot& s = slots_[r];
-      const bool armed = op == kCancelRecv ? s.receiving : op == kCancelAccept ? s.accepting : s.polling;
+      const bool armed = op == kCancelRecv     ? s.receiving
+                         : op == kCancelAccept ? s.accepting
+                         : op == kPollRemove   ? s.polling
+                                               : s.polling_out;
       if (res == -EALREADY && armed) cancel(r, op);
       done(r);
       return;
@@ -679,6 +692,10 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
       case kRead:
         if (live()) t->on_file_read(res);
         break;
+      case kPollOut:
+        slots_[r].polling_out = false;
+        if (live() && res >= 0) t->on_writable();
+        break;
       default:
         break;
     }
@@ -688,7 +705,7 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
   // After the catch: a throwing last on_accepted() must not keep the
   // listener from ending.
   if (op == kAccept && !more && live() && slots_[r].accept_ending && !slots_[r].accepting) accept_ended(r);
-  if (op == kSend || op == kRead || !more) done(r);
+  if (op == kSend || op == kRead || op == kPollOut || !more) done(r);
 }
 
 void UringScheduler::on_recv(Reg r, int res, uint32_t flags) {

@@ -117,6 +117,10 @@ class UringScheduler final : public Scheduler {
   // on its own workers: the loop never waits on the disk. `file` and buf
   // must stay until the completion; r's registration only names the task.
   void read(Reg r, int file, void* buf, size_t n, uint64_t offset);
+  // One POLLOUT wait on r's fd, completed by the task's on_writable(): for
+  // a task that writes to the fd itself (sendfile()) and met a full socket.
+  // release() cancels it.
+  void poll_out(Reg r);
   // Ends the registration: cancels its receive, closes `fd` once the queued
   // operations are issued. Sends in flight run to their end (shutdown() the
   // socket first to end them now). The task hears only on_released() from
@@ -143,10 +147,12 @@ class UringScheduler final : public Scheduler {
     kRecv,
     kSend,
     kRead,
+    kPollOut,
     // Operations on operations: each counted in flight like the others.
     kCancelRecv,
     kCancelAccept,
     kPollRemove,
+    kPollOutRemove,
     kPollUpdate,
     kClose,
   };
@@ -157,6 +163,7 @@ class UringScheduler final : public Scheduler {
     bool receiving = false;     // multishot receive armed
     bool want_receive = false;  // re-arm it when it ends (buffers ran out)
     bool polling = false;       // multishot poll (readiness) or accept armed
+    bool polling_out = false;   // poll_out() in flight
     bool accepting = false;
     bool accept_ending = false;  // end_accept(): its cancel is in flight
     bool when_done = false;      // detach() left a when_done in detached_
@@ -170,7 +177,7 @@ class UringScheduler final : public Scheduler {
   // and registers its fd here.
   void enable();
   void run_read_again();
-  void cancel(Reg r, Op what);  // kCancelRecv, kCancelAccept or kPollRemove
+  void cancel(Reg r, Op what);  // kCancelRecv, kCancelAccept, kPollRemove or kPollOutRemove
   Reg attach_fd(int fd, Task* task);
   io_uring_sqe* sqe();
   static uint64_t data(Op op, Reg r) { return (uint64_t{op} << 32) | r; }

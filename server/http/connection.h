@@ -198,6 +198,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void yield_flush();
   void resume_flush();
   void submit_send();
+  void sending_done();
   void end_when_idle();
   bool input_waiting() const;
   Error socket_error() const;
@@ -409,6 +410,10 @@ template <class Io>
 
 template <class Io>
 void Connection<Io>::on_writable() {
+  if constexpr (kUring) {
+    if (!closed() && u_.sending) submit_send();  // the POLLOUT a sendfile() waited for
+    return;
+  }
   if (closed() || !write_blocked_) return;  // edge-triggered: spurious when idle
   flush();
 }
@@ -539,6 +544,15 @@ void Connection<Io>::on_sent(int result) {
       submit_send();
       return;
     }
+    sending_done();
+  }
+}
+
+// The send in flight is complete.
+template <class Io>
+void Connection<Io>::sending_done() {
+  if constexpr (kUring) {
+    OutBuffer* s = u_.sending;
     u_.sending = nullptr;
     ctx_.give_out(s);
     flush();  // what was queued meanwhile, or what the state waits for next
@@ -571,9 +585,41 @@ void Connection<Io>::on_released() {
   }
 }
 
+// Hands the sending buffer's next step to the ring, or sends a cached
+// file's bytes from here (sendfile()): then at most kTurnFileBytes a turn
+// before the rest goes on from a callback next turn, and a full socket is
+// waited for with a POLLOUT through the ring (on_writable()).
 template <class Io>
 void Connection<Io>::submit_send() {
-  if constexpr (kUring) Io::Write::submit(*sched(), u_.reg, *u_.sending);
+  if constexpr (kUring) {
+    OutBuffer& out = *u_.sending;
+    const size_t start = out.sent;
+    for (;;) {
+      switch (Io::Write::submit(*sched(), u_.reg, fd_.get(), out)) {
+        case SubmitResult::kQueued:
+          return;
+        case SubmitResult::kSent:
+          if (!out.pending()) {
+            sending_done();
+            return;
+          }
+          if (out.sent - start < kTurnFileBytes) continue;
+          ctx_.writing.push(this, ctx_.sched->now());  // progress
+          ctx_.sched->add_callback([this, serial = serial_] {
+            if (serial != serial_ || closed() || !u_.sending) return;
+            submit_send();
+          });
+          return;
+        case SubmitResult::kBlocked:
+          if (out.sent != start) ctx_.writing.push(this, ctx_.sched->now());  // progress
+          sched()->poll_out(u_.reg);
+          return;
+        case SubmitResult::kError:
+          fail(Error::from_errno(errno));
+          return;
+      }
+    }
+  }
 }
 
 // Draining, and idle with nothing buffered: end, unless a request is on its

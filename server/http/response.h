@@ -86,8 +86,9 @@ class Response {
   Result<void> send_static(int status, std::string_view body, std::string_view content_type = "text/plain");
   // Answers with `length` bytes of the open file `fd` from `offset` as the
   // body (Content-Length: length), sent from the file without passing
-  // through a user-space copy where the backend can (sendfile() on epoll;
-  // reads through the ring on io_uring). `hold` keeps `fd` open until the
+  // through a user-space copy where the backend can (sendfile(); on
+  // io_uring, bytes not known to be cached are read through the ring
+  // and sent from memory). `hold` keeps `fd` open until the
   // bytes are sent. A file that turns out shorter than `length` ends the
   // connection (the framing promised cannot be kept). Refused (kBadState)
   // after write() buffered body bytes; a status without a body and a

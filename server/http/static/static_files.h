@@ -20,7 +20,8 @@
 // - The body: a file of at most `small_file` bytes was read with its
 //   lookup and is copied into the response (one send with its head); a
 //   larger one goes out from the file (Response::send_file(): sendfile()
-//   on epoll, reads through the ring on io_uring).
+//   of bytes in the page cache; bytes that are not, read ahead on the
+//   pool (epoll) or read through the ring (io_uring) first).
 // Differences from nginx, on purpose: dotfiles are 404 by default; ".." in
 // any spelling is 400, even when it would land inside the root; several
 // ranges are answered with the whole file (200), not multipart.
