@@ -2,14 +2,16 @@
 
 Usage: /usr/bin/python3 -m analysis.update_readme results/<date>-<host>
            [--targets results/<targets run> ...] [--microbench results/<microbench run>]
-           [--readme PATH]   (default: the repository's README.md)
+           [--static results/<static run>] [--readme PATH]   (default: the repository's README.md)
 
 Replaces the text between <!-- speed-table:begin/end --> (the original
 table reproduced, and the paired ratios of README_RATIO_SCENARIOS) and <!-- variants-table:begin/end -->
 (the variants with their keepalive-c25 costs); with --targets, the text
 between <!-- targets-table:begin/end --> (each named run's targets.md, from
 `./hellepoll reproduce --targets`, in order; --targets may be repeated); with --microbench, <!-- microbench-table:begin/end -->
-(the parser table of that run's README.md, from `./hellepoll microbench`).
+(the parser table of that run's README.md, from `./hellepoll microbench`); with --static,
+<!-- static-table:begin/end --> (req/s and CPU µs/request of every server in the static-*
+scenarios of that run) and a static-64k column in the variants table.
 The variants come from variants/variants.bzl, in its order.
 Nothing is typed by hand: rerun after committing a new reference run.
 """
@@ -73,13 +75,27 @@ def readme_caption(machine: dict, table_caption: str) -> str:
     return "\n".join([first] + how)
 
 
-def variants_table(rows, result_dir: str, declared: variants.Declared = variants.DECLARED) -> str:
-    """One row per variant in variants.bzl's order, with its keepalive-c25 costs."""
-    ka = {r["server"]: r for r in rows if r["scenario"] == "keepalive-c25" and r["valid"] == "true"}
+STATIC_SCENARIOS = ("static-1k", "static-64k", "static-1m", "static-mix")
+# The static scenario where the write axis shows (64 KiB: past the copy threshold, so
+# write, writev and sendfile differ): a column of the variants table.
+STATIC_COLUMN = "static-64k"
+
+
+def valid_rows(rows, scenario: str) -> dict:
+    return {r["server"]: r for r in rows if r["scenario"] == scenario and r["valid"] == "true"}
+
+
+def variants_table(rows, result_dir: str, declared: variants.Declared = variants.DECLARED,
+                   static_rows=None, static_dir: str = "") -> str:
+    """One row per variant in variants.bzl's order, with its keepalive-c25 costs (and its
+    static-64k CPU µs/request, from static_rows, when given)."""
+    ka = valid_rows(rows, "keepalive-c25")
+    st = valid_rows(static_rows, STATIC_COLUMN) if static_rows is not None else None
     axes = [axis for axis, _ in declared.axes]
     out = [
-        "| variant | %s | what it shows | CPU µs/req | syscalls/req |" % " | ".join(axes),
-        "|---|%s---|---|---|" % ("---|" * len(axes)),
+        "| variant | %s | what it shows | CPU µs/req | syscalls/req |%s" % (
+            " | ".join(axes), " %s CPU µs/req |" % STATIC_COLUMN if st is not None else ""),
+        "|---|%s---|---|---|%s" % ("---|" * len(axes), "---|" if st is not None else ""),
     ]
     for name in declared.names():
         r = ka.get(name)
@@ -93,13 +109,43 @@ def variants_table(rows, result_dir: str, declared: variants.Declared = variants
             if name == "helloworld":
                 what = "the default: `%s`, built as `helloworld`" % declared.helloworld
         cols = [declared.title(axis, v) for axis, v in zip(axes, values)] + [what]
-        out.append("| `%s` | %s | %.2f | %.2f |" % (name, " | ".join(cols), float(r["server_cpu_us_per_req"]),
-                                                   float(r["syscalls_per_req"])))
+        line = "| `%s` | %s | %.2f | %.2f |" % (name, " | ".join(cols), float(r["server_cpu_us_per_req"]),
+                                               float(r["syscalls_per_req"]))
+        if st is not None:
+            line += " %s |" % ("%.2f" % float(st[name]["server_cpu_us_per_req"]) if name in st else "—")
+        out.append(line)
     rel = os.path.relpath(result_dir)
     runs = sorted({r["valid_runs"] for r in ka.values()})
     out.append("")
     out.append(f"keepalive-c25, one worker pinned to core 0, loadgen on core 1; median of {'/'.join(runs)} runs; "
-               f"from `{rel}`.")
+               f"from `{rel}`." + (f" {STATIC_COLUMN}: from `{os.path.relpath(static_dir)}` (— not measured "
+                                   f"there; floors serve no files)." if st is not None else ""))
+    return "\n".join(out)
+
+
+def static_table(rows, static_dir: str) -> str:
+    """req/s and CPU µs/request of every server in each static scenario, in the run's order."""
+    by = {name: valid_rows(rows, name) for name in STATIC_SCENARIOS}
+    servers = list(dict.fromkeys(r["server"] for r in rows if r["scenario"] in STATIC_SCENARIOS))
+    out = ["| server | %s |" % " | ".join("%s req/s · µs/req" % n for n in STATIC_SCENARIOS),
+           "|---|%s" % ("---|" * len(STATIC_SCENARIOS))]
+
+    def cell(r):
+        if r is None:
+            return "—"
+        rps = float(r["req_per_s_median"])
+        text = "%.1fK" % (rps / 1000) if rps >= 1000 else "%.0f" % rps
+        return "%s%s · %.1f" % (text, " †" if r["client_bound"] == "true" else "",
+                                float(r["server_cpu_us_per_req"]))
+
+    for server in servers:
+        out.append("| %s | %s |" % (server, " | ".join(cell(by[n].get(server)) for n in STATIC_SCENARIOS)))
+    rel = os.path.relpath(static_dir)
+    runs = sorted({r["valid_runs"] for n in STATIC_SCENARIOS for r in by[n].values()})
+    out += ["", f"GET of one file of 1 KiB, 64 KiB, 1 MiB, or HttpArena's 20 files of 1–85 KB in rotation, "
+                f"keep-alive, 25 connections, every answer checked byte for byte; median of "
+                f"{'/'.join(runs)} runs, † client-bound; from `{rel}` (`table.md` there: min–max, "
+                f"syscalls, latency)."]
     return "\n".join(out)
 
 
@@ -128,6 +174,7 @@ def main(argv):
     parser.add_argument("--targets", metavar="DIR", action="append",
                         help="a targets run; repeat it for several (each set's table, in order)")
     parser.add_argument("--microbench", metavar="DIR")
+    parser.add_argument("--static", metavar="DIR", help="a run of the static-* scenarios")
     parser.add_argument("--readme", metavar="PATH")
     args = parser.parse_args(argv[1:])
     result_dir = args.result_dir.rstrip("/")
@@ -151,7 +198,14 @@ def main(argv):
     with open(readme) as f:
         text = f.read()
     text = replace_between(text, "speed-table", speed)
-    text = replace_between(text, "variants-table", variants_table(rows, result_dir))
+    static_rows = None
+    if args.static:
+        with open(os.path.join(args.static.rstrip("/"), "summary.csv")) as f:
+            static_rows = list(csv.DictReader(f))
+        text = replace_between(text, "static-table", static_table(static_rows, args.static.rstrip("/")))
+    text = replace_between(text, "variants-table",
+                           variants_table(rows, result_dir, static_rows=static_rows,
+                                          static_dir=(args.static or "").rstrip("/")))
     if args.targets:
         text = replace_between(text, "targets-table",
                                "\n\n".join(targets_table(d.rstrip("/")) for d in args.targets))

@@ -30,6 +30,10 @@ old targets
 old microbench
 <!-- microbench-table:end -->
 
+<!-- static-table:begin -->
+old static
+<!-- static-table:end -->
+
 Typed text stays.
 """
 
@@ -118,6 +122,27 @@ class UpdateReadmeTest(unittest.TestCase):
         self.assertIn("old targets", text)
         self.assertIn("old microbench", text)
         self.assertNotIn("old speed", text)
+
+    def test_a_static_run_fills_its_table_and_a_variants_column(self):
+        static_dir = os.path.join(self.tmp, "static")
+        os.makedirs(static_dir)
+        fields = ["scenario", "server", "valid", "valid_runs", "req_per_s_median", "client_bound",
+                  "server_cpu_us_per_req"]
+        lines = [",".join(fields),
+                 "static-64k,helloworld,true,5,60400,false,15.73",
+                 "static-64k,nginx,true,5,37700,false,24.21",
+                 "static-1k,nginx,true,5,900,true,28.8"]
+        with open(os.path.join(static_dir, "summary.csv"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.assertEqual(0, update_readme.main(["update_readme.py", self.run_dir, "--static", static_dir,
+                                                "--readme", self.readme]))
+        text = self.read()
+        self.assertNotIn("old static", text)
+        self.assertIn("| helloworld | — | 60.4K · 15.7 | — | — |", text)
+        self.assertIn("| nginx | 900 † · 28.8 | 37.7K · 24.2 | — | — |", text)
+        self.assertIn(" static-64k CPU µs/req |", text)
+        row = next(line for line in text.splitlines() if line.startswith("| `helloworld` |"))
+        self.assertTrue(row.endswith(" 15.73 |"), row)
 
     def test_several_targets_runs_are_shown_in_order(self):
         second = tempfile.mkdtemp()

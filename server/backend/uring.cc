@@ -694,7 +694,8 @@ void UringScheduler::dispatch(uint64_t user_data, int res, uint32_t flags) {
         break;
       case kPollOut:
         slots_[r].polling_out = false;
-        if (live() && res >= 0) t->on_writable();
+        // An error too: the task's next write meets it (or waits again).
+        if (live()) t->on_writable();
         break;
       default:
         break;

@@ -198,6 +198,7 @@ class Connection final : public Task, public TimeoutLink, private ResponseSink {
   void yield_flush();
   void resume_flush();
   void submit_send();
+  void resume_send();
   void sending_done();
   void end_when_idle();
   bool input_waiting() const;
@@ -411,7 +412,7 @@ template <class Io>
 template <class Io>
 void Connection<Io>::on_writable() {
   if constexpr (kUring) {
-    if (!closed() && u_.sending) submit_send();  // the POLLOUT a sendfile() waited for
+    if (!closed() && u_.sending) resume_send();  // the POLLOUT a sendfile() waited for
     return;
   }
   if (closed() || !write_blocked_) return;  // edge-triggered: spurious when idle
@@ -548,6 +549,21 @@ void Connection<Io>::on_sent(int result) {
   }
 }
 
+// submit_send() from outside the connection's own events (a callback, a
+// POLLOUT), guarded as the other such calls are.
+template <class Io>
+void Connection<Io>::resume_send() {
+  if constexpr (kUring) {
+    try {
+      submit_send();
+    } catch (...) {
+      std::fprintf(stderr, "hellepoll: http-connection (fd %d) threw sending a file: %s\n", fd_.get(),
+                   current_what());
+      on_exception();
+    }
+  }
+}
+
 // The send in flight is complete.
 template <class Io>
 void Connection<Io>::sending_done() {
@@ -597,6 +613,7 @@ void Connection<Io>::submit_send() {
     for (;;) {
       switch (Io::Write::submit(*sched(), u_.reg, fd_.get(), out)) {
         case SubmitResult::kQueued:
+          if (out.sent != start) ctx_.writing.push(this, ctx_.sched->now());  // progress
           return;
         case SubmitResult::kSent:
           if (!out.pending()) {
@@ -607,7 +624,7 @@ void Connection<Io>::submit_send() {
           ctx_.writing.push(this, ctx_.sched->now());  // progress
           ctx_.sched->add_callback([this, serial = serial_] {
             if (serial != serial_ || closed() || !u_.sending) return;
-            submit_send();
+            resume_send();
           });
           return;
         case SubmitResult::kBlocked:
@@ -896,10 +913,8 @@ void Connection<Io>::read_ahead_file() {
 // between. Progress: the write deadline starts again.
 template <class Io>
 void Connection<Io>::yield_flush() {
-  if (write_blocked_) {
-    write_blocked_ = false;  // writable: nothing to wait for from epoll
-    update_interest();
-  }
+  write_blocked_ = false;  // writable: nothing to wait for from epoll
+  update_interest();       // also: kClosing stops reading, level-triggered
   yielding_ = true;
   ctx_.writing.push(this, ctx_.sched->now());
   ctx_.sched->add_callback([this, serial = serial_] {
@@ -968,10 +983,8 @@ void Connection<Io>::flush() {
         yield_flush();
         return;
       case FlushResult::kReadAhead:
-        if (write_blocked_) {
-          write_blocked_ = false;  // no EPOLLOUT while nothing can be sent
-          update_interest();
-        }
+        write_blocked_ = false;  // no EPOLLOUT while nothing can be sent
+        update_interest();       // also: kClosing stops reading, level-triggered
         read_ahead_file();
         return;
     }

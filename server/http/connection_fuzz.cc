@@ -16,7 +16,11 @@
 // handler and one that forgets to answer. A handler's body is a function of
 // the request's path and of its ordinal (the how-many-th handler call of
 // the input), and each handler records what it meant to send and tags its
-// answer with "X-Ordinal".
+// answer with "X-Ordinal". Under /files/ the StaticFiles handler serves a
+// small tree made at start (a small file, one sent from the file, an
+// index, a dotfile); its answers may be any status its rules give, and a
+// 200 or 206 must carry the file's exact bytes (the range Content-Range
+// names).
 //
 // Checked for every input: no crash or sanitizer report (in debug builds
 // the scheduler also aborts an edge-triggered task that stops short of
@@ -33,12 +37,15 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +53,8 @@
 
 #include "server/http/client/response_parser.h"
 #include "server/http/server.h"
+#include "server/http/static/path.h"
+#include "server/http/static/static_files.h"
 #include "server/listener.h"
 #include "server/testing/fuzz_check.h"
 
@@ -63,6 +72,10 @@ struct Expected {
   // The framework's own answer (a handler threw): what the handler had
   // added, its X-Ordinal too, is discarded with it.
   bool untagged = false;
+  // A /files/ answer: any status; a 200 or 206 carries (part of) this
+  // file's bytes, when the path names a file of the tree.
+  bool file = false;
+  const std::string *file_bytes = nullptr;
 };
 
 // The input being run: what its handlers meant, in call order, and the
@@ -110,6 +123,50 @@ void expect(Request &req, Response &res, int status, std::string body) {
 }
 
 uint32_t next_ordinal() { return static_cast<uint32_t>(run_now->expected.size()); }
+
+// The tree /files/ serves, written once per process (removed at exit).
+struct FileTree {
+  FileTree() {
+    char tmpl[] = "/tmp/hellepoll-fuzz-www-XXXXXX";
+    FUZZ_CHECK(::mkdtemp(tmpl) != nullptr);
+    root = tmpl;
+    for (size_t i = 0; i < 50000; ++i) big.push_back(static_cast<char>('a' + (i * 7) % 26));
+    FUZZ_CHECK(::mkdir((root + "/docs").c_str(), 0755) == 0);
+    write("a.txt", "a small file\n");
+    write("big.bin", big);  // over StaticOptions::small_file: sent from the file
+    write("docs/index.html", "<p>docs</p>\n");
+    write(".hidden", "x");
+  }
+  void write(const std::string &name, const std::string &text) {
+    FILE *f = std::fopen((root + "/" + name).c_str(), "wb");
+    FUZZ_CHECK(f != nullptr);
+    FUZZ_CHECK(std::fwrite(text.data(), 1, text.size(), f) == text.size());
+    std::fclose(f);
+  }
+  // The bytes a path under /files/ names, if it names one of the files
+  // (after the path rules, which rules_test checks on their own: decoding,
+  // "." and empty segments). Spelled out here, apart from what was written.
+  const std::string *bytes_of(std::string_view sub) const {
+    static const std::string small = "a small file\n", index = "<p>docs</p>\n";
+    const static_files::SafePath p = static_files::safe_path(sub, /*allow_dotfiles=*/false);
+    if (p.status != 0) return nullptr;
+    if (p.relative == "a.txt" && !p.directory) return &small;
+    if (p.relative == "big.bin" && !p.directory) return &big;
+    if ((p.relative == "docs" && p.directory) || (p.relative == "docs/index.html" && !p.directory))
+      return &index;
+    return nullptr;
+  }
+  std::string root;
+  std::string big;
+};
+
+const FileTree &file_tree() {
+  static const FileTree *t = new FileTree;  // lives as long as the servers that read it
+  static const struct Remove {
+    ~Remove() { std::filesystem::remove_all(file_tree().root); }
+  } remove;
+  return *t;
+}
 
 // A deferred answer, completed one step per loop turn.
 struct Deferred {
@@ -229,6 +286,15 @@ Router &router() {
     r->exact("/forget", any, [](Request &req, Response &res) {
       expect(req, res, 500, "handler returned without a response\n");
     });
+    // Files: the StaticFiles handler over the tree; the answer is checked
+    // against the file's bytes (check_responses()).
+    r->stem("/files/", any, [](Request &req, Response &res) {
+      static const static_files::StaticFiles *files = new static_files::StaticFiles(file_tree().root);
+      expect(req, res, 0, "");
+      run_now->expected.back().file = true;
+      run_now->expected.back().file_bytes = file_tree().bytes_of(req.subpath());
+      (*files)(req, res);
+    });
     // Every other path and target ("*", "x"): 404 from a handler, so that
     // every answer but an error reply has an ordinal.
     r->stem("", any, [](Request &req, Response &res) {
@@ -266,6 +332,27 @@ long ordinal_of(std::string_view head) {
   const char *p = head.data() + at + kName.size();
   std::from_chars(p, head.data() + head.size(), v);
   return v;
+}
+
+// Whether a /files/ answer holds what it must: the bytes of the file for a
+// 200, the range its Content-Range names for a 206; any other status is
+// only framed (the response parser checked that).
+bool file_answer_ok(std::string_view head, int status, const std::string &body, const Expected &e) {
+  if (status != 200 && status != 206) return true;
+  if (e.file_bytes == nullptr) return false;  // a path that names no file answered with a body
+  if (e.head) return body.empty();
+  if (status == 200) return body == *e.file_bytes;
+  constexpr std::string_view kName = "\r\nContent-Range: bytes ";
+  const size_t at = head.find(kName);
+  if (at == std::string_view::npos) return false;
+  uint64_t first = 0, last = 0;
+  const char *p = head.data() + at + kName.size();
+  const char *end = head.data() + head.size();
+  p = std::from_chars(p, end, first).ptr;
+  if (p == end || *p != '-') return false;
+  std::from_chars(p + 1, end, last);
+  return last >= first && last < e.file_bytes->size() &&
+         body == e.file_bytes->substr(first, last - first + 1);
 }
 
 [[noreturn]] void mismatch(const std::string &got, size_t off, const char *what, const Expected *e) {
@@ -369,7 +456,13 @@ class Harness {
       std::abort();
     }
     c.fd.reset();  // unread input: RST, which the server must also survive
-    for (int i = 0; i < 200 && (server_.stats().active != 0 || run_.pending != 0); ++i) turn();
+    for (int i = 0; i < 200 && (server_.stats().active != 0 || run_.pending != 0 || pool_busy()); ++i) {
+      if (pool_busy()) {
+        FUZZ_CHECK(sched_.run_once(std::chrono::milliseconds(1)));
+      } else {
+        turn();
+      }
+    }
     FUZZ_CHECK(server_.stats().active == 0);       // no connection leaked
     FUZZ_CHECK(run_.pending == 0);                 // every deferred answer ended
     FUZZ_CHECK(server_.buffers_allocated() <= 4);  // nor buffers (each pool reuses)
@@ -389,13 +482,18 @@ class Harness {
   }
 
   void turn() { FUZZ_CHECK(sched_.run_once(Duration::zero())); }
+  bool pool_busy() { return server_.locals().pool().in_flight() != 0; }
 
   // Turns the loop until the client hears nothing new for a few turns and
   // no deferred answer is still being completed.
   void quiesce(Client &c) {
     size_t seen = c.got.size();
-    for (int quiet = 0, i = 0; (quiet < 10 || run_.pending != 0) && i < 2000; ++i) {
-      turn();
+    for (int quiet = 0, i = 0; (quiet < 10 || run_.pending != 0 || pool_busy()) && i < 2000; ++i) {
+      if (pool_busy()) {
+        FUZZ_CHECK(sched_.run_once(std::chrono::milliseconds(1)));  // a file lookup on the pool
+      } else {
+        turn();
+      }
       c.drain();
       quiet = c.got.size() == seen ? quiet + 1 : 0;
       seen = c.got.size();
@@ -442,8 +540,13 @@ class Harness {
                    ordinal < 0 ? "no X-Ordinal: the handler's headers were lost"
                                : ("X-Ordinal " + std::to_string(ordinal) + ": another call's answer").c_str(),
                    e);
-        if (h.status != e->status) mismatch(got, off, "another status", e);
-        if (body != (bodiless ? std::string() : e->body)) mismatch(got, off, "another body", e);
+        if (e->file) {
+          if (!file_answer_ok(rest.substr(0, h.head_bytes), h.status, body, *e))
+            mismatch(got, off, "a file's answer without the file's bytes", e);
+        } else {
+          if (h.status != e->status) mismatch(got, off, "another status", e);
+          if (body != (bodiless ? std::string() : e->body)) mismatch(got, off, "another body", e);
+        }
         ++next;
       } else if (!interim && (ordinal >= 0 || h.keep_alive || off + used != got.size())) {
         mismatch(got, off,

@@ -38,15 +38,18 @@ struct BodyRef {
 // from the file by the kernel (sendfile) without passing through this
 // process. The descriptor stays open while the OutBuffer holds the
 // FileRef's `hold` (the open-file cache's entry).
-// On epoll, sendfile() waits for the disk when the bytes are not in the
-// page cache: `ready_to` is the file offset below which they are known to
-// be there; beyond it the worker's pool reads them ahead first (out.warm).
+// sendfile() waits for the disk when the bytes are not in the page cache:
+// `ready_to` is the file offset below which they are taken to be there
+// (the caller said so, or the pool read them ahead); beyond it they are
+// read off the loop first. A large file's window is checked again before
+// it is sent (`checked_to`): the caller's word may be a minute old.
 struct FileRef {
   uint32_t at;
   int fd;
   uint64_t offset;  // in the file
   uint64_t len;
   uint64_t ready_to;
+  uint64_t checked_to;
 };
 
 struct OutBuffer {
@@ -101,7 +104,7 @@ struct OutBuffer {
   void add_file(int fd, uint64_t offset, uint64_t len, std::shared_ptr<const void> hold, bool cached) {
     if (nfiles == kMaxFiles) std::abort();  // the caller skipped full()
     files[nfiles] =
-        FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len, cached ? offset + len : offset};
+        FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len, cached ? offset + len : offset, offset};
     holds[nfiles++] = std::move(hold);
     file_bytes += len;
   }

@@ -93,8 +93,8 @@ class Response {
   // connection (the framing promised cannot be kept). Refused (kBadState)
   // after write() buffered body bytes; a status without a body and a
   // non-zero length as send() does. sendfile() has no MSG_NOSIGNAL: a
-  // program that sends files on epoll ignores SIGPIPE (every variant does,
-  // and StaticFiles sees to it), or a peer that hangs up mid-file kills it.
+  // program that sends files ignores SIGPIPE (every variant does, and
+  // StaticFiles sees to it), or a peer that hangs up mid-file kills it.
   // `cached`: the caller knows the bytes are in the page cache; else, on
   // epoll, the worker's BlockingPool reads each chunk ahead before
   // sendfile() sends it, so that the loop never waits on the disk (the

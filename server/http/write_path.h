@@ -35,6 +35,7 @@
 
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -111,6 +112,51 @@ void for_each_segment(const OutBuffer& out, Fn&& fn) {
 
 // Bytes of a file a sendfile() call offers the socket.
 constexpr size_t kSendfileChunk = 1 << 20;
+// A file with this much or more still to send has its next window checked
+// for page-cache residence before sendfile() (one syscall a window); a
+// smaller rest is trusted to the lookup's check.
+constexpr uint64_t kCheckWindow = 1 << 20;
+constexpr uint64_t kCheckFrom = 256 * 1024;
+
+// Whether a file's bytes [at, at + n) are all in the page cache, asked
+// without reading them: cachestat() (Linux 6.5; its number and structs are
+// not in Debian 12's headers), else a RWF_NOWAIT read of the first and the
+// last byte, which sees only those two pages.
+inline bool range_cached(int fd, uint64_t at, uint64_t n) {
+  struct Range {
+    uint64_t off, len;
+  } range{at, n};
+  struct Stat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } st{};
+  constexpr long kCachestat = 451;  // x86_64, arm64 and the other unified tables
+  if (::syscall(kCachestat, fd, &range, &st, 0) == 0) {
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t pages = (at + n + page - 1) / page - at / page;
+    return st.nr_cache >= pages;
+  }
+  char c;
+  for (uint64_t off : {at, at + n - 1}) {
+    iovec v{&c, 1};
+    if (::preadv2(fd, &v, 1, static_cast<off_t>(off), RWF_NOWAIT) < 0 && errno == EAGAIN) return false;
+  }
+  return true;
+}
+
+// Before sendfile() of a file's bytes from `at`: true when they may go now;
+// false when they must be read off the loop first (ready_to is then `at`).
+inline bool file_ready(FileRef& f, uint64_t at) {
+  if (at >= f.ready_to) return false;
+  const uint64_t end = f.offset + f.len;
+  if (at < f.checked_to || end - at < kCheckFrom) return true;
+  const uint64_t window = std::min(kCheckWindow, end - at);
+  if (!range_cached(f.fd, at, window)) {
+    f.ready_to = at;  // evicted since the lookup: read it again
+    return false;
+  }
+  f.checked_to = at + window;
+  return true;
+}
 // A client that reads as fast as the loopback carries would keep one
 // connection's flush going for a whole large file (a 256 MiB download held
 // other clients' answers for 65 ms at p99): at most this much of files a
@@ -156,8 +202,9 @@ inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
     ssize_t w;
     if (file) {
       const uint64_t at = file->offset + file_skip;
-      if (at >= file->ready_to) {
-        out.warm_file = static_cast<uint32_t>(file - out.files);
+      const uint32_t index = static_cast<uint32_t>(file - out.files);
+      if (!file_ready(out.files[index], at)) {
+        out.warm_file = index;
         return FlushResult::kReadAhead;
       }
       if (file_bytes_sent >= kTurnFileBytes) return FlushResult::kYield;
@@ -229,12 +276,13 @@ inline SubmitResult submit_files(UringScheduler& s, UringScheduler::Reg r, int s
     skip = 0;
     return true;
   });
-  if (file && file->offset + file_skip < file->ready_to) {
+  if (file && file_ready(out.files[file - out.files], file->offset + file_skip)) {
     uint64_t sent_now = 0;
     for (;;) {
       const uint64_t at = file->offset + file_skip;
-      if (file_skip == file->len || at >= file->ready_to)
+      if (file_skip == file->len || !file_ready(out.files[file - out.files], at)) {
         return SubmitResult::kSent;  // what follows: next call
+      }
       if (sent_now >= kTurnFileBytes) return SubmitResult::kSent;
       off_t off = static_cast<off_t>(at);
       const ssize_t w = ::sendfile(sock, file->fd, &off,

@@ -63,6 +63,7 @@ struct Sent {
   FlushResult last;     // the last flush's result
   int blocked = 0;      // flushes that met a full socket
   int read_aheads = 0;  // flushes that asked for a file's bytes to be read ahead
+  int yields = 0;       // flushes that stopped at their turn's share of file bytes
 };
 
 // Flushes `out` to the pair, waiting for room on kBlocked and reading
@@ -83,6 +84,7 @@ Sent send_all(OutBuffer& out, size_t expect_bytes) {
   FlushResult r;
   int blocked = 0;
   int read_aheads = 0;
+  int yields = 0;
   for (;;) {
     r = Policy::flush(p.writer.get(), out, false);
     if (r == FlushResult::kBlocked) {
@@ -95,13 +97,15 @@ Sent send_all(OutBuffer& out, size_t expect_bytes) {
       const uint64_t n = std::min<uint64_t>(256 * 1024, f.offset + f.len - f.ready_to);
       read_ahead(f.fd, f.ready_to, n);
       f.ready_to += n;
+    } else if (r == FlushResult::kYield) {
+      ++yields;
     } else {
       break;
     }
   }
   if (r != FlushResult::kDone) ::shutdown(p.writer.get(), SHUT_WR);
   reader.join();
-  return Sent{got, r, blocked, read_aheads};
+  return Sent{got, r, blocked, read_aheads, yields};
 }
 
 template <class P>
@@ -135,6 +139,39 @@ TYPED_TEST(WritePathFiles, MemoryAndFilesGoOutInWireOrder) {
   out.sent_all();
   EXPECT_EQ(0u, out.nfiles);
   EXPECT_EQ(0u, out.total());
+}
+
+// A cached file larger than a turn's share: no flush sends more than
+// kTurnFileBytes of it (kYield), and the bytes still come in order.
+TYPED_TEST(WritePathFiles, ALargeCachedFileYieldsEveryTurnsShare) {
+  const std::string large = pattern(5 << 20, 'y');
+  UniqueFd f = temp_file(large);
+  OutBuffer out;
+  out.bytes.append(std::string_view("H"));
+  out.add_file(f.get(), 0, large.size(), nullptr, true);
+  const Sent s = send_all<TypeParam>(out, 1 + large.size());
+  EXPECT_EQ(FlushResult::kDone, s.last);
+  EXPECT_TRUE(s.got == "H" + large);
+  EXPECT_EQ(0, s.read_aheads);
+  EXPECT_GE(s.yields + s.blocked, 4) << "a flush sent more than its share";
+}
+
+// The caller said "cached", but the pages were dropped since: a large
+// file's window is checked before it is sent, and read ahead instead.
+TYPED_TEST(WritePathFiles, ALargeFileEvictedSinceItsLookupIsReadAhead) {
+  const std::string large = pattern(2 << 20, 'z');
+  UniqueFd f = temp_file(large);
+  ASSERT_EQ(0, ::fdatasync(f.get()));
+  ASSERT_EQ(0, ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED));
+  EXPECT_FALSE(range_cached(f.get(), 0, 1 << 20));
+  OutBuffer out;
+  out.bytes.append(std::string_view("H"));
+  out.add_file(f.get(), 0, large.size(), nullptr, true);
+  const Sent s = send_all<TypeParam>(out, 1 + large.size());
+  EXPECT_EQ(FlushResult::kDone, s.last);
+  EXPECT_TRUE(s.got == "H" + large);
+  EXPECT_GE(s.read_aheads, 1) << "sent from the disk on the loop";
+  EXPECT_TRUE(range_cached(f.get(), 0, large.size()));
 }
 
 TYPED_TEST(WritePathFiles, OffsetsPastFourGiB) {

@@ -422,6 +422,46 @@ TYPED_TEST(StaticFilesTest, AReadAheadPastTheWriteDeadlineFailsTheConnection) {
   EXPECT_EQ(200, fetch(this->port(), get("/")).status);
 }
 
+// A cached file of many turns' shares, with a small answer pipelined
+// behind it: the large one goes out in pieces between other events (a
+// yield, or a wait for room) and still whole and in order.
+TYPED_TEST(StaticFilesTest, ALargeCachedFileAndAnAnswerBehindIt) {
+  constexpr size_t kSize = 8 << 20;
+  testing::write_file(this->root_ + "/large.bin", pattern(kSize, 8));
+  this->start();
+  Client c(this->port());
+  for (int round = 0; round < 2; ++round) {  // a lookup, then from the cache
+    ASSERT_TRUE(c.send(get("/static/large.bin") + get("/static/hello.txt")));
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << round;
+    EXPECT_TRUE(r.body == pattern(kSize, 8)) << round;
+    EXPECT_EQ("hello, static\n", c.read_reply().body) << round;
+  }
+}
+
+// A client that never reads a large file: the write deadline ends the
+// connection (on io_uring while a POLLOUT waits for room, which the close
+// cancels), and the server serves on.
+TYPED_TEST(StaticFilesTest, AClientThatNeverReadsALargeFileIsCut) {
+  constexpr size_t kSize = 32 << 20;
+  testing::write_file(this->root_ + "/large.bin", pattern(kSize, 9));
+  ServerConfig config;
+  config.write_timeout = 200ms;
+  this->start(config);
+  ASSERT_EQ(200, fetch(this->port(), "HEAD /static/large.bin HTTP/1.1\r\nHost: t\r\n\r\n").status);
+  {
+    Client c(this->port());
+    ASSERT_TRUE(c.send(get("/static/large.bin")));
+    auto timeouts = [this] { return this->server_->on_loop([](auto& s) { return s.stats().timeouts; }); };
+    for (int i = 0; i < 300 && timeouts() == 0; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(1u, timeouts());
+  }
+  auto active = [this] { return this->server_->on_loop([](auto& s) { return s.stats().active; }); };
+  for (int i = 0; i < 300 && active() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(0u, active()) << "the cut connection was never released";
+  EXPECT_EQ(200, fetch(this->port(), get("/static/hello.txt")).status);
+}
+
 // A file cut short while it is being sent: the promised Content-Length can
 // no longer be kept, so the connection ends instead of going on out of
 // step; the server serves others meanwhile and after.
