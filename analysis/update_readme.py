@@ -146,6 +146,9 @@ def static_table(rows, static_dir: str) -> str:
                 f"keep-alive, 25 connections, every answer checked byte for byte; median of "
                 f"{'/'.join(runs)} runs, † client-bound; from `{rel}` (`table.md` there: min–max, "
                 f"syscalls, latency)."]
+    graph = os.path.join(static_dir, "graphs", "static-cost.png")
+    if os.path.exists(graph):
+        out += ["", f"![server CPU per file request]({os.path.relpath(graph)})"]
     return "\n".join(out)
 
 

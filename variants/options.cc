@@ -43,7 +43,7 @@ void usage(FILE* f, const Identity& id) {
                "  --pool-threads N     threads per worker for opens and cold reads (default 4)\n"
                "  --small-file N       files of at most N bytes are read once and copied into\n"
                "                       each answer; larger ones are sent from the file\n"
-               "                       (default 32768)\n"
+               "                       (default 16384)\n"
                "  -h, --help           this text\n"
                "\n"
                "%.*s"

@@ -11,7 +11,7 @@ skipped and the reason returned, so the table can say so.
 """
 
 import os
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import matplotlib
 
@@ -29,6 +29,8 @@ VARIANT_COLOR = "#2b6cb0"
 PEER_COLOR = "#9c9c9c"
 INVALID_COLOR = "#c53030"
 MAIN = list(scen.DEFAULT_NAMES)
+# The static-* scenarios, drawn in graphs of their own (static-throughput, static-cost).
+STATIC = [s.name for s in scen.SCENARIOS if s.files and not s.named_only]
 
 
 def _save(fig, out_dir: str, name: str) -> List[str]:
@@ -52,8 +54,9 @@ def _color(row: Dict) -> str:
     return VARIANT_COLOR if row.get("kind") == "variant" else PEER_COLOR
 
 
-def throughput(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
-    panels = [s for s in MAIN if any(r["scenario"] == s and r["point"] == "c25" for r in rows)]
+def throughput(rows: List[Dict], machine: Dict, out_dir: str, names: Optional[List[str]] = None,
+               name: str = "throughput", title: str = "Hello-world throughput") -> List[str]:
+    panels = [s for s in (names or MAIN) if any(r["scenario"] == s and r["point"] == "c25" for r in rows)]
     if not panels:
         return []
     missing = {name: entry.get("status", "not run")
@@ -93,7 +96,7 @@ def throughput(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
         ax.set_yticks(ys)
         ax.set_yticklabels(servers)
     axes[0][0].invert_yaxis()  # shared: the first server on top in every panel
-    fig.suptitle("Hello-world throughput, req/s (higher is better)", fontsize=12)
+    fig.suptitle("%s, req/s (higher is better)" % title, fontsize=12)
     fig.legend(handles=[Patch(color=VARIANT_COLOR, label="Hellepoll variant"),
                         Patch(color=PEER_COLOR, label="peer"),
                         Patch(facecolor="white", edgecolor="black", hatch="///",
@@ -101,11 +104,12 @@ def throughput(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
                loc="upper right", fontsize=7, ncol=3, bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout(rect=(0, 0.08, 1, 0.95))
     _caption(fig, machine, "Bars: median; whiskers: min–max over the measured runs.")
-    return _save(fig, out_dir, "throughput")
+    return _save(fig, out_dir, name)
 
 
-def server_cost(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
-    scenarios_with_cost = [s for s in MAIN if any(
+def server_cost(rows: List[Dict], machine: Dict, out_dir: str, names: Optional[List[str]] = None,
+                name: str = "server_cost", title: str = "What a request costs the server") -> List[str]:
+    scenarios_with_cost = [s for s in (names or MAIN) if any(
         r["scenario"] == s and r["point"] == "c25" and r["valid"]
         and r["server_cpu_us_per_req"] is not None for r in rows)]
     if not scenarios_with_cost:
@@ -146,11 +150,11 @@ def server_cost(rows: List[Dict], machine: Dict, out_dir: str) -> List[str]:
         ax.grid(axis="x", which="both", alpha=0.3)
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper right", fontsize=7, ncol=len(labels))
-    fig.suptitle("What a request costs the server", fontsize=12)
+    fig.suptitle(title, fontsize=12)
     fig.tight_layout(rect=(0, 0.08, 1, 0.93))
     _caption(fig, machine, "CPU: utime+stime of every server process and thread "
              "(/proc/PID/stat) over responses; syscalls: perf raw_syscalls:sys_enter.")
-    return _save(fig, out_dir, "server_cost")
+    return _save(fig, out_dir, name)
 
 
 def _nines(p: float) -> float:
@@ -280,6 +284,12 @@ def draw_all(rows: List[Dict], machine: Dict, out_dir: str) -> Tuple[List[str], 
     for name, draw, why in (
             ("throughput", throughput, "no ab/keepalive/pipeline rows"),
             ("server_cost", server_cost, "no server CPU figures"),
+            ("static-throughput",
+             lambda r, m, o: throughput(r, m, o, STATIC, "static-throughput", "Static files: throughput"),
+             "no static-* runs (--full, or --scenarios static-64k,...)"),
+            ("static-cost",
+             lambda r, m, o: server_cost(r, m, o, STATIC, "static-cost", "What a file request costs the server"),
+             "no static-* runs"),
             ("latency", latency, "no valid fixed-rate runs (run with --full and loadgen built)"),
             ("sweep", sweep, "no concurrency-sweep runs (run with --full)")):
         paths = draw(rows, machine, out_dir)

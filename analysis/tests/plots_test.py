@@ -59,8 +59,16 @@ class PlotsTest(unittest.TestCase):
         main_only = [r for r in self.rows if r["scenario"] in ("ab-c25", "keepalive-c25")]
         written, notes = plots.draw_all(main_only, self.machine, self.tmp)
         self.assertEqual(len(written), 4)
-        self.assertEqual(len(notes), 2)
+        self.assertEqual(len(notes), 4)  # latency, sweep and both static graphs
         self.assertTrue(any("--full" in n for n in notes))
+        self.assertTrue(any(n.startswith("static-throughput graph skipped") for n in notes))
+
+    def test_static_graphs_draw_the_static_scenarios(self):
+        rows = [dict(r, scenario="static-64k") for r in self.rows if r["scenario"] == "keepalive-c25"]
+        svg = self.check(plots.throughput(rows, self.machine, self.tmp, plots.STATIC, "static-throughput",
+                                          "Static files: throughput"), "static-throughput")
+        self.assertIn("Static files: throughput", svg)
+        self.assertIn("static-64k", svg)
 
     def test_caption_text(self):
         self.assertEqual(

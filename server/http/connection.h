@@ -903,6 +903,7 @@ void Connection<Io>::read_ahead_file() {
         if (serial != serial_ || closed()) return;  // another connection by now
         reading_ahead_ = false;
         out_->files[i].ready_to = to;
+        out_->files[i].checked_to = to;  // just read in: no need to ask again
         resume_flush();
       });
 }

@@ -40,11 +40,11 @@ struct StaticOptions {
   bool dotfiles = false;  // serve names that start with '.'
   // A file up to this size is read whole with its lookup and copied into
   // the response (one send with its head); a larger one is sent from the
-  // file. Copying costs less up to 16 KiB on every variant (0.62-0.81x the
-  // CPU) and about breaks even at 32 KiB on epoll (0.87-0.98x) while io_uring
-  // still gains (0.73x; 0.75x at 64 KiB, where epoll loses): results/README.md,
+  // file. Copying costs 0.72-0.80x the CPU of sendfile() up to 16 KiB on
+  // epoll and 1.03-1.04x from 32 KiB on; io_uring gains through 64 KiB
+  // (0.47-0.56x to 16 KiB, 0.77x at 32, 0.93x at 64): results/README.md,
   // "Static files". The cache then holds up to max_entries such copies.
-  uint64_t small_file = 32 * 1024;
+  uint64_t small_file = 16 * 1024;
   FileCache::Options cache;  // entries per worker, revalidation interval
   std::string mime_types = "/etc/mime.types";
 };
