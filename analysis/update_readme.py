@@ -112,7 +112,8 @@ def variants_table(rows, result_dir: str, declared: variants.Declared = variants
         line = "| `%s` | %s | %.2f | %.2f |" % (name, " | ".join(cols), float(r["server_cpu_us_per_req"]),
                                                float(r["syscalls_per_req"]))
         if st is not None:
-            line += " %s |" % ("%.2f" % float(st[name]["server_cpu_us_per_req"]) if name in st else "—")
+            s_row = st.get(name) or (st.get(declared.helloworld) if name == "helloworld" else None)
+            line += " %s |" % ("%.2f" % float(s_row["server_cpu_us_per_req"]) if s_row else "—")
         out.append(line)
     rel = os.path.relpath(result_dir)
     runs = sorted({r["valid_runs"] for r in ka.values()})
@@ -141,7 +142,7 @@ def static_table(rows, static_dir: str) -> str:
     for server in servers:
         out.append("| %s | %s |" % (server, " | ".join(cell(by[n].get(server)) for n in STATIC_SCENARIOS)))
     rel = os.path.relpath(static_dir)
-    runs = sorted({r["valid_runs"] for n in STATIC_SCENARIOS for r in by[n].values()})
+    runs = sorted({r["valid_runs"] for n in STATIC_SCENARIOS for r in by[n].values()}, key=int)
     out += ["", f"GET of one file of 1 KiB, 64 KiB, 1 MiB, or HttpArena's 20 files of 1–85 KB in rotation, "
                 f"keep-alive, 25 connections, every answer checked byte for byte; median of "
                 f"{'/'.join(runs)} runs, † client-bound; from `{rel}` (`table.md` there: min–max, "

@@ -902,8 +902,7 @@ void Connection<Io>::read_ahead_file() {
       [this, serial = serial_, i = out_->warm_file, to = from + n] {
         if (serial != serial_ || closed()) return;  // another connection by now
         reading_ahead_ = false;
-        out_->files[i].ready_to = to;
-        out_->files[i].checked_to = to;  // just read in: no need to ask again
+        read_ahead_done(out_->files[i], to);
         resume_flush();
       });
 }

@@ -33,9 +33,9 @@
 // embedding program ignores SIGPIPE.
 #pragma once
 
+#include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -121,32 +121,34 @@ constexpr uint64_t kCheckWindow = 1 << 20;
 constexpr uint64_t kCheckFrom = 4 << 20;
 
 // Whether a file's bytes [at, at + n) are all in the page cache, asked
-// without reading them: cachestat() (Linux 6.5; its number and structs are
-// not in Debian 12's headers), else a RWF_NOWAIT read of the first and the
-// last byte, which sees only those two pages.
+// without reading them: mincore() of a mapping that is never touched, as
+// the lookup asks. (cachestat() would be one syscall, not three, but reads
+// the file's own mapping, which an overlayfs file leaves empty: every
+// window would read as cold in a container.)
 inline bool range_cached(int fd, uint64_t at, uint64_t n) {
-  struct Range {
-    uint64_t off, len;
-  } range{at, n};
-  struct Stat {
-    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-  } st{};
-  constexpr long kCachestat = 451;  // x86_64, arm64 and the other unified tables
-  if (::syscall(kCachestat, fd, &range, &st, 0) == 0) {
-    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    const uint64_t pages = (at + n + page - 1) / page - at / page;
-    return st.nr_cache >= pages;
-  }
-  char c;
-  for (uint64_t off : {at, at + n - 1}) {
-    iovec v{&c, 1};
-    if (::preadv2(fd, &v, 1, static_cast<off_t>(off), RWF_NOWAIT) < 0 && errno == EAGAIN) return false;
-  }
-  return true;
+  static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+  const uint64_t start = at / page * page;
+  const size_t len = static_cast<size_t>(at + n - start);
+  void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (m == MAP_FAILED) return false;
+  unsigned char pages[(kCheckWindow / 4096) + 2];
+  const size_t count = (len + page - 1) / page;
+  bool all = count <= sizeof pages && ::mincore(m, len, pages) == 0;
+  for (size_t i = 0; all && i < count; ++i) all = pages[i] & 1;
+  ::munmap(m, len);
+  return all;
 }
 
 // Before sendfile() of a file's bytes from `at`: true when they may go now;
 // false when they must be read off the loop first (ready_to is then `at`).
+// A read-ahead brought the file's bytes up to `to` into the page cache: they
+// may go, and are not asked about again (a window wider than a read-ahead
+// would otherwise be found cold again and again).
+inline void read_ahead_done(FileRef& f, uint64_t to) {
+  f.ready_to = to;
+  f.checked_to = to;
+}
+
 inline bool file_ready(FileRef& f, uint64_t at) {
   if (at >= f.ready_to) return false;
   const uint64_t end = f.offset + f.len;
