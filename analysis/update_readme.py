@@ -5,7 +5,7 @@ Usage: /usr/bin/python3 -m analysis.update_readme results/<date>-<host>
            [--static results/<static run>] [--readme PATH]   (default: the repository's README.md)
 
 Replaces the text between <!-- speed-table:begin/end --> (the original
-table reproduced, and the paired ratios of README_RATIO_SCENARIOS) and <!-- variants-table:begin/end -->
+table reproduced; the paired ratios stay in the run's table.md) and <!-- variants-table:begin/end -->
 (the variants with their keepalive-c25 costs); with --targets, the text
 between <!-- targets-table:begin/end --> (each named run's targets.md, from
 `./hellepoll reproduce --targets`, in order; --targets may be repeated); with --microbench, <!-- microbench-table:begin/end -->
@@ -33,25 +33,6 @@ def section(table_md: str, heading: str) -> str:
     if not m:
         sys.exit(f"update_readme: table.md has no section '{heading}'")
     return m.group(1).strip()
-
-
-# The scenarios whose paired ratios the README shows; table.md has them all.
-README_RATIO_SCENARIOS = ("keepalive-c25",)
-
-
-def paired_section(table_md: str) -> str:
-    """The paired-ratio section's explanation and its README_RATIO_SCENARIOS tables."""
-    heading = re.search(r"^## (Paired ratios against .*)$", table_md, re.M)
-    if not heading:
-        sys.exit("update_readme: table.md has no paired-ratio section (a run before paired ratios?)")
-    body = section(table_md, heading.group(1))
-    parts = re.split(r"^(?=### )", body, flags=re.M)
-    keep = [parts[0].strip()]
-    for part in parts[1:]:
-        name = part[4:].split(":")[0].split()[0]
-        if name in README_RATIO_SCENARIOS:
-            keep.append(part.strip().replace("### ", "#### ", 1))
-    return "### " + heading.group(1) + "\n\n" + "\n\n".join(keep)
 
 
 def replace_between(text: str, marker: str, body: str) -> str:
@@ -194,8 +175,7 @@ def main(argv):
         caption,
         "### The original README table, reproduced",
         section(table, "The original README table, reproduced"),
-        paired_section(table),
-        f"Every scenario's ratios, the absolute figures of every server, raw JSON and graphs: "
+        f"Paired ratios against the floor and nginx, the absolute figures of every server, raw JSON and graphs: "
         f"`{rel}/table.md`.\n\n![req/s per server]({rel}/graphs/throughput.png)",
     ])
     readme = args.readme or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "README.md")
