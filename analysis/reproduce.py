@@ -35,9 +35,9 @@ import datetime
 import json
 import os
 import signal
-import socket
 import sys
 import time
+from typing import Tuple
 
 from analysis.hellepoll_bench import clients, machine as machine_mod, report, rundir, scenarios as scen, targets
 from analysis.hellepoll_bench.peers import PEERS
@@ -147,6 +147,30 @@ def do_list(args) -> int:
         print("  %-18s %-7s %s  [%s]" % (s["name"], mode, s["title"],
                                          where))
     return 0
+
+
+def add_study_args(parser, what: str, duration_help: str = "seconds per measured run") -> None:
+    """The options of a study that measures its own servers through reproduce's runner
+    (analysis.static_threshold, analysis.uring_batch, ...): --repeats, --duration, --out,
+    --report."""
+    parser.add_argument("--repeats", type=int, default=5, metavar="N",
+                        help="rounds per scenario (default 5)")
+    parser.add_argument("--duration", type=float, metavar="S", help=duration_help)
+    parser.add_argument("--out", metavar="DIR",
+                        help="result directory (default: a new runs/<date>-<host>-%s/)" % what)
+    parser.add_argument("--report", metavar="DIR",
+                        help="redo the study's outputs from DIR/raw, measuring nothing")
+
+
+def run_study(args, scenario_names, specs, what: str, extra=()) -> Tuple[int, str]:
+    """A run of a study's `specs` through `scenario_names` with its --repeats, --duration
+    and --out (add_study_args), plus reproduce options `extra`: (exit status, result dir)."""
+    run_argv = ["--scenarios", ",".join(scenario_names), "--repeats", str(args.repeats)]
+    run_argv += ["--out", args.out] if args.out else []
+    run_argv += ["--duration", str(args.duration)] if args.duration else []
+    run_args = parse_args(run_argv + list(extra))
+    rc = do_run(run_args, specs, what)
+    return rc, run_args.out_dir
 
 
 def raise_fd_limit() -> None:

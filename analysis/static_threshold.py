@@ -23,8 +23,9 @@ import statistics
 import sys
 from typing import Dict, List, Optional
 
+from analysis import reproduce
 from analysis.hellepoll_bench import paired, report, rundir
-from analysis.hellepoll_bench.servers import Variant, find_binary
+from analysis.hellepoll_bench.servers import Variant
 
 VARIANTS = ("lt_write_procs", "lt_writev_procs", "uring_writev_procs")
 SIZES_K = (1, 4, 16, 32, 64)
@@ -36,11 +37,8 @@ class SmallFileVariant(Variant):
 
     def __init__(self, variant: str, small_file: int, root: Optional[str] = None):
         super().__init__(variant, root)
-        self.variant, self.small_file = variant, small_file
+        self.small_file = small_file
         self.name = self.label = "%s-%s" % (variant, "copy" if small_file else "file")
-
-    def binary(self):
-        return find_binary(os.path.join("variants", self.variant), self.root)
 
     def command(self, port, workdir):
         return super().command(port, workdir) + ["--small-file", str(self.small_file)]
@@ -103,29 +101,17 @@ def main(argv=None) -> int:
     parser = rundir.doc_parser("python3 -m analysis.static_threshold", __doc__)
     parser.add_argument("--variants", default=",".join(VARIANTS), metavar="A,B",
                         help="variants to measure (default: %s)" % ",".join(VARIANTS))
-    parser.add_argument("--repeats", type=int, default=5, metavar="N",
-                        help="rounds per size (default 5)")
-    parser.add_argument("--duration", type=float, metavar="S", help="seconds per measured run")
-    parser.add_argument("--out", metavar="DIR",
-                        help="result directory (default: a new runs/<date>-<host>-static-threshold/)")
-    parser.add_argument("--report", metavar="DIR", help="redo the table from DIR/raw")
+    reproduce.add_study_args(parser, "static-threshold")
     args = parser.parse_args(argv)
     if args.report:
         result_dir = args.report
     else:
-        from analysis import reproduce
-
-        run_argv = ["--scenarios", ",".join(scenario_names()), "--repeats", str(args.repeats),
-                    "--no-graphs"]
-        run_argv += ["--out", args.out] if args.out else []
-        run_argv += ["--duration", str(args.duration)] if args.duration else []
-        run_args = reproduce.parse_args(run_argv)
         specs = [SmallFileVariant(v, n) for v in args.variants.split(",") if v
                  for n in (COPY_ALL, 0)]
-        rc = reproduce.do_run(run_args, specs, "static-threshold")
+        rc, result_dir = reproduce.run_study(args, scenario_names(), specs, "static-threshold",
+                                             ["--no-graphs"])
         if rc:
             return rc
-        result_dir = run_args.out_dir
     rows = summarize(result_dir)
     if not rows:
         print("static_threshold: no runs in %s" % result_dir, file=sys.stderr)

@@ -33,8 +33,9 @@ import statistics
 import sys
 from typing import Dict, List, Optional
 
+from analysis import reproduce
 from analysis.hellepoll_bench import paired, report
-from analysis.hellepoll_bench.servers import Variant, find_binary
+from analysis.hellepoll_bench.servers import Variant
 
 VARIANT = "uring_writev_procs"
 REFERENCE = "lt_writev_procs"  # the rate of fixed-rate-shared is half its peak
@@ -52,11 +53,8 @@ class BatchVariant(Variant):
 
     def __init__(self, batch: int, variant: str = VARIANT, root: Optional[str] = None):
         super().__init__(variant, root)
-        self.variant, self.batch = variant, batch
+        self.batch = batch
         self.name = self.label = server_name(batch, variant)
-
-    def binary(self):
-        return find_binary(os.path.join("variants", self.variant), self.root)
 
     def command(self, port, workdir):
         return super().command(port, workdir) + ["--uring-batch", str(self.batch)]
@@ -231,14 +229,8 @@ def main(argv=None) -> int:
         epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=parse_batches, default=list(BATCHES), metavar="A,B",
                         help="--uring-batch values (default: %s)" % ",".join(map(str, BATCHES)))
-    parser.add_argument("--repeats", type=int, default=5, metavar="N",
-                        help="rounds per scenario (default 5)")
-    parser.add_argument("--duration", type=float, metavar="S",
-                        help="seconds per measured run (default: 1, 5 for the fixed rate)")
-    parser.add_argument("--out", metavar="DIR",
-                        help="result directory (default: a new runs/<date>-<host>-uring-batch/)")
-    parser.add_argument("--report", metavar="DIR",
-                        help="redraw the chart and the table from DIR/raw, measuring nothing")
+    reproduce.add_study_args(parser, "uring-batch",
+                             "seconds per measured run (default: 1, 5 for the fixed rate)")
     parser.add_argument("--no-perf", action="store_true", help="do not count syscalls")
     parser.add_argument("--no-graphs", action="store_true", help="skip matplotlib")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -251,19 +243,12 @@ def main(argv=None) -> int:
                 raise FileNotFoundError("%s has no raw/ runs" % args.report)
             result_dir = args.report
         else:
-            from analysis import reproduce
-
-            run_argv = ["--scenarios", "%s,%s" % (COST, LATENCY), "--repeats", str(args.repeats)]
-            run_argv += ["--out", args.out] if args.out else []
-            run_argv += ["--duration", str(args.duration)] if args.duration else []
-            run_argv += ["--no-perf"] if args.no_perf else []
-            run_argv += ["--no-graphs"] if args.no_graphs else []
-            run_args = reproduce.parse_args(run_argv)
+            extra = ["--no-perf"] if args.no_perf else []
+            extra += ["--no-graphs"] if args.no_graphs else []
             specs = [BatchVariant(b) for b in args.batches] + [Variant(REFERENCE)]
-            rc = reproduce.do_run(run_args, specs, "uring-batch")
+            rc, result_dir = reproduce.run_study(args, (COST, LATENCY), specs, "uring-batch", extra)
             if rc:
                 return rc
-            result_dir = run_args.out_dir
         # The command that measured: this one, or (--report) the one machine.json recorded.
         command = "" if args.report else "/usr/bin/python3 -m analysis.uring_batch " + " ".join(argv)
         done = write_outputs(result_dir, command.strip(), plots=not args.no_graphs)

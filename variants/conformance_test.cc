@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "server/fd.h"
 #include "server/testing/client.h"
 #include "server/testing/process.h"
 #include "variants/testing/raw_socket.h"
@@ -295,6 +296,35 @@ TEST(Floor, AnswersEveryRequestAndApacheBench) {
   const std::string url = "http://127.0.0.1:" + std::to_string(s.port()) + "/";
   ASSERT_EQ(0, run_command({"/usr/bin/ab", "-q", "-k", "-c", "25", "-n", "20000", url}, &out)) << out;
   EXPECT_NE(std::string::npos, out.find("Failed requests:        0")) << out;
+}
+
+// `--file`: every request is answered with the file, byte for byte, also
+// pipelined behind answers that fill the socket (sendfile resumed on EAGAIN).
+TEST(Floor, AnswersEveryRequestWithTheFile) {
+  const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/floor-file.bin";
+  std::string bytes(3 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 2654435761u) >> 13);
+  {
+    hellepoll::UniqueFd f(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    ASSERT_TRUE(f);
+    ASSERT_EQ(static_cast<ssize_t>(bytes.size()), ::write(f.get(), bytes.data(), bytes.size()));
+  }
+  ServerProcess s("variants/floor", {"--workers", "1", "--file", path});
+  ASSERT_TRUE(s.ready()) << s.ready_line();
+  Client c(s.port());
+  std::string batch;
+  for (int i = 0; i < 4; ++i) batch += kGet;
+  ASSERT_TRUE(c.send(batch));
+  std::this_thread::sleep_for(100ms);  // lets the socket fill before the client reads
+  for (int i = 0; i < 4; ++i) {
+    Reply r = c.read_reply();
+    ASSERT_TRUE(r.ok) << i;
+    EXPECT_EQ(200, r.status);
+    EXPECT_EQ(std::to_string(bytes.size()), r.header("content-length"));
+    ASSERT_TRUE(r.body == bytes) << i << ": " << r.body.size() << " bytes";
+  }
+  ASSERT_TRUE(c.send(kGet));
+  ASSERT_TRUE(c.read_reply().body == bytes);
 }
 
 // Waits (5 s at most) until the server has read every byte `c` sent.

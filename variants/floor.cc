@@ -7,7 +7,16 @@
 // provided buffers, one send in flight, submitted with the wait). So the
 // difference between a variant and its floor is user space only: whatever a
 // real variant costs above it is the price of HTTP itself.
+//
+// `floor --file PATH` is the floor of the static-* scenarios: every request
+// is answered with that one file, the head sent with MSG_MORE and the body
+// with sendfile() (resumed when the socket is full), as nginx sends a file
+// with `sendfile on; tcp_nopush on`. What StaticFiles costs above it is the
+// price of paths, the open-file cache and conditional headers.
+#include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -33,6 +42,14 @@ constexpr char kResponse[] =
     "HTTP/1.1 200 OK\r\nServer: floor\r\nContent-Type: text/plain\r\nContent-Length: 11\r\n"
     "Connection: keep-alive\r\n\r\nHello World";
 constexpr size_t kResponseLen = sizeof kResponse - 1;
+
+// The one file `--file` answers with, opened once before the workers start
+// (sendfile() takes an offset per call, so they share the descriptor).
+struct FileAnswer {
+  hellepoll::UniqueFd fd;
+  off_t size = 0;
+  std::string head;
+};
 
 #ifdef HELLEPOLL_FLOOR_URING
 constexpr Trigger kTrigger = Trigger::kCompletion;
@@ -165,10 +182,14 @@ class UringFloorConnection final : public Task {
 
 class FloorConnection final : public Task {
  public:
-  FloorConnection(Scheduler& s, std::vector<FloorConnection*>& free_list) : sched_(s), free_(free_list) {}
+  FloorConnection(Scheduler& s, std::vector<FloorConnection*>& free_list, const FileAnswer* file)
+      : sched_(s), free_(free_list), file_(file) {}
   void start(UniqueFd fd) {
     fd_ = std::move(fd);
     counter_.reset();
+    owed_ = 0;
+    head_sent_ = 0;
+    body_sent_ = 0;
     if (!sched_.add(fd_.get(), this, kReadable)) {
       fd_.reset();
       free_.push_back(this);
@@ -189,15 +210,56 @@ class FloorConnection final : public Task {
         return;
       }
       size_t answers = counter_.count(buf, static_cast<size_t>(n));
-      if (answers && !reply(answers)) return;
+      if (answers == 0) return;
+      if (file_) {
+        owed_ += answers;
+        send_files();
+      } else {
+        reply(answers);
+      }
       return;  // level-triggered: epoll reports what is left
     }
   }
+  void on_writable() override { send_files(); }
   std::string_view task_name() const override { return "floor-connection"; }
 
  private:
- private:
-  bool reply(size_t answers) {
+  // Sends the files owed. A full socket waits for EPOLLOUT with reading
+  // paused (requests queue in the socket meanwhile), then reading resumes.
+  void send_files() {
+    const auto size = static_cast<size_t>(file_->size);
+    while (owed_ > 0) {
+      while (head_sent_ < file_->head.size()) {
+        ssize_t w = ::send(fd_.get(), file_->head.data() + head_sent_, file_->head.size() - head_sent_,
+                           MSG_NOSIGNAL | MSG_MORE);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) return wait_writable();
+        if (w <= 0) return close();
+        head_sent_ += static_cast<size_t>(w);
+      }
+      while (body_sent_ < size) {
+        auto off = static_cast<off_t>(body_sent_);
+        ssize_t w = ::sendfile(fd_.get(), file_->fd.get(), &off, size - body_sent_);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && errno == EAGAIN) return wait_writable();
+        if (w <= 0) return close();  // 0: the file shrank; the answer cannot be finished
+        body_sent_ += static_cast<size_t>(w);
+      }
+      --owed_;
+      head_sent_ = 0;
+      body_sent_ = 0;
+    }
+    if (waiting_) {
+      waiting_ = false;
+      if (!sched_.modify(fd_.get(), kReadable)) close();
+    }
+  }
+  void wait_writable() {
+    if (waiting_) return;
+    waiting_ = true;
+    if (!sched_.modify(fd_.get(), kWritable)) close();
+  }
+  void reply(size_t answers) {
     out_.clear();
     render(out_, answers);
     size_t off = 0;
@@ -209,19 +271,24 @@ class FloorConnection final : public Task {
       }
       if (w < 0 && errno == EINTR) continue;
       close();  // the floor does not queue: a client that does not read is dropped
-      return false;
+      return;
     }
-    return true;
   }
   void close() {
     sched_.forget(fd_.get());
     fd_.reset();
+    waiting_ = false;
     free_.push_back(this);
   }
 
   Scheduler& sched_;
   std::vector<FloorConnection*>& free_;
+  const FileAnswer* file_;
   UniqueFd fd_;
+  size_t owed_ = 0;  // files owed, the first one partly sent
+  size_t head_sent_ = 0;
+  size_t body_sent_ = 0;
+  bool waiting_ = false;  // for EPOLLOUT, reading paused
   std::vector<char> out_;
   TerminatorCounter counter_;
 };
@@ -230,8 +297,9 @@ using Conn = std::conditional_t<kUring, UringFloorConnection, FloorConnection>;
 
 class FloorWorker final : public Worker {
  public:
-  FloorWorker(UniqueFd sock, bool shared)
-      : listener_(
+  FloorWorker(UniqueFd sock, bool shared, const FileAnswer* file)
+      : file_(file),
+        listener_(
             sched_, std::move(sock), [this](UniqueFd fd) { accept(std::move(fd)); },
             Listener::Options{.nodelay = true, .exclusive = shared}) {}
   Scheduler& scheduler() override { return sched_; }
@@ -243,7 +311,11 @@ class FloorWorker final : public Worker {
  private:
   void accept(UniqueFd fd) {
     if (free_.empty()) {
-      conns_.push_back(std::make_unique<Conn>(sched_, free_));
+      if constexpr (kUring) {
+        conns_.push_back(std::make_unique<Conn>(sched_, free_));
+      } else {
+        conns_.push_back(std::make_unique<Conn>(sched_, free_, file_));
+      }
       free_.push_back(conns_.back().get());
     }
     Conn* c = free_.back();
@@ -251,6 +323,7 @@ class FloorWorker final : public Worker {
     c->start(std::move(fd));
   }
 
+  const FileAnswer* file_;
   Sched sched_;
   Listener listener_;
   std::vector<std::unique_ptr<Conn>> conns_;
@@ -279,7 +352,28 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  return Procs::run(opts, id, [](int, hellepoll::UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
-    return std::make_unique<FloorWorker>(std::move(sock), shared);
-  });
+  FileAnswer file;
+  if (!opts.file.empty()) {
+    file.fd = hellepoll::UniqueFd(::open(opts.file.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat st {};
+    const char* why = nullptr;
+    if (!file.fd || ::fstat(file.fd.get(), &st) != 0)
+      why = std::strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+      why = "not a regular file";
+    if (why) {
+      std::fprintf(stderr, "floor: --file %s: %s\n", opts.file.c_str(), why);
+      return 1;
+    }
+    file.size = st.st_size;
+    file.head =
+        "HTTP/1.1 200 OK\r\nServer: floor\r\nContent-Type: application/octet-stream\r\n"
+        "Content-Length: " +
+        std::to_string(st.st_size) + "\r\nConnection: keep-alive\r\n\r\n";
+  }
+  const FileAnswer* answer = opts.file.empty() ? nullptr : &file;
+  return Procs::run(opts, id,
+                    [answer](int, hellepoll::UniqueFd sock, bool shared) -> std::unique_ptr<Worker> {
+                      return std::make_unique<FloorWorker>(std::move(sock), shared, answer);
+                    });
 }

@@ -44,6 +44,8 @@ void usage(FILE* f, const Identity& id) {
                "  --small-file N       files of at most N bytes are read once and copied into\n"
                "                       each answer; larger ones are sent from the file\n"
                "                       (default 16384)\n"
+               "  --file PATH          floor only: answer every request with this file\n"
+               "                       (head with MSG_MORE, then sendfile)\n"
                "  -h, --help           this text\n"
                "\n"
                "%.*s"
@@ -143,6 +145,10 @@ int parse_options(int argc, char** argv, const Identity& id, Options* o) {
       if (v.empty() || v.front() != '/' || v.back() != '/')
         return bad(a, "expects a path that starts and ends with /");
       o->mount = std::string(v);
+    } else if (a == "--file") {
+      if (id.name != "floor") return bad(a, "only the floor answers every request with one file");
+      if (v.empty()) return bad(a, "expects a file");
+      o->file = std::string(v);
     } else if (a == "--small-file") {
       if (!parse_uint(v, &n) || n > (64 << 20)) return bad(a, "expects bytes 0-67108864");
       o->small_file = static_cast<int64_t>(n);

@@ -21,6 +21,7 @@ struct Options {
   std::string root;          // serve this directory's files (empty: none)
   std::string mount = "/";   // ...under this path prefix
   int64_t small_file = -1;   // files up to this size copied into the answer (-1: StaticOptions' default)
+  std::string file;          // `floor` only: answer every request with this file
   http::ServerConfig config;
 };
 

@@ -389,7 +389,7 @@ class Runner:
             def not_applicable(spec) -> str:
                 if not scenario.keepalive and spec.keepalive_only:
                     return spec.keepalive_only
-                return spec.no_files if scenario.files else ""
+                return spec.refuses_files(scenario.files) if scenario.files else ""
 
             names = [n for n in self.servers if not not_applicable(self.servers[n].spec)]
             for n in self.servers:

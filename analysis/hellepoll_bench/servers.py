@@ -50,6 +50,10 @@ class ServerSpec:
     # out of the static-* scenarios and shown as "n/a".
     no_files = ""
 
+    def refuses_files(self, files: Tuple[str, ...]) -> str:
+        """Why it cannot answer a scenario requesting these files, or ""."""
+        return self.no_files
+
     def available(self) -> Tuple[bool, str]:
         """(True, "") when it can run here, else (False, what is missing and how to get it)."""
         raise NotImplementedError
@@ -105,6 +109,8 @@ class Variant(ServerSpec):
     kind = "variant"
 
     def __init__(self, name: str, root: Optional[str] = None):
+        # The binary; subclasses that start it differently rename the spec, not this.
+        self.variant = name
         self.name = name
         self.label = name
         self.root = root
@@ -113,7 +119,7 @@ class Variant(ServerSpec):
             self.no_files = "it parses nothing, so it serves no files"
 
     def binary(self) -> Optional[str]:
-        return find_binary(os.path.join("variants", self.name), self.root)
+        return find_binary(os.path.join("variants", self.variant), self.root)
 
     def available(self):
         if self.binary():
@@ -130,7 +136,7 @@ class Variant(ServerSpec):
 
     def command(self, port, workdir):
         argv = [self.binary(), "--port", str(port), "--workers", "1"]
-        if self.static_root and self.name not in DECLARED.floors:
+        if self.static_root and self.variant not in DECLARED.floors:
             argv += ["--root", os.path.join(self.static_root, "static"), "--mount", "/static/"]
         return argv
 

@@ -30,7 +30,7 @@ has a measured run in it.
 
 import dataclasses
 import statistics
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from .paired import LOWER_IS_BETTER, by_round, paired_ratios
 from .report import load_runs

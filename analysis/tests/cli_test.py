@@ -21,7 +21,8 @@ def run(*args):
 # Every tool, run as a module the way ./hellepoll runs it; those that write a
 # run directory take --out.
 TOOLS = {"reproduce": True, "perf_profile": True, "microbench": True, "instructions": True, "soak": True,
-         "stress": True, "idle_memory": True, "ab_client_cost": True, "client_cost": True, "uring_batch": True, "update_readme": False}
+         "stress": True, "idle_memory": True, "ab_client_cost": True, "client_cost": True, "uring_batch": True, "static_threshold": True,
+         "static_cold": True, "static_floor": True, "update_readme": False}
 
 
 class CliTest(unittest.TestCase):
