@@ -893,7 +893,7 @@ template <class Io>
 void Connection<Io>::read_ahead_file() {
   constexpr uint64_t kChunk = 1 << 20;
   FileRef& f = out_->files[out_->warm_file];
-  const uint64_t from = f.ready_to;
+  const uint64_t from = out_->warm_at;
   const uint64_t n = std::min(kChunk, f.offset + f.len - from);
   reading_ahead_ = true;
   ctx_.writing.push(this, ctx_.sched->now());

@@ -38,18 +38,23 @@ struct BodyRef {
 // from the file by the kernel (sendfile) without passing through this
 // process. The descriptor stays open while the OutBuffer holds the
 // FileRef's `hold` (the open-file cache's entry).
-// sendfile() waits for the disk when the bytes are not in the page cache:
-// `ready_to` is the file offset below which they are taken to be there
-// (the caller said so, or the pool read them ahead); beyond it they are
-// read off the loop first. A large file's window is checked again before
-// it is sent (`checked_to`): the caller's word may be a minute old.
+// sendfile() waits for the disk when the bytes are not in the page cache,
+// so a file's bytes go out only as far as they are known to be there, and
+// the rest is read off the loop first (write_path.h, file_ready()).
 struct FileRef {
   uint32_t at;
   int fd;
   uint64_t offset;  // in the file
   uint64_t len;
-  uint64_t ready_to;
+  // Below this file offset the bytes were found in the page cache (or read
+  // ahead) at checked_ms, a coarse monotonic time in milliseconds.
   uint64_t checked_to;
+  uint64_t checked_ms;
+  // Below this one a check found some of them missing: no use asking again.
+  uint64_t cold_to;
+  // The caller said all of the file was cached, and no check has said
+  // otherwise since: its last bytes are taken on that word.
+  bool trusted;
 };
 
 struct OutBuffer {
@@ -71,8 +76,9 @@ struct OutBuffer {
   uint32_t nfiles = 0;
   uint64_t file_bytes = 0;  // sum of files[].len
   // What a flush that returned kReadAhead waits for: files[warm_file]'s
-  // bytes from its ready_to on, read ahead on the pool.
+  // bytes from the file offset warm_at on, read ahead on the pool.
   uint32_t warm_file = 0;
+  uint64_t warm_at = 0;
 
   // A gathered send that completes later (io_uring) reads its message
   // header and iovecs after the call that built them: they live here, made
@@ -103,8 +109,7 @@ struct OutBuffer {
   // `cached`: the caller knows the bytes are in the page cache.
   void add_file(int fd, uint64_t offset, uint64_t len, std::shared_ptr<const void> hold, bool cached) {
     if (nfiles == kMaxFiles) std::abort();  // the caller skipped full()
-    files[nfiles] =
-        FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len, cached ? offset + len : offset, offset};
+    files[nfiles] = FileRef{static_cast<uint32_t>(bytes.size()), fd, offset, len, offset, 0, offset, cached};
     holds[nfiles++] = std::move(hold);
     file_bytes += len;
   }

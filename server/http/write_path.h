@@ -37,6 +37,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -113,12 +114,25 @@ void for_each_segment(const OutBuffer& out, Fn&& fn) {
 // Bytes of a file a sendfile() call offers the socket.
 constexpr size_t kSendfileChunk = 1 << 20;
 // A file with this much or more still to send has its next window checked
-// for page-cache residence before sendfile() (one syscall a window); a
-// smaller rest is trusted to the lookup's check, which may be a minute
-// old: at worst 4 MiB read from the disk on the loop, against a syscall on
-// every answer of a mid-sized file (at 1 MiB it cost nginx's parity).
+// for page-cache residence before sendfile() (three syscalls a window); a
+// smaller rest of a file the caller called cached is taken on that word,
+// which may be a minute old: at worst 4 MiB read from the disk on the loop,
+// against three syscalls on every answer of a mid-sized file (at 1 MiB
+// they cost nginx's parity). A file not called cached, or found evicted
+// once, has every window checked.
 constexpr uint64_t kCheckWindow = 1 << 20;
 constexpr uint64_t kCheckFrom = 4 << 20;
+// A window found cached is taken to stay so for this long; a socket that
+// stalls longer (a slow reader) may find its pages evicted meanwhile.
+constexpr uint64_t kCheckFreshMs = 1000;
+
+// A monotonic clock in milliseconds, cheap enough to read per sendfile()
+// (the vDSO's coarse clock: no syscall).
+inline uint64_t coarse_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
 
 // Whether a file's bytes [at, at + n) are all in the page cache, asked
 // without reading them: mincore() of a mapping that is never touched, as
@@ -139,27 +153,30 @@ inline bool range_cached(int fd, uint64_t at, uint64_t n) {
   return all;
 }
 
-// Before sendfile() of a file's bytes from `at`: true when they may go now;
-// false when they must be read off the loop first (ready_to is then `at`).
-// A read-ahead brought the file's bytes up to `to` into the page cache: they
-// may go, and are not asked about again (a window wider than a read-ahead
-// would otherwise be found cold again and again).
+// A read-ahead brought the file's bytes up to `to` into the page cache.
 inline void read_ahead_done(FileRef& f, uint64_t to) {
-  f.ready_to = to;
   f.checked_to = to;
+  f.checked_ms = coarse_ms();
 }
 
-inline bool file_ready(FileRef& f, uint64_t at) {
-  if (at >= f.ready_to) return false;
+// Before sendfile() of a file's bytes from `at`: how many of them may go
+// now, known to be in the page cache; 0 when the next ones must be read
+// off the loop first. A window found partly missing is not asked about
+// again until the reads pass it (they would find it cold again and again).
+inline uint64_t file_ready(FileRef& f, uint64_t at) {
   const uint64_t end = f.offset + f.len;
-  if (at < f.checked_to || end - at < kCheckFrom) return true;
+  if (f.trusted && end - at < kCheckFrom) return end - at;
+  if (at < f.checked_to && coarse_ms() - f.checked_ms < kCheckFreshMs) return f.checked_to - at;
+  if (at < f.cold_to) return 0;
   const uint64_t window = std::min(kCheckWindow, end - at);
   if (!range_cached(f.fd, at, window)) {
-    f.ready_to = at;  // evicted since the lookup: read it again
-    return false;
+    f.trusted = false;  // evicted since the caller looked: check the rest too
+    f.cold_to = at + window;
+    return 0;
   }
   f.checked_to = at + window;
-  return true;
+  f.checked_ms = coarse_ms();
+  return window;
 }
 // A client that reads as fast as the loopback carries would keep one
 // connection's flush going for a whole large file (a 256 MiB download held
@@ -207,15 +224,16 @@ inline FlushResult flush_files(int fd, OutBuffer& out, bool last) {
     if (file) {
       const uint64_t at = file->offset + file_skip;
       const uint32_t index = static_cast<uint32_t>(file - out.files);
-      if (!file_ready(out.files[index], at)) {
+      const uint64_t ready = file_ready(out.files[index], at);
+      if (ready == 0) {
         out.warm_file = index;
+        out.warm_at = at;
         return FlushResult::kReadAhead;
       }
       if (file_bytes_sent >= kTurnFileBytes) return FlushResult::kYield;
       off_t off = static_cast<off_t>(at);
       w = ::sendfile(fd, file->fd, &off,
-                     static_cast<size_t>(
-                         std::min({file->len - file_skip, file->ready_to - at, uint64_t{kSendfileChunk}})));
+                     static_cast<size_t>(std::min({file->len - file_skip, ready, uint64_t{kSendfileChunk}})));
       if (w > 0) file_bytes_sent += static_cast<uint64_t>(w);
       if (w == 0) {
         errno = EIO;  // the file shrank: what the caller reports
@@ -280,18 +298,17 @@ inline SubmitResult submit_files(UringScheduler& s, UringScheduler::Reg r, int s
     skip = 0;
     return true;
   });
-  if (file && file_ready(out.files[file - out.files], file->offset + file_skip)) {
+  if (file && file_ready(out.files[file - out.files], file->offset + file_skip) != 0) {
     uint64_t sent_now = 0;
     for (;;) {
       const uint64_t at = file->offset + file_skip;
-      if (file_skip == file->len || !file_ready(out.files[file - out.files], at)) {
-        return SubmitResult::kSent;  // what follows: next call
-      }
+      const uint64_t ready = file_skip == file->len ? 0 : file_ready(out.files[file - out.files], at);
+      if (ready == 0) return SubmitResult::kSent;  // what follows: next call
       if (sent_now >= kTurnFileBytes) return SubmitResult::kSent;
       off_t off = static_cast<off_t>(at);
-      const ssize_t w = ::sendfile(sock, file->fd, &off,
-                                   static_cast<size_t>(std::min({file->len - file_skip, file->ready_to - at,
-                                                                 uint64_t{kSendfileChunk}})));
+      const ssize_t w =
+          ::sendfile(sock, file->fd, &off,
+                     static_cast<size_t>(std::min({file->len - file_skip, ready, uint64_t{kSendfileChunk}})));
       if (w > 0) {
         out.sent += static_cast<size_t>(w);
         file_skip += static_cast<uint64_t>(w);
