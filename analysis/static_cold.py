@@ -1,8 +1,9 @@
 """Other clients' latency while one client downloads a file that is not in the page cache.
 
 A read that misses the page cache blocks read() and sendfile(). StaticFiles never lets the
-loop wait for it: on epoll the worker's pool reads each chunk ahead of sendfile(), on
-io_uring the ring's reads finish on the kernel's workers. This measures the effect. The
+loop wait for it: bytes not found in the page cache are read ahead of sendfile() on the
+worker's pool (epoll) or read through the ring, whose reads finish on the kernel's
+workers (io_uring). This measures the effect. The
 tree holds a 256 MiB file of real data (written, not sparse) and a 1 KiB file. Each server
 (pinned like reproduce: server on the lower half of the cores, client on the upper) runs
 two phases of --seconds, alternated --rounds times:

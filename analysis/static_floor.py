@@ -33,7 +33,10 @@ REFERENCE = "nginx"
 
 
 class FileFloor(Variant):
-    """`floor --file <tree>/static/<file>`, named floor-<size>: serves its scenario only."""
+    """`floor --file <tree>/static/<file>`, named floor-<size>: serves its scenario only
+    (and answers GET / with its file too)."""
+
+    root_body = None
 
     def __init__(self, scenario_name: str, root: Optional[str] = None):
         super().__init__("floor", root)
@@ -117,8 +120,10 @@ def main(argv=None) -> int:
     if args.report:
         result_dir = args.report
     else:
-        chosen = [s for s in args.scenarios.split(",") if s]
+        chosen = list(dict.fromkeys(s for s in args.scenarios.split(",") if s))
         unknown = [s for s in chosen if s not in SCENARIOS]
+        if not chosen:
+            parser.error("--scenarios names none")
         if unknown:
             parser.error("unknown scenario %s; known: %s" % (", ".join(unknown), ", ".join(SCENARIOS)))
         nginx = [p for p in PEERS if p.name == REFERENCE]

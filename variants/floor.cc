@@ -220,7 +220,9 @@ class FloorConnection final : public Task {
       return;  // level-triggered: epoll reports what is left
     }
   }
-  void on_writable() override { send_files(); }
+  void on_writable() override {
+    if (file_) send_files();
+  }
   std::string_view task_name() const override { return "floor-connection"; }
 
  private:
@@ -231,7 +233,7 @@ class FloorConnection final : public Task {
     while (owed_ > 0) {
       while (head_sent_ < file_->head.size()) {
         ssize_t w = ::send(fd_.get(), file_->head.data() + head_sent_, file_->head.size() - head_sent_,
-                           MSG_NOSIGNAL | MSG_MORE);
+                           MSG_NOSIGNAL | (size != 0 ? MSG_MORE : 0));  // an empty file ends here
         if (w < 0 && errno == EINTR) continue;
         if (w < 0 && errno == EAGAIN) return wait_writable();
         if (w <= 0) return close();

@@ -334,7 +334,9 @@ class Runner:
             entry["response"] = {
                 "status_line": server.response["status_line"],
                 "header_bytes": server.response["header_bytes"],
-                "body": server.response["body"].decode("latin-1"),
+                # The start of it: a server may answer GET / with a large file.
+                "body": server.response["body"][:200].decode("latin-1"),
+                "body_bytes": len(server.response["body"]),
             }
             note = server.response_note()
             if spec.kind == "variant" and entry["version"].startswith(("fastbuild", "dbg")):

@@ -4,6 +4,7 @@ import unittest
 from unittest import mock
 
 from analysis import static_floor
+from analysis.hellepoll_bench.servers import RunningServer, Variant
 
 
 def run(server, scenario, repeat, us):
@@ -21,6 +22,16 @@ class FileFloorTest(unittest.TestCase):
         argv = floor.command(8080, "/tmp")
         self.assertEqual(["--file", "/tree/static/file-64k.bin"], argv[-2:])
         self.assertNotIn("--root", argv)
+
+    def test_its_file_at_get_slash_is_no_warning_but_a_variants_would_be(self):
+        file_answer = {"status": 200, "status_line": "HTTP/1.1 200 OK", "body": b"\x00" * 1024}
+        def probed(spec):
+            server = RunningServer.__new__(RunningServer)  # what wait_ready() leaves, no process
+            server.spec, server.response = spec, file_answer
+            return server
+
+        self.assertEqual("", probed(static_floor.FileFloor("static-1k")).response_note())
+        self.assertIn("not b'Hello World'", probed(Variant("lt_writev_procs")).response_note())
 
 
 class SummaryTest(unittest.TestCase):

@@ -95,10 +95,10 @@ class Response {
   // non-zero length as send() does. sendfile() has no MSG_NOSIGNAL: a
   // program that sends files ignores SIGPIPE (every variant does, and
   // StaticFiles sees to it), or a peer that hangs up mid-file kills it.
-  // `cached`: the caller knows the bytes are in the page cache; else, on
-  // epoll, the worker's BlockingPool reads each chunk ahead before
-  // sendfile() sends it, so that the loop never waits on the disk (the
-  // ring's reads never make it wait).
+  // `cached`: the caller knows the bytes are in the page cache; else each
+  // window of them is checked first, and one not all there is read ahead
+  // on the worker's BlockingPool (epoll) or read through the ring, so that
+  // the loop does not wait on the disk (write_path.h, file_ready()).
   Result<void> send_file(int status, int fd, uint64_t offset, uint64_t length,
                          std::shared_ptr<const void> hold, std::string_view content_type,
                          bool cached = false);

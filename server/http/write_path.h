@@ -52,7 +52,8 @@
 namespace hellepoll::http {
 
 // kReadAhead: the next bytes are a file's not known to be in the page cache
-// (out.warm_file says which): read them ahead off the loop, then flush again.
+// (out.warm_file says which, out.warm_at from where): read them ahead off
+// the loop, then flush again.
 // kYield: this flush sent its turn's share of file bytes and the socket
 // would take more: flush again next turn, after the other connections.
 enum class FlushResult : uint8_t { kDone, kBlocked, kError, kReadAhead, kYield };
@@ -166,7 +167,18 @@ inline void read_ahead_done(FileRef& f, uint64_t to) {
 inline uint64_t file_ready(FileRef& f, uint64_t at) {
   const uint64_t end = f.offset + f.len;
   if (f.trusted && end - at < kCheckFrom) return end - at;
-  if (at < f.checked_to && coarse_ms() - f.checked_ms < kCheckFreshMs) return f.checked_to - at;
+  if (at < f.checked_to) {
+    if (coarse_ms() - f.checked_ms < kCheckFreshMs) return f.checked_to - at;
+    // Stale (the reader stalled): ask about the rest of it again, rather
+    // than read it all ahead again.
+    if (range_cached(f.fd, at, f.checked_to - at)) {
+      f.checked_ms = coarse_ms();
+      return f.checked_to - at;
+    }
+    f.trusted = false;
+    f.cold_to = std::max(f.cold_to, f.checked_to);
+    return 0;
+  }
   if (at < f.cold_to) return 0;
   const uint64_t window = std::min(kCheckWindow, end - at);
   if (!range_cached(f.fd, at, window)) {

@@ -43,9 +43,10 @@ struct OpenFile {
   uint8_t etag_len = 0;
   bool index = false;        // a directory's index.html, found under the directory's name
   bool has_content = false;  // `content` is the whole file (a small one)
-  // Every page was in the page cache at the lookup: sendfile() need not
-  // read ahead (Response::send_file()'s `cached`). Checked again with each
-  // lookup; a page evicted in between makes one sendfile() wait.
+  // Every page was in the page cache at the lookup (Response::send_file()'s
+  // `cached`): the send checks only windows with 4 MiB or more after them
+  // (write_path.h, kCheckFrom); a page of the last 4 MiB evicted since the
+  // lookup makes one sendfile() wait on the disk.
   bool resident = false;
   std::string content;
   std::string_view etag_view() const { return {etag, etag_len}; }
