@@ -17,10 +17,11 @@
 // the request's path and of its ordinal (the how-many-th handler call of
 // the input), and each handler records what it meant to send and tags its
 // answer with "X-Ordinal". Under /files/ the StaticFiles handler serves a
-// small tree made at start (a small file, one sent from the file, an
-// index, a dotfile); its answers may be any status its rules give, and a
-// 200 or 206 must carry the file's exact bytes (the range Content-Range
-// names).
+// small tree made at start (a small file, one sent from the file, one
+// dropped from the page cache before each input, an index, a dotfile);
+// a plain GET or HEAD of a file must answer 200, the directory without its
+// '/' 301, and a 200 or 206 must carry the file's exact bytes (the range
+// Content-Range names); see file_answer_ok().
 //
 // Checked for every input: no crash or sanitizer report (in debug builds
 // the scheduler also aborts an edge-triggered task that stops short of
@@ -36,6 +37,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -72,10 +74,13 @@ struct Expected {
   // The framework's own answer (a handler threw): what the handler had
   // added, its X-Ordinal too, is discarded with it.
   bool untagged = false;
-  // A /files/ answer: any status; a 200 or 206 carries (part of) this
-  // file's bytes, when the path names a file of the tree.
+  // A /files/ answer: a 200 or 206 carries (part of) this file's bytes,
+  // when the path names a file of the tree; what else it may be, see
+  // file_answer_ok().
   bool file = false;
   const std::string *file_bytes = nullptr;
+  bool plain = false;     // GET or HEAD without Range or a condition: 200 is the only answer
+  bool redirect = false;  // the path names the directory without its '/': 301
 };
 
 // The input being run: what its handlers meant, in call order, and the
@@ -127,15 +132,26 @@ uint32_t next_ordinal() { return static_cast<uint32_t>(run_now->expected.size())
 // The tree /files/ serves, written once per process (removed at exit).
 struct FileTree {
   FileTree() {
-    char tmpl[] = "/tmp/hellepoll-fuzz-www-XXXXXX";
-    FUZZ_CHECK(::mkdtemp(tmpl) != nullptr);
+    const char *dir = std::getenv("TEST_TMPDIR");  // a disk, where Bazel sets it
+    std::string tmpl = std::string(dir ? dir : "/tmp") + "/hellepoll-fuzz-www-XXXXXX";
+    FUZZ_CHECK(::mkdtemp(tmpl.data()) != nullptr);
     root = tmpl;
     for (size_t i = 0; i < 50000; ++i) big.push_back(static_cast<char>('a' + (i * 7) % 26));
+    for (size_t i = 0; i < 100000; ++i) cold.push_back(static_cast<char>('A' + (i * 11) % 26));
     FUZZ_CHECK(::mkdir((root + "/docs").c_str(), 0755) == 0);
     write("a.txt", "a small file\n");
     write("big.bin", big);  // over StaticOptions::small_file: sent from the file
+    write("cold.bin", cold);
     write("docs/index.html", "<p>docs</p>\n");
     write(".hidden", "x");
+  }
+  // Drops cold.bin from the page cache, before each input: its answers
+  // then take the paths of a file on the disk (a read ahead on the pool
+  // before sendfile()). On a disk, not tmpfs, whose pages stay.
+  void chill() const {
+    UniqueFd f(::open((root + "/cold.bin").c_str(), O_RDONLY | O_CLOEXEC));
+    FUZZ_CHECK(f);
+    ::posix_fadvise(f.get(), 0, 0, POSIX_FADV_DONTNEED);
   }
   void write(const std::string &name, const std::string &text) {
     FILE *f = std::fopen((root + "/" + name).c_str(), "wb");
@@ -152,12 +168,18 @@ struct FileTree {
     if (p.status != 0) return nullptr;
     if (p.relative == "a.txt" && !p.directory) return &small;
     if (p.relative == "big.bin" && !p.directory) return &big;
+    if (p.relative == "cold.bin" && !p.directory) return &cold;
     if ((p.relative == "docs" && p.directory) || (p.relative == "docs/index.html" && !p.directory))
       return &index;
     return nullptr;
   }
+  // Whether the path names the index's directory without its final '/'.
+  static bool names_docs_dir(std::string_view sub) {
+    const static_files::SafePath p = static_files::safe_path(sub, /*allow_dotfiles=*/false);
+    return p.status == 0 && p.relative == "docs" && !p.directory;
+  }
   std::string root;
-  std::string big;
+  std::string big, cold;
 };
 
 const FileTree &file_tree() {
@@ -291,8 +313,17 @@ Router &router() {
     r->stem("/files/", any, [](Request &req, Response &res) {
       static const static_files::StaticFiles *files = new static_files::StaticFiles(file_tree().root);
       expect(req, res, 0, "");
-      run_now->expected.back().file = true;
-      run_now->expected.back().file_bytes = file_tree().bytes_of(req.subpath());
+      Expected &e = run_now->expected.back();
+      e.file = true;
+      e.file_bytes = file_tree().bytes_of(req.subpath());
+      e.redirect = FileTree::names_docs_dir(req.subpath());
+      e.plain = req.method() == Method::kGet || req.method() == Method::kHead;
+      for (size_t i = 0; i < req.header_count(); ++i) {
+        const std::string_view n = req.header_name(i);
+        if (n.size() >= 3 && (strncasecmp(n.data(), "if-", 3) == 0 ||
+                              (n.size() == 5 && strncasecmp(n.data(), "range", 5) == 0)))
+          e.plain = false;
+      }
       (*files)(req, res);
     });
     // Every other path and target ("*", "x"): 404 from a handler, so that
@@ -334,20 +365,42 @@ long ordinal_of(std::string_view head) {
   return v;
 }
 
-// Whether a /files/ answer holds what it must: the bytes of the file for a
-// 200, the range its Content-Range names for a 206; any other status is
-// only framed (the response parser checked that).
+// The value of header `name` ("\r\nName: ") in a response head, or "".
+std::string_view header_of(std::string_view head, std::string_view name) {
+  const size_t at = head.find(name);
+  if (at == std::string_view::npos) return {};
+  const size_t from = at + name.size();
+  return head.substr(from, head.find("\r\n", from) - from);
+}
+
+// Whether a /files/ answer holds what it must:
+// - the index's directory without its '/': 301 to the same path with it,
+//   whatever the method (a directory is found before the method is asked);
+// - a file of the tree asked for plainly (GET or HEAD, no Range, no
+//   condition): 200;
+// - a 405 names GET and HEAD in Allow;
+// - a 200 or 206 comes only for a file of the tree, with its length (HEAD
+//   too) and its bytes, or the range Content-Range names;
+// - any other status, from a request that is not plain, as its rules give.
 bool file_answer_ok(std::string_view head, int status, const std::string &body, const Expected &e) {
+  if (e.redirect) {
+    const std::string_view location = header_of(head, "\r\nLocation: ");
+    const std::string_view path = location.substr(0, location.find('?'));
+    return status == 301 && path.size() > 1 && path[0] == '/' && path[1] != '/' && path.back() == '/';
+  }
+  if (e.file_bytes && e.plain && status != 200) return false;
+  if (status == 405) return header_of(head, "\r\nAllow: ") == "GET, HEAD";
   if (status != 200 && status != 206) return true;
   if (e.file_bytes == nullptr) return false;  // a path that names no file answered with a body
+  if (status == 200 && header_of(head, "\r\nContent-Length: ") != std::to_string(e.file_bytes->size()))
+    return false;
   if (e.head) return body.empty();
   if (status == 200) return body == *e.file_bytes;
-  constexpr std::string_view kName = "\r\nContent-Range: bytes ";
-  const size_t at = head.find(kName);
-  if (at == std::string_view::npos) return false;
+  const std::string_view range = header_of(head, "\r\nContent-Range: bytes ");
+  if (range.empty()) return false;
   uint64_t first = 0, last = 0;
-  const char *p = head.data() + at + kName.size();
-  const char *end = head.data() + head.size();
+  const char *p = range.data();
+  const char *end = range.data() + range.size();
   p = std::from_chars(p, end, first).ptr;
   if (p == end || *p != '-') return false;
   std::from_chars(p + 1, end, last);
@@ -405,6 +458,7 @@ class Harness {
   void run(const uint8_t *data, size_t size, size_t chunk, bool half_close, bool never_read) {
     run_ = Run{&sched_, {}, 0};
     run_now = &run_;
+    file_tree().chill();
     Client c;
     c.fd = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
     FUZZ_CHECK(c.fd);
@@ -542,7 +596,7 @@ class Harness {
                    e);
         if (e->file) {
           if (!file_answer_ok(rest.substr(0, h.head_bytes), h.status, body, *e))
-            mismatch(got, off, "a file's answer without the file's bytes", e);
+            mismatch(got, off, "a /files/ answer against its rules (file_answer_ok)", e);
         } else {
           if (h.status != e->status) mismatch(got, off, "another status", e);
           if (body != (bodiless ? std::string() : e->body)) mismatch(got, off, "another body", e);
