@@ -33,6 +33,7 @@
 
 #include "server/backend/uring.h"
 #include "server/fd.h"
+#include "server/testing/loopback.h"
 
 extern char** environ;
 
@@ -618,14 +619,9 @@ const std::vector<Case> kCases = {
 
 // A port with nothing listening: bind one, read its number, close it.
 std::string dead_url() {
-  UniqueFd s(::socket(AF_INET, SOCK_STREAM, 0));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(s.get(), reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(s.get(), reinterpret_cast<sockaddr*>(&a), &len);
-  return "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port)) + "/";
+  uint16_t port = 0;
+  const UniqueFd s = hellepoll::testing::listen_loopback(0, &port);
+  return "http://127.0.0.1:" + std::to_string(port) + "/";
 }
 
 // The backend under test, passed to every run as --backend.

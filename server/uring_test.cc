@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "server/fd.h"
+#include "server/testing/loopback.h"
 
 namespace hellepoll {
 namespace {
@@ -139,15 +140,8 @@ TEST(Uring, IsAvailableHere) {
 
 // A loopback listening socket on an ephemeral port.
 struct Listener {
-  Listener() : fd(::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(0, ::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a));
-    EXPECT_EQ(0, ::listen(fd.get(), 64));
-    socklen_t len = sizeof a;
-    EXPECT_EQ(0, ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len));
-    addr = a;
+  Listener() : fd(testing::listen_loopback(64, &port, SOCK_NONBLOCK)), addr(testing::loopback(port)) {
+    EXPECT_TRUE(fd);
   }
   // A client connected to it (the handshake completes in the backlog).
   UniqueFd connect() const {
@@ -155,8 +149,9 @@ struct Listener {
     EXPECT_EQ(0, ::connect(c.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr));
     return c;
   }
+  uint16_t port = 0;
   UniqueFd fd;
-  sockaddr_in addr{};
+  sockaddr_in addr;
 };
 
 class Acceptor : public Task {

@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "server/fd.h"
+#include "server/testing/loopback.h"
 
 namespace hellepoll::http {
 namespace {
@@ -52,16 +53,12 @@ std::string pattern(size_t n, char seed) {
 // send buffer, so that large files block part-way.
 struct TcpPair {
   explicit TcpPair(int sndbuf = 16 * 1024) {
-    UniqueFd l(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(0, ::bind(l.get(), reinterpret_cast<sockaddr*>(&a), sizeof a));
-    EXPECT_EQ(0, ::listen(l.get(), 1));
-    socklen_t len = sizeof a;
-    EXPECT_EQ(0, ::getsockname(l.get(), reinterpret_cast<sockaddr*>(&a), &len));
+    uint16_t port = 0;
+    UniqueFd l = testing::listen_loopback(1, &port);
+    EXPECT_TRUE(l);
+    const sockaddr_in a = testing::loopback(port);
     reader.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    EXPECT_EQ(0, ::connect(reader.get(), reinterpret_cast<sockaddr*>(&a), sizeof a));
+    EXPECT_EQ(0, ::connect(reader.get(), reinterpret_cast<const sockaddr*>(&a), sizeof a));
     writer.reset(::accept4(l.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
     ::setsockopt(writer.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
   }

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "server/testing/loopback.h"
+
 namespace hellepoll::testing {
 
 Client::Client(uint16_t port, std::chrono::milliseconds timeout) {
@@ -20,11 +22,8 @@ Client::Client(uint16_t port, std::chrono::milliseconds timeout) {
   setsockopt(s.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int one = 1;
   setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) fd_ = std::move(s);
+  const sockaddr_in addr = loopback(port);
+  if (::connect(s.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) fd_ = std::move(s);
 }
 
 bool Client::send(std::string_view bytes) {

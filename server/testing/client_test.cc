@@ -13,6 +13,8 @@
 #include <functional>
 #include <string>
 
+#include "server/testing/loopback.h"
+
 namespace hellepoll::testing {
 namespace {
 
@@ -21,16 +23,7 @@ using namespace std::chrono_literals;
 // A listening socket on 127.0.0.1 whose accepted end the test drives by hand.
 class Peer {
  public:
-  Peer() : listen_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof addr;
-    ::bind(listen_.get(), reinterpret_cast<sockaddr*>(&addr), len);
-    ::listen(listen_.get(), 1);
-    ::getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
+  Peer() { listen_ = listen_loopback(1, &port_); }
   uint16_t port() const { return port_; }
   UniqueFd accept() { return UniqueFd(::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC)); }
 
